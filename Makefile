@@ -1,0 +1,33 @@
+# The two commands: `make demo` (set up, then run one task on the embedded stack) and
+# `make test` (set up, then run every test). Both work on a fresh machine.
+PY := .venv/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint typecheck bench dev histories clean
+
+install:
+	./scripts/bootstrap.sh
+
+demo: install
+	.venv/bin/naestro demo
+
+dev: install
+	.venv/bin/naestro dev
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint:
+	.venv/bin/ruff check .
+
+typecheck:
+	.venv/bin/mypy
+
+bench: install
+	$(PY) bench/overhead.py
+
+histories: install
+	$(PY) tests/histories/record.py
+
+clean:
+	rm -rf .naestro .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,102 @@
+"""Client-side task operations shared by the CLI and the API: start, follow, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.common import Priority, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from naestro.contracts import CancelRequest, TaskRequest, TaskResult, TaskStatusView
+from naestro.errors import NaestroError
+
+WORKFLOW_NAME = "naestro.task"  # == workflows.task.WORKFLOW_NAME, kept import-free here
+DEFAULT_QUEUE = "naestro.orchestrator"
+
+
+class UnknownTaskError(NaestroError):
+    """No task with that id."""
+
+
+def new_task_id() -> str:
+    return f"task-{uuid.uuid4().hex[:12]}"
+
+
+async def start_task(
+    client: Client,
+    request: TaskRequest,
+    *,
+    task_id: str | None = None,
+    task_queue: str = DEFAULT_QUEUE,
+) -> WorkflowHandle[object, TaskResult]:
+    """Start a TaskWorkflow. A task id already used returns that task (idempotent)."""
+    handle: WorkflowHandle[object, TaskResult] = await client.start_workflow(
+        WORKFLOW_NAME,
+        request,
+        id=task_id or new_task_id(),
+        task_queue=task_queue,
+        result_type=TaskResult,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        priority=Priority(priority_key=request.priority),
+        static_summary=f"{request.kind} task, policy {request.policy}, tenant {request.tenant}",
+    )
+    return handle
+
+
+def task_handle(client: Client, task_id: str) -> WorkflowHandle[object, TaskResult]:
+    return client.get_workflow_handle(task_id, result_type=TaskResult)
+
+
+async def describe_status(client: Client, task_id: str) -> WorkflowExecutionStatus | None:
+    try:
+        desc = await task_handle(client, task_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise UnknownTaskError(f"no task with id {task_id!r}") from None
+        raise
+    return desc.status
+
+
+async def query_status(client: Client, task_id: str) -> TaskStatusView:
+    await describe_status(client, task_id)
+    view: TaskStatusView = await task_handle(client, task_id).query(
+        "status", result_type=TaskStatusView
+    )
+    return view
+
+
+async def cancel_task(client: Client, task_id: str, reason: str) -> None:
+    status = await describe_status(client, task_id)
+    if status != WorkflowExecutionStatus.RUNNING:
+        name = status.name.lower() if status else "unknown"
+        raise NaestroError(f"task {task_id} is not running (it is {name})")
+    await task_handle(client, task_id).signal("cancel", CancelRequest(reason=reason))
+
+
+async def follow(
+    handle: WorkflowHandle[object, TaskResult],
+    on_status: Callable[[TaskStatusView], Awaitable[None] | None],
+    interval: float = 0.5,
+) -> TaskResult:
+    """Wait for the result, reporting the status query's view as it changes."""
+    result_task = asyncio.ensure_future(handle.result())
+    last: TaskStatusView | None = None
+    try:
+        while not result_task.done():
+            try:
+                view = await handle.query("status", result_type=TaskStatusView)
+            except RPCError:
+                view = None  # the first workflow task may not have run yet
+            if view is not None and view != last:
+                last = view
+                shown = on_status(view)
+                if shown is not None:
+                    await shown
+            await asyncio.wait({result_task}, timeout=interval)
+        return result_task.result()
+    finally:
+        result_task.cancel()

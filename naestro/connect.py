@@ -1,0 +1,62 @@
+"""Connecting to Temporal the SDK's way (temporalio.envconfig) with Naestro's converter.
+
+TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_PROFILE and
+the TOML config file (TEMPORAL_CONFIG_FILE) work exactly as for the `temporal` CLI.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig
+from temporalio.service import RPCError
+
+from naestro.errors import NaestroError
+
+DEFAULT_ADDRESS = "localhost:7233"
+
+
+class TemporalUnreachable(NaestroError):
+    """The Temporal server did not answer."""
+
+
+def connect_config(address: str | None = None) -> dict[str, Any]:
+    config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
+    config.setdefault("target_host", DEFAULT_ADDRESS)
+    config.setdefault("namespace", "default")
+    if address:
+        config["target_host"] = address
+    return config
+
+
+def target(address: str | None = None) -> str:
+    return str(connect_config(address)["target_host"])
+
+
+async def connect(address: str | None = None, *, lazy: bool = False) -> Client:
+    """A client using the pydantic data converter. Raises TemporalUnreachable clearly."""
+    config = connect_config(address)
+    try:
+        return await Client.connect(
+            **config,
+            data_converter=pydantic_data_converter,
+            lazy=lazy,
+        )
+    except (RuntimeError, RPCError) as exc:
+        raise TemporalUnreachable(
+            f"cannot reach Temporal at {config['target_host']} "
+            f"(namespace {config['namespace']}): {exc}. Start one with `naestro dev`, or set "
+            "TEMPORAL_ADDRESS."
+        ) from None
+
+
+def ui_base_url() -> str:
+    """Where the Temporal Web UI lives (NAESTRO_UI_URL, else the dev server's)."""
+    return os.environ.get("NAESTRO_UI_URL", "http://localhost:8233")
+
+
+def workflow_url(workflow_id: str, namespace: str = "default") -> str:
+    return f"{ui_base_url()}/namespaces/{namespace}/workflows/{workflow_id}"

@@ -1,0 +1,266 @@
+"""Structured PII detectors (patterns a checksum or a parser confirms), and the word-shape
+test the entropy detector in :mod:`naestro.pii` uses to spare identifiers and paths.
+
+Side-effect free (workflows import it through :mod:`naestro.pii`): compiled patterns only,
+no I/O, clocks, randomness or environment reads. Each detector takes the text and returns
+``PiiFinding`` spans; overlaps between detectors are resolved by :func:`naestro.pii.scan`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+
+import phonenumbers
+
+from naestro.contracts import PiiFinding
+
+# A checksum or a fixed vendor prefix is strong evidence; parser-only matches less so.
+SCORE_KNOWN_SECRET = 0.99
+SCORE_IBAN = 0.97
+SCORE_CREDIT_CARD = 0.95
+SCORE_EMAIL = 0.95
+SCORE_IP = 0.85
+SCORE_PHONE = 0.8
+
+PHONE_REGION = "US"
+
+_EMAIL = re.compile(
+    # The look-behind pins the start to a word boundary, so a long run without "@" is
+    # tried once rather than from every character (that would be quadratic).
+    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}(?![\w-])"
+)
+# Runs of digits and phone punctuation; only these reach the (slow, pure-Python) matcher.
+_PHONE_CANDIDATE = re.compile(r"\+?\(?\d[\d \t().\-/]{5,}\d")
+# Without a "+" the default region's national format applies: NANP numbers have ten
+# digits, so shorter runs (dates, versions) cannot be VALID and skip the matcher.
+_MIN_NATIONAL_DIGITS = 10
+_MIN_INTERNATIONAL_DIGITS = 7
+# The matcher inspects neighbours: a letter before ("abc4155552671") or a ":30" after a
+# date-like run (a time stamp) disqualifies a match, so it sees a little context.
+_PHONE_LEFT_CONTEXT = 1
+_PHONE_RIGHT_CONTEXT = 3
+# Patterns open with a plain character class where they can, so the regex engine skips
+# ahead to plausible starts instead of testing look-behinds at every position.
+_CREDIT_CARD = re.compile(r"\d(?<![\d-]\d)(?<!\d[ -]\d)(?:[ -]?\d){12,18}(?!\d)(?![ -]\d)")
+_IBAN = re.compile(
+    r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}"
+    r"(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?)(?![A-Za-z0-9])"
+)
+_IBAN_MIN, _IBAN_MAX = 15, 34
+# Exactly four dotted parts, not inside a longer dotted run (versions, OIDs) or a word; a
+# sentence's full stop may follow.
+_IPV4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}(?:\.\d{1,3}){3}(?!\w|\.\d)")
+# At least two colons, so "12:30" never qualifies; ipaddress does the real validation.
+_IPV6 = re.compile(
+    r"(?=[0-9A-Fa-f:])(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}"
+    r"(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{0,4})(?![\w:]|\.\w)"
+)
+_KNOWN_SECRET = re.compile(
+    r"(?=[Agxsre-])"  # the first characters of the alternatives below: a cheap pre-check
+    r"(?<![A-Za-z0-9_-])(?:"
+    r"(?P<aws>(?:AKIA|ASIA)[A-Z0-9]{16})(?![A-Za-z0-9])"
+    r"|(?P<github>gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})"
+    r"|(?P<slack>xox[abprs]-[A-Za-z0-9-]{10,255})"
+    r"|(?P<anthropic>sk-ant-[A-Za-z0-9_-]{20,255})"
+    r"|(?P<openai>sk-(?:proj-)?[A-Za-z0-9_-]{20,255})"
+    r"|(?P<google>AIza[A-Za-z0-9_-]{35})"
+    r"|(?P<stripe>[sr]k_live_[A-Za-z0-9]{16,255})"
+    r"|(?P<jwt>eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*)"
+    # The whole PEM block when its END line is there; otherwise the header and the base64
+    # lines under it, so a truncated key is still covered.
+    r"|(?P<private_key>-----BEGIN (?P<label>(?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----"
+    r"(?:[\s\S]{0,20000}?-----END (?P=label)-----|(?:[ \t]*\r?\n[A-Za-z0-9+/=]{40,})*))"
+    r")"
+)
+
+# Word shapes, for the entropy detector: identifiers and paths are not secrets.
+_SEPARATORS = re.compile(r"[/_+=.-]+")
+# A word ("get", "User", "HTTP") with up to four digits after it ("python3", "V1").
+_HUMP = re.compile(r"(?P<letters>[A-Z]?[a-z]+|[A-Z]+(?![a-z]))(?P<digits>\d{0,4})")
+_CAMEL_START = re.compile(r"[A-Z][a-z]")
+_NUMBER = re.compile(r"\d{1,8}[A-Za-z]{0,2}")  # "2024", "7b", "70B"
+_VOWELS = frozenset("aeiouAEIOU")
+MEAN_HUMP = 3.5
+LONG_HUMP = 12
+MIN_VOWEL_SHARE = 0.3
+
+
+def _finding(entity: str, start: int, end: int, score: float, detector: str) -> PiiFinding:
+    return PiiFinding(entity_type=entity, start=start, end=end, score=score, detector=detector)
+
+
+def detect_emails(text: str) -> list[PiiFinding]:
+    return [
+        _finding("EMAIL", m.start(), m.end(), SCORE_EMAIL, "email.regex")
+        for m in _EMAIL.finditer(text)
+    ]
+
+
+def _phone_matches(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    lo = max(0, start - _PHONE_LEFT_CONTEXT)
+    window = text[lo : end + _PHONE_RIGHT_CONTEXT]
+    matcher = phonenumbers.PhoneNumberMatcher(
+        window, PHONE_REGION, leniency=phonenumbers.Leniency.VALID
+    )
+    for match in matcher:
+        yield lo + match.start, lo + match.end
+
+
+def detect_phones(text: str) -> list[PiiFinding]:
+    """Phone numbers valid for their region (libphonenumber's VALID leniency).
+
+    The matcher runs only over digit runs that could hold a number, which keeps a megabyte
+    of prose fast and keeps its per-call ``max_tries`` budget from silently running out.
+    """
+    found: list[PiiFinding] = []
+    for cand in _PHONE_CANDIDATE.finditer(text):
+        digits = sum(ch.isdigit() for ch in cand.group())
+        floor = _MIN_INTERNATIONAL_DIGITS if cand.group()[0] == "+" else _MIN_NATIONAL_DIGITS
+        if digits < floor:
+            continue
+        for start, end in _phone_matches(text, cand.start(), cand.end()):
+            found.append(_finding("PHONE", start, end, SCORE_PHONE, "phone.libphonenumber"))
+    return found
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def detect_credit_cards(text: str) -> list[PiiFinding]:
+    found: list[PiiFinding] = []
+    for m in _CREDIT_CARD.finditer(text):
+        digits = re.sub(r"[ -]", "", m.group())
+        # "0000 0000 0000 0000" passes Luhn but is a placeholder, not a card.
+        if len(set(digits)) > 1 and luhn_valid(digits):
+            found.append(_finding("CREDIT_CARD", m.start(), m.end(), SCORE_CREDIT_CARD, "luhn"))
+    return found
+
+
+def iban_valid(compact: str) -> bool:
+    """ISO 13616: move the first four characters to the end, letters to 10..35, mod 97 == 1.
+
+    Country-specific lengths are not checked (that table drifts); length 15..34, check
+    digits 02..98 and the checksum are.
+    """
+    if not _IBAN_MIN <= len(compact) <= _IBAN_MAX or not 2 <= int(compact[2:4]) <= 98:
+        return False
+    rearranged = compact[4:] + compact[:4]
+    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
+
+
+def _iban_span(match: re.Match[str]) -> tuple[int, int] | None:
+    """The longest valid prefix by whole groups: a trailing upper-case word ("... 00 CASH")
+    can be swallowed as a last group by the pattern."""
+    raw = match.group()
+    end = len(raw)
+    while end > 0:
+        if iban_valid(raw[:end].replace(" ", "")):
+            return match.start(), match.start() + end
+        cut = raw.rfind(" ", 0, end)
+        if cut <= 4:
+            return None
+        end = cut
+    return None
+
+
+def detect_ibans(text: str) -> list[PiiFinding]:
+    found: list[PiiFinding] = []
+    for m in _IBAN.finditer(text):
+        span = _iban_span(m)
+        if span is not None:
+            found.append(_finding("IBAN", span[0], span[1], SCORE_IBAN, "iban.mod97"))
+    return found
+
+
+def _reportable_ip(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    # 127.0.0.1, ::1 and 0.0.0.0 say nothing about anyone and are everywhere in code.
+    return not (address.is_loopback or address.is_unspecified)
+
+
+def detect_ips(text: str) -> list[PiiFinding]:
+    found: list[PiiFinding] = []
+    for m in _IPV4.finditer(text):
+        try:
+            v4 = ipaddress.IPv4Address(m.group())
+        except ValueError:
+            continue
+        if _reportable_ip(v4):
+            found.append(_finding("IP_ADDRESS", m.start(), m.end(), SCORE_IP, "ip.v4"))
+    for m in _IPV6.finditer(text):
+        # No digit at all is far likelier to be "A::B" (C++, Rust, Ruby) than an address.
+        if not any(ch.isdigit() for ch in m.group()):
+            continue
+        try:
+            v6 = ipaddress.IPv6Address(m.group())
+        except ValueError:
+            continue
+        if _reportable_ip(v6):
+            found.append(_finding("IP_ADDRESS", m.start(), m.end(), SCORE_IP, "ip.v6"))
+    return found
+
+
+def detect_known_secrets(text: str) -> list[PiiFinding]:
+    """Credentials recognisable by their vendor's fixed prefix or framing."""
+    return [
+        _finding("SECRET", m.start(), m.end(), SCORE_KNOWN_SECRET, f"secret.{m.lastgroup}")
+        for m in _KNOWN_SECRET.finditer(text)
+    ]
+
+
+def _split_humps(segment: str, inner_digits: bool) -> list[re.Match[str]] | None:
+    """The segment's word humps, or None when it is not made of them. Digits may end the
+    segment; inside it only before a camelCase hump ("V1Root") and when ``inner_digits``."""
+    humps: list[re.Match[str]] = []
+    for m in _HUMP.finditer(segment):
+        if m.start() != (humps[-1].end() if humps else 0):
+            return None
+        inner = m["digits"] and m.end() < len(segment)
+        if inner and not (inner_digits and _CAMEL_START.match(segment, m.end())):
+            return None
+        humps.append(m)
+    return humps if humps and humps[-1].end() == len(segment) else None
+
+
+def _word_segment(segment: str, inner_digits: bool) -> bool:
+    """A word, a camelCase run of words, or a short number: "python3", "getUser", "7b"."""
+    if _NUMBER.fullmatch(segment):
+        return True
+    humps = _split_humps(segment, inner_digits)
+    if humps is None:
+        return False
+    words = [m["letters"] for m in humps]
+    # Words glued past a dozen letters still carry vowels; random letters mostly do not.
+    if any(len(w) > LONG_HUMP and _vowel_share(w) < MIN_VOWEL_SHARE for w in words):
+        return False
+    if len(humps) == 1:
+        return True
+    # Random mixed case splits into many short humps ("Xq", "Rp"); real names into words.
+    return all(len(m["letters"]) >= 2 or m["digits"] for m in humps) and sum(
+        map(len, words)
+    ) >= MEAN_HUMP * len(words)
+
+
+def _vowel_share(word: str) -> float:
+    return sum(ch in _VOWELS for ch in word) / len(word)
+
+
+def looks_like_words(token: str, *, inner_digits: bool) -> bool:
+    """Identifiers, paths, model names and phrases: every separated segment reads as words.
+
+    ``inner_digits`` also accepts code names such as "V1RootValidator" and "sha256With";
+    it is off where a context word makes a password ("Summer2024Summer") plausible.
+    """
+    segments = [s for s in _SEPARATORS.split(token) if s]
+    return any(ch.isalpha() for ch in token) and all(
+        _word_segment(s, inner_digits) for s in segments
+    )

@@ -1,0 +1,55 @@
+"""Named timeout and retry presets. Every activity call in a workflow uses one of these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+from naestro.errors import NON_RETRYABLE_ERROR_TYPES
+
+
+@dataclass(frozen=True)
+class Preset:
+    start_to_close: timedelta
+    retry: RetryPolicy
+    heartbeat: timedelta | None = None
+
+
+# Model calls: retried by Temporal (SDK retries are off); 429 Retry-After overrides the
+# backoff through next_retry_delay. Heartbeats catch a dead worker long before the
+# start-to-close timeout would.
+LLM_CALL = Preset(
+    start_to_close=timedelta(minutes=10),
+    heartbeat=timedelta(seconds=30),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=60),
+        maximum_attempts=8,
+        non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
+    ),
+)
+
+# Sandbox runs: the code under test failing is a report, not an error; only the sandbox
+# itself failing is retried, a few times.
+SANDBOX_RUN = Preset(
+    start_to_close=timedelta(minutes=5),
+    heartbeat=timedelta(seconds=30),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_attempts=3,
+        non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
+    ),
+)
+
+# Cheap, local, deterministic steps (PII scan, routing): run as local activities.
+LOCAL_FAST = Preset(
+    start_to_close=timedelta(seconds=30),
+    retry=RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        maximum_attempts=3,
+        non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
+    ),
+)

@@ -1,0 +1,76 @@
+"""Prompt templates for each phase and role. Pure: imported by workflows."""
+
+from __future__ import annotations
+
+from naestro.contracts import ChatMessage, TaskKind, VerificationReport
+
+_KIND_GUIDE: dict[str, str] = {
+    "code": (
+        "You write correct, tested Python. Answer with fenced code blocks only. Start each "
+        "block with a line '# file: NAME'. Put the implementation in solution.py and pytest "
+        "tests in test_solution.py (import from solution)."
+    ),
+    "math": (
+        "You solve mathematics problems rigorously. Show the derivation, then give the "
+        "final answer on a last line starting with 'Answer:'."
+    ),
+    "general": "You answer precisely and concisely, stating assumptions.",
+}
+
+JUDGE_FORMAT = (
+    'Reply with one JSON object only: {"verdict": "accept"|"revise"|"reject", '
+    '"score": <0..1>, "rationale": "<one paragraph>"}.'
+)
+
+
+def _msgs(system: str, user: str) -> list[ChatMessage]:
+    return [ChatMessage(role="system", content=system), ChatMessage(role="user", content=user)]
+
+
+def plan(kind: TaskKind, prompt: str) -> list[ChatMessage]:
+    return _msgs(
+        "You are the planner of a multi-model team. Break the task into a short numbered "
+        "plan (at most 7 steps) that an implementer can follow. No solution yet.",
+        f"Task ({kind}):\n{prompt}",
+    )
+
+
+def implement(kind: TaskKind, prompt: str, plan_text: str) -> list[ChatMessage]:
+    return _msgs(_KIND_GUIDE[kind], f"Task:\n{prompt}\n\nPlan:\n{plan_text}")
+
+
+def _feedback(report: VerificationReport | None, rationale: str) -> str:
+    parts = []
+    if report is not None and not report.passed:
+        failed = ", ".join(t.name for t in report.failed_tests) or "(see output)"
+        parts.append(
+            f"Verification failed: {report.summary}\nFailing: {failed}\n"
+            f"Output (truncated):\n{report.output[-4000:]}"
+        )
+    if rationale:
+        parts.append(f"Reviewer feedback:\n{rationale}")
+    return "\n\n".join(parts) or "Improve the answer."
+
+
+def refine(
+    kind: TaskKind,
+    prompt: str,
+    previous: str,
+    report: VerificationReport | None,
+    rationale: str,
+) -> list[ChatMessage]:
+    return _msgs(
+        _KIND_GUIDE[kind] + " You are revising an earlier attempt: fix every problem found.",
+        f"Task:\n{prompt}\n\nPrevious attempt:\n{previous}\n\n{_feedback(report, rationale)}",
+    )
+
+
+def review(
+    kind: TaskKind, prompt: str, answer: str, report: VerificationReport | None
+) -> list[ChatMessage]:
+    checked = f"Verification: {report.summary}" if report is not None else "Verification: none"
+    return _msgs(
+        f"You are the judge. Assess whether the answer fully and correctly solves the "
+        f"{kind} task. {JUDGE_FORMAT}",
+        f"Task:\n{prompt}\n\nAnswer:\n{answer}\n\n{checked}",
+    )

@@ -1,0 +1,235 @@
+"""Naestro's own settings: ``temporal.yaml`` plus environment overrides.
+
+The Temporal connection itself is not here: it follows the SDK's convention
+(``temporalio.envconfig``: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS,
+TOML profiles); see :mod:`naestro.connect`.
+
+Environment overrides use ``NAESTRO__<SECTION>__<KEY>=value`` (double underscores nest;
+values are parsed as YAML scalars), e.g. ``NAESTRO__SANDBOX__BACKEND=bwrap``.
+Secrets are never read from the file: a provider names the variable holding its key
+(``api_key_env``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from naestro.contracts import Budget, Location, SandboxLimits
+from naestro.errors import ConfigError
+
+CONFIG_ENV = "NAESTRO_CONFIG"
+OVERRIDE_PREFIX = "NAESTRO__"
+
+Engine = Literal[
+    "openai",
+    "vllm",
+    "nim",
+    "tensorrt-llm",
+    "xai",
+    "ollama",
+    "llamacpp",
+    "openai-compatible",
+    "anthropic",
+    "google",
+    "replay",
+]
+CLOUD_ENGINES = frozenset({"openai", "anthropic", "google", "xai"})
+_PROTOCOL = {"anthropic": "anthropic", "google": "google", "replay": "replay"}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Price(Strict):
+    input_per_mtok: float = Field(default=0.0, ge=0)
+    output_per_mtok: float = Field(default=0.0, ge=0)
+    cached_input_per_mtok: float | None = Field(default=None, ge=0)
+
+
+class ProviderConfig(Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    engine: Engine
+    model: str
+    endpoint: str | None = None
+    context_window: int = Field(default=128_000, ge=1)
+    roles: list[str] = []
+    price: Price = Price()
+    max_concurrency: int = Field(default=8, ge=1)
+    task_queue: str | None = None
+    location: Location | None = None
+    api_key_env: str | None = None
+    timeout_seconds: float = Field(default=300.0, gt=0)
+    script: str | None = Field(default=None, description="replay engine: JSONL of replies")
+    simulated_latency_ms: float = Field(default=0.0, ge=0, description="replay engine only")
+
+    @property
+    def protocol(self) -> Literal["openai", "anthropic", "google", "replay"]:
+        return _PROTOCOL.get(self.engine, "openai")  # type: ignore[return-value]
+
+    @property
+    def where(self) -> Location:
+        if self.location is not None:
+            return self.location
+        return "cloud" if self.engine in CLOUD_ENGINES else "local"
+
+    @property
+    def queue(self) -> str:
+        if self.task_queue:
+            return self.task_queue
+        return "naestro.models.cloud" if self.where == "cloud" else f"naestro.models.{self.id}"
+
+    def api_key(self) -> str | None:
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+
+class PolicyConfig(Strict):
+    roles: dict[str, list[str]] = Field(
+        default_factory=dict, description="role -> provider ids, first preferred"
+    )
+    judge_threshold: float = Field(default=0.7, ge=0, le=1)
+    min_improvement: float = Field(default=0.25, ge=0, description="refine gate: relative gain")
+    max_output_tokens: int = Field(default=2048, ge=1)
+    verify_timeout_seconds: int = Field(default=60, ge=1)
+    heartbeat_timeout_seconds: int = Field(
+        default=30, ge=1, description="a model call silent this long is retried elsewhere"
+    )
+    stream: bool = Field(default=False, description="stream replies (heartbeat per chunk)")
+
+
+class QueueConfig(Strict):
+    orchestrator: str = "naestro.orchestrator"
+    models_cloud: str = "naestro.models.cloud"
+    sandbox: str = "naestro.sandbox"
+    memory: str = "naestro.memory"
+    models_cloud_concurrency: int = Field(default=64, ge=1)
+    sandbox_concurrency: int = Field(default=8, ge=1)
+    memory_concurrency: int = Field(default=16, ge=1)
+
+
+class SandboxConfig(Strict):
+    backend: Literal["auto", "bwrap", "docker"] = "auto"
+    user: str = Field(default="nobody", description="unprivileged user the sandbox runs as")
+    limits: SandboxLimits = SandboxLimits()
+
+
+class PiiConfig(Strict):
+    enabled: bool = True
+    cloud: Literal["redact", "block", "allow"] = "redact"
+    local: Literal["redact", "block", "allow"] = "allow"
+    entropy_high: float = 4.5
+    entropy_low: float = 2.5
+
+
+class MemoryConfig(Strict):
+    database_url_env: str = "DATABASE_URL"
+
+
+class DevConfig(Strict):
+    data_dir: str = ".naestro"
+    temporal_port: int = 7233
+    ui_port: int = 8233
+    namespace: str = "default"
+
+
+class Settings(Strict):
+    providers: list[ProviderConfig] = []
+    policies: dict[str, PolicyConfig] = {"default": PolicyConfig()}
+    budget: Budget = Budget()
+    queues: QueueConfig = QueueConfig()
+    sandbox: SandboxConfig = SandboxConfig()
+    pii: PiiConfig = PiiConfig()
+    memory: MemoryConfig = MemoryConfig()
+    dev: DevConfig = DevConfig()
+    source: str = Field(default="<defaults>", exclude=True)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Settings:
+        ids = [p.id for p in self.providers]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"providers: duplicate id(s) {', '.join(dupes)}")
+        known = set(ids)
+        for name, policy in self.policies.items():
+            for role, wanted in policy.roles.items():
+                for pid in wanted:
+                    if pid not in known:
+                        raise ValueError(f"policies.{name}.roles.{role}: unknown provider {pid!r}")
+        return self
+
+    def provider(self, provider_id: str) -> ProviderConfig:
+        for p in self.providers:
+            if p.id == provider_id:
+                return p
+        raise KeyError(provider_id)
+
+
+def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    node = tree
+    for key in path[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"environment override {'.'.join(path)}: {key} is not a section")
+        node = child
+    node[path[-1]] = value
+
+
+def apply_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(OVERRIDE_PREFIX):
+            continue
+        path = [p.lower() for p in name[len(OVERRIDE_PREFIX) :].split("__") if p]
+        if path:
+            _set_path(data, path, yaml.safe_load(raw) if raw else raw)
+    return data
+
+
+def _format_validation(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        if e["type"] == "extra_forbidden":
+            hint = (
+                " (secrets come from the environment: use api_key_env)"
+                if key.endswith("api_key")
+                else ""
+            )
+            lines.append(f"{source}: unknown key {key!r}{hint}")
+        else:
+            lines.append(f"{source}: {key}: {e['msg']}")
+    return "; ".join(lines)
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get(CONFIG_ENV, "temporal.yaml"))
+
+
+def load_settings(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Load temporal.yaml (or NAESTRO_CONFIG) with environment overrides applied."""
+    env = os.environ if environ is None else environ
+    file = Path(path) if path is not None else default_config_path()
+    data: dict[str, Any] = {}
+    if file.exists():
+        try:
+            loaded = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{file}: the top level must be a mapping")
+        data = loaded
+    elif path is not None:
+        raise ConfigError(f"{file}: no such config file")
+    data = apply_overrides(data, env)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, str(file))) from None
+    return settings.model_copy(update={"source": str(file)})
