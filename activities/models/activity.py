@@ -1,0 +1,111 @@
+"""The model-call activity: one chat completion through the provider registry.
+
+Workflows import this module for ``ModelActivities.complete``, so it imports no provider
+SDK: the registry (and with it every adapter) is a type-only import here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from temporalio import activity
+
+from naestro.contracts import ModelRequest, ModelResponse
+from naestro.errors import NaestroError, to_application_error
+
+if TYPE_CHECKING:
+    from activities.models.registry import ProviderRegistry
+
+# Heartbeat at least this often while nothing else shows progress; half the activity's
+# heartbeat timeout when that is shorter.
+HEARTBEAT_EVERY_SECONDS = 5.0
+MIN_HEARTBEAT_SECONDS = 0.05
+
+
+class ModelActivities:
+    def __init__(self, registry: ProviderRegistry) -> None:
+        self.registry = registry
+
+    @activity.defn(name="naestro.model.complete")
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        """Call ``request.provider_id``; every Naestro error becomes an ApplicationError.
+
+        A streaming call heartbeats per chunk, so a stalled stream trips the heartbeat
+        timeout; a non-streaming call heartbeats on a timer and relies on its timeouts.
+        """
+        try:
+            provider = self.registry.get(request.provider_id)
+            async with self._slot(request.provider_id):
+                if request.stream:
+                    response = await provider.complete(request, on_progress=activity.heartbeat)
+                else:
+                    async with _heartbeating():
+                        response = await provider.complete(request)
+        except NaestroError as exc:
+            activity.logger.warning(
+                "model call failed: provider=%s role=%s phase=%s error=%s status=%s",
+                request.provider_id,
+                request.role,
+                request.phase,
+                type(exc).__name__,
+                getattr(exc, "status", None),
+            )
+            raise to_application_error(exc) from exc
+        _log_success(request, response)
+        return response
+
+    @asynccontextmanager
+    async def _slot(self, provider_id: str) -> AsyncIterator[None]:
+        """Hold one of the provider's concurrency slots; heartbeat while queued for it."""
+        semaphore = self.registry.limit(provider_id)
+        async with _heartbeating():
+            await semaphore.acquire()
+        try:
+            yield
+        finally:
+            semaphore.release()
+
+
+@asynccontextmanager
+async def _heartbeating() -> AsyncIterator[None]:
+    task = asyncio.create_task(_beat(_heartbeat_interval()))
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.wait({task})
+
+
+async def _beat(interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        activity.heartbeat()
+
+
+def _heartbeat_interval() -> float:
+    timeout = activity.info().heartbeat_timeout
+    if timeout is None:  # no heartbeat timeout set: heartbeats are harmless, keep them rare
+        return HEARTBEAT_EVERY_SECONDS
+    half = timeout.total_seconds() / 2
+    return max(MIN_HEARTBEAT_SECONDS, min(HEARTBEAT_EVERY_SECONDS, half))
+
+
+def _log_success(request: ModelRequest, response: ModelResponse) -> None:
+    usage = response.usage
+    activity.logger.info(
+        "model call: provider=%s model=%s role=%s phase=%s in=%d out=%d cached=%d "
+        "usd=%.6f latency_ms=%.0f scripted=%s",
+        request.provider_id,
+        response.model,
+        request.role,
+        request.phase,
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cached_input_tokens,
+        response.cost_usd,
+        response.latency_ms,
+        response.scripted,
+    )

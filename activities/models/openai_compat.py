@@ -1,0 +1,167 @@
+"""OpenAI chat completions, and every server that speaks them (vLLM, NIM, TensorRT-LLM,
+xAI, Ollama, llama.cpp, any "OpenAI-compatible" endpoint), through the official SDK."""
+
+from __future__ import annotations
+
+import time
+
+import openai
+from openai import AsyncOpenAI, Omit, omit
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+
+from activities.models._http import (
+    Reply,
+    connection_error,
+    error_message,
+    require_api_key,
+    status_error,
+    to_response,
+)
+from activities.models.base import OnProgress
+from naestro.contracts import ChatMessage, ModelRequest, ModelResponse, Usage
+from naestro.errors import ConfigError, ProviderError
+from naestro.settings import ProviderConfig
+
+DEFAULT_ENDPOINTS = {
+    "openai": "https://api.openai.com/v1",
+    "xai": "https://api.x.ai/v1",
+    "vllm": "http://127.0.0.1:8000/v1",
+    "nim": "http://127.0.0.1:8000/v1",
+    "tensorrt-llm": "http://127.0.0.1:8000/v1",
+    "ollama": "http://127.0.0.1:11434/v1",
+    "llamacpp": "http://127.0.0.1:8080/v1",
+}
+
+# OpenAI's own reasoning models refuse ``max_tokens``; self-hosted servers do not all know
+# its successor ``max_completion_tokens`` yet.
+_MAX_COMPLETION_TOKENS_ENGINES = frozenset({"openai"})
+
+
+class OpenAIProvider:
+    """Chat completions over the OpenAI wire protocol; the SDK never retries (Temporal does)."""
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+        endpoint = config.endpoint or DEFAULT_ENDPOINTS.get(config.engine)
+        if endpoint is None:
+            raise ConfigError(f"provider {config.id!r}: engine {config.engine!r} needs endpoint")
+        self._endpoint = endpoint
+        self._client: AsyncOpenAI | None = None
+
+    async def complete(
+        self, request: ModelRequest, on_progress: OnProgress | None = None
+    ) -> ModelResponse:
+        client = self._ensure_client()
+        started = time.monotonic()
+        try:
+            if request.stream:
+                reply = await self._stream(client, request, on_progress)
+            else:
+                reply = _read_completion(await self._create(client, request))
+        except openai.APIError as exc:
+            raise self._map_error(exc) from exc
+        return to_response(self.config, reply, started)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    def _ensure_client(self) -> AsyncOpenAI:
+        key = require_api_key(self.config)
+        if self._client is None:
+            self._client = AsyncOpenAI(
+                base_url=self._endpoint,
+                api_key=key or "not-needed",  # local servers ignore it; the SDK insists
+                max_retries=0,
+                timeout=self.config.timeout_seconds,
+            )
+        return self._client
+
+    def _limits(self, request: ModelRequest) -> tuple[int | Omit, int | Omit]:
+        """``(max_completion_tokens, max_tokens)``: exactly one of them is sent."""
+        if self.config.engine in _MAX_COMPLETION_TOKENS_ENGINES:
+            return request.max_output_tokens, omit
+        return omit, request.max_output_tokens
+
+    async def _create(self, client: AsyncOpenAI, request: ModelRequest) -> ChatCompletion:
+        max_completion_tokens, max_tokens = self._limits(request)
+        return await client.chat.completions.create(
+            model=self.config.model,
+            messages=_messages(request.messages),
+            temperature=request.temperature,
+            max_completion_tokens=max_completion_tokens,
+            max_tokens=max_tokens,
+        )
+
+    async def _stream(
+        self, client: AsyncOpenAI, request: ModelRequest, on_progress: OnProgress | None
+    ) -> Reply:
+        max_completion_tokens, max_tokens = self._limits(request)
+        stream = await client.chat.completions.create(
+            model=self.config.model,
+            messages=_messages(request.messages),
+            temperature=request.temperature,
+            max_completion_tokens=max_completion_tokens,
+            max_tokens=max_tokens,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        parts: list[str] = []
+        model, finish, usage = "", "", Usage()
+        async with stream:
+            async for chunk in stream:
+                if on_progress is not None:
+                    on_progress()
+                model = chunk.model or model
+                if chunk.usage is not None:  # the last chunk, thanks to include_usage
+                    usage = _usage(chunk.usage)
+                for choice in chunk.choices:
+                    parts.append(choice.delta.content or "")
+                    finish = choice.finish_reason or finish
+        return Reply(text="".join(parts), usage=usage, model=model, finish_reason=finish)
+
+    def _map_error(self, exc: openai.APIError) -> ProviderError:
+        provider = self.config.id
+        if isinstance(exc, openai.APIStatusError):
+            message = error_message(exc.body, exc.message)
+            return status_error(provider, exc.status_code, message, exc.response.headers)
+        if isinstance(exc, openai.APIConnectionError):
+            return connection_error(provider, exc)
+        # An error object inside the stream, or a reply the SDK could not parse.
+        return ProviderError(provider, None, error_message(exc.body, exc.message))
+
+
+def _messages(messages: list[ChatMessage]) -> list[ChatCompletionMessageParam]:
+    out: list[ChatCompletionMessageParam] = []
+    for m in messages:
+        if m.role == "system":
+            out.append({"role": "system", "content": m.content})
+        elif m.role == "assistant":
+            out.append({"role": "assistant", "content": m.content})
+        else:
+            out.append({"role": "user", "content": m.content})
+    return out
+
+
+def _read_completion(completion: ChatCompletion) -> Reply:
+    choice = completion.choices[0] if completion.choices else None
+    usage = _usage(completion.usage) if completion.usage is not None else Usage()
+    return Reply(
+        text=(choice.message.content or "") if choice else "",
+        usage=usage,
+        model=completion.model,
+        finish_reason=(choice.finish_reason or "") if choice else "",
+    )
+
+
+def _usage(usage: CompletionUsage) -> Usage:
+    prompt_details = usage.prompt_tokens_details
+    completion_details = usage.completion_tokens_details
+    return Usage(
+        input_tokens=usage.prompt_tokens,
+        output_tokens=usage.completion_tokens,
+        cached_input_tokens=(prompt_details.cached_tokens or 0) if prompt_details else 0,
+        reasoning_tokens=((completion_details.reasoning_tokens or 0) if completion_details else 0),
+    )

@@ -1,0 +1,126 @@
+"""Scripted replies from a JSONL file: demos, CI and benchmarks without a model.
+
+Each line is one rule; the first whose given fields all match the request wins::
+
+    {"role": "planner", "phase": "plan", "text": "1. write the function"}
+    {"contains": "def add", "text": "looks right", "output_tokens": 12}
+    {"text": "fallback reply"}
+
+The provider keeps no state between calls, so a retried or replayed activity gets the
+same reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from activities.models._http import Reply, to_response
+from activities.models.base import OnProgress
+from naestro.contracts import ModelRequest, ModelResponse, Usage
+from naestro.errors import ConfigError, ProviderRequestRejected
+from naestro.settings import ProviderConfig
+
+# Streaming requests get a progress call at least this often while latency is simulated.
+PROGRESS_EVERY_SECONDS = 1.0
+
+
+class ReplayRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: str | None = None
+    phase: str | None = None
+    contains: str | None = None
+    text: str
+    input_tokens: int | None = Field(default=None, ge=0)
+    output_tokens: int | None = Field(default=None, ge=0)
+
+    def matches(self, request: ModelRequest, prompt: str) -> bool:
+        return (
+            (self.role is None or self.role == request.role)
+            and (self.phase is None or self.phase == request.phase)
+            and (self.contains is None or self.contains in prompt)
+        )
+
+
+def load_rules(path: Path) -> list[ReplayRule]:
+    """Parse a script; a bad line is a ConfigError naming the file and the line number."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read replay script: {exc.strerror}") from exc
+    rules = [_parse(path, number, line) for number, line in enumerate(lines, 1) if line.strip()]
+    if not rules:
+        raise ConfigError(f"{path}: replay script has no rules")
+    return rules
+
+
+def _parse(path: Path, number: int, line: str) -> ReplayRule:
+    try:
+        return ReplayRule.model_validate_json(line)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        if error["type"] == "json_invalid":
+            problem = f"not valid JSON ({error['msg']})"
+        else:
+            problem = f"{where or 'rule'}: {error['msg']}"
+        raise ConfigError(f"{path}:{number}: {problem}") from None
+
+
+def estimate_tokens(text: str) -> int:
+    """The usual four-characters-per-token rule of thumb."""
+    return math.ceil(len(text) / 4)
+
+
+class ReplayProvider:
+    """Plays the first matching scripted rule; every reply is marked ``scripted``."""
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+        if not config.script:
+            raise ConfigError(f"provider {config.id!r}: engine 'replay' needs script")
+        self.rules = load_rules(Path(config.script))
+
+    async def complete(
+        self, request: ModelRequest, on_progress: OnProgress | None = None
+    ) -> ModelResponse:
+        started = time.monotonic()
+        prompt = "\n".join(m.content for m in request.messages)
+        rule = next((r for r in self.rules if r.matches(request, prompt)), None)
+        if rule is None:
+            raise ProviderRequestRejected(
+                self.config.id,
+                None,
+                f"no scripted reply for role {request.role!r} in phase {request.phase!r}",
+            )
+        progress = on_progress if request.stream else None
+        await self._simulate_latency(progress)
+        if progress is not None:
+            progress()  # the whole reply arrives as one chunk
+        usage = Usage(
+            input_tokens=_given(rule.input_tokens, estimate_tokens(prompt)),
+            output_tokens=_given(rule.output_tokens, estimate_tokens(rule.text)),
+        )
+        reply = Reply(text=rule.text, usage=usage, model=self.config.model, finish_reason="stop")
+        return to_response(self.config, reply, started, scripted=True)
+
+    async def aclose(self) -> None:
+        return None
+
+    async def _simulate_latency(self, on_progress: OnProgress | None) -> None:
+        remaining = self.config.simulated_latency_ms / 1000
+        while remaining > 0:
+            step = min(remaining, PROGRESS_EVERY_SECONDS)
+            await asyncio.sleep(step)
+            remaining -= step
+            if on_progress is not None:
+                on_progress()
+
+
+def _given(value: int | None, default: int) -> int:
+    return default if value is None else value

@@ -1,0 +1,16 @@
+"""The Sandbox interface: run untrusted code's tests and return a structured report."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from naestro.contracts import VerificationReport, VerifyRequest
+
+
+class Sandbox(Protocol):
+    name: str
+
+    async def run(self, request: VerifyRequest) -> VerificationReport:
+        """Run the request's command over its files. Raises naestro.errors.SandboxError only
+        when the sandbox itself cannot run; failing tests are a report with passed=False."""
+        ...

@@ -1,0 +1,437 @@
+"""BwrapSandbox: run untrusted code's tests under bubblewrap, as an unprivileged user.
+
+The chain, outermost first: the worker forks, drops to the sandbox user with an empty
+environment in a new session and execs ``prlimit`` (which sets the rlimits on itself, so no
+``preexec_fn`` runs Python between fork and exec in a threaded worker); prlimit execs
+``bwrap``, which clones PID 1 of fresh user/pid/net/ipc/uts/mount namespaces; that PID 1
+runs the command. When it dies the kernel kills everything else in its PID namespace, so
+the launcher holds pidfds on bwrap and on that PID 1 (whose PID ``--info-fd`` reports) and
+SIGKILLs both after every run, on timeout and on cancellation alike; ``--die-with-parent``
+covers the launcher itself dying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from activities.sandbox.report import build_report, read_junit
+from naestro.contracts import SandboxFile, SandboxLimits, VerificationReport, VerifyRequest
+from naestro.errors import SandboxError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PYTHON = "/usr/bin/python3"
+INSTALL_HINT = "apt-get install bubblewrap"
+REPORT_NAME = ".naestro-junit.xml"
+WORKDIR = "/work"  # the work dir's path inside the sandbox
+MIB = 1024 * 1024
+_BWRAP_PROCESSES = 2  # bwrap itself and its PID 1 count against RLIMIT_NPROC too
+_CHUNK = 64 * 1024
+_KILL_GRACE_S = 5.0
+_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": WORKDIR,
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "LANG": "C.UTF-8",
+}
+# Only what the dynamic loader and time zones need; /etc as a whole stays out of sight.
+_ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives")
+_ROOT_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+
+
+def validate_paths(files: Sequence[SandboxFile]) -> list[tuple[PurePosixPath, str]]:
+    """The files' relative paths, or SandboxError naming the first that could escape."""
+    checked = []
+    for file in files:
+        path = PurePosixPath(file.path)
+        if "\0" in file.path or path.is_absolute() or ".." in path.parts or not path.parts:
+            raise SandboxError(
+                f"refusing sandbox file path {file.path!r}: it must be relative, without '..'"
+            )
+        checked.append((path, file.content))
+    return checked
+
+
+def _require_tool(name: str, hint: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise SandboxError(f"{name} is not installed or not executable: {hint}")
+    return found
+
+
+@functools.cache
+def _supports(bwrap: str, flag: str) -> bool:
+    help_text = subprocess.run(
+        [bwrap, "--help"], capture_output=True, text=True, timeout=10, check=False
+    )
+    return flag in help_text.stdout + help_text.stderr
+
+
+def _system_binds(extra: Sequence[str]) -> list[str]:
+    args = ["--ro-bind", "/usr", "/usr"]
+    for name in _ROOT_DIRS:
+        path = Path("/", name)
+        if path.is_symlink():  # merged /usr: /lib -> usr/lib
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    for etc in _ETC_FILES:
+        args += ["--ro-bind-try", etc, etc]
+    for path_text in extra:
+        args += ["--ro-bind", path_text, path_text]
+    return args
+
+
+@dataclass(frozen=True)
+class _Identity:
+    uid: int
+    gid: int
+    switch: bool  # only root can drop to another user; others run the sandbox as themselves
+
+    @classmethod
+    def resolve(cls, user: str) -> _Identity:
+        try:
+            entry = pwd.getpwnam(user)
+        except KeyError:
+            raise SandboxError(f"sandbox user {user!r} does not exist") from None
+        if entry.pw_uid == 0:
+            raise SandboxError("the sandbox user must not be root")
+        if os.geteuid() == 0:
+            return cls(entry.pw_uid, entry.pw_gid, switch=True)
+        if entry.pw_uid != os.geteuid():
+            log.warning("not root: sandboxes run as uid %d instead of %s", os.geteuid(), user)
+        return cls(os.geteuid(), os.getegid(), switch=False)
+
+
+@dataclass(frozen=True)
+class _Scratch:
+    root: Path  # host-side, private to one run
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    @property
+    def report(self) -> Path:
+        return self.work / REPORT_NAME
+
+
+@dataclass
+class _Capture:
+    limit: int
+    head: bytearray = field(default_factory=bytearray)
+    total: int = 0
+
+    async def drain(self, stream: asyncio.StreamReader) -> None:
+        # Read to EOF even past the limit so the writer never blocks on a full pipe, but keep
+        # only the head so the worker's memory stays flat whatever the code prints.
+        while chunk := await stream.read(_CHUNK):
+            self.total += len(chunk)
+            room = self.limit - len(self.head)
+            if room > 0:
+                self.head += chunk[:room]
+
+
+@dataclass
+class _Outcome:
+    exit_code: int | None
+    timed_out: bool
+    duration_s: float
+    started: bool  # bwrap got as far as creating the namespaces
+    capture: _Capture
+
+
+def _read_child_pid(fd: int) -> int | None:
+    """bwrap's --info-fd JSON ({"child-pid": N, ...}); EOF without it means setup failed."""
+    with os.fdopen(fd, "rb") as info:
+        data = info.read(64 * 1024)
+    try:
+        pid = json.loads(data).get("child-pid")
+    except (ValueError, AttributeError):
+        return None
+    return pid if isinstance(pid, int) else None
+
+
+async def _until_readable(fd: int) -> None:
+    """A pidfd turns readable once its process has exited."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)
+
+
+def _open_pidfd(pid: int) -> int | None:
+    with suppress(ProcessLookupError):
+        return os.pidfd_open(pid)
+    return None
+
+
+class _Run:
+    """One launched bwrap: its output pump, its two processes, their teardown.
+
+    ``outer`` is bwrap itself, which exits when the command does (its exit status is the
+    command's); ``inner`` is PID 1 of the sandbox, which outlives the command while any
+    other sandboxed process lives and takes them all down when it dies. Both are held as
+    pidfds, so signalling them cannot hit a recycled PID. Waiting on ``outer``'s pidfd
+    rather than on ``proc.wait()`` matters: asyncio's wait() also waits for the output
+    pipe to close, which a leftover background process could hold open.
+    """
+
+    def __init__(self, proc: asyncio.subprocess.Process, output_limit: int) -> None:
+        assert proc.stdout is not None
+        self.proc = proc
+        self.capture = _Capture(output_limit)
+        self.pump = asyncio.create_task(self.capture.drain(proc.stdout))
+        self.outer = _open_pidfd(proc.pid)
+        self.inner: int | None = None
+        self.started_at = time.monotonic()
+
+    async def complete(self, info_fd: int, wall_seconds: float) -> _Outcome:
+        timed_out, started = False, False
+        try:
+            async with asyncio.timeout(wall_seconds):
+                child = await asyncio.to_thread(_read_child_pid, info_fd)
+                if child is not None:
+                    started, self.inner = True, _open_pidfd(child)
+                if self.outer is not None:
+                    await _until_readable(self.outer)
+                else:  # already gone and reaped before we could open it
+                    await self.proc.wait()
+        except TimeoutError:
+            timed_out = True
+        finally:
+            await self._teardown()
+        duration = time.monotonic() - self.started_at
+        return _Outcome(self.proc.returncode, timed_out, duration, started, self.capture)
+
+    def _kill(self) -> None:
+        # Synchronous, before any await: even a second cancellation cannot skip it. Killing
+        # the sandbox's PID 1 makes the kernel kill every process in its PID namespace.
+        for pidfd in (self.inner, self.outer):
+            if pidfd is not None:
+                with suppress(ProcessLookupError):
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+
+    async def _teardown(self) -> None:
+        self._kill()
+        try:
+            async with asyncio.timeout(_KILL_GRACE_S):
+                if self.inner is not None:
+                    await _until_readable(self.inner)  # the whole namespace is gone
+                await self.proc.wait()
+                await self.pump
+        except TimeoutError:
+            log.error("sandbox processes still alive %ss after SIGKILL", _KILL_GRACE_S)
+            self.pump.cancel()
+        finally:
+            for pidfd in (self.inner, self.outer):
+                if pidfd is not None:
+                    os.close(pidfd)
+
+
+class BwrapSandbox:
+    """The Sandbox protocol over bubblewrap; see the module docstring for the layers."""
+
+    name = "bwrap"
+
+    def __init__(
+        self,
+        user: str = "nobody",
+        python: str = DEFAULT_PYTHON,
+        *,
+        bwrap: str = "bwrap",
+        ro_binds: Sequence[str] = (),
+    ) -> None:
+        self._bwrap = _require_tool(bwrap, INSTALL_HINT)
+        self._prlimit = _require_tool("prlimit", "apt-get install util-linux")
+        self._identity = _Identity.resolve(user)
+        self._python = python
+        self._check_python(python, ro_binds)
+        self._system = _system_binds(ro_binds)
+        self._disable_userns = _supports(self._bwrap, "--disable-userns")
+
+    @staticmethod
+    def _check_python(python: str, ro_binds: Sequence[str]) -> None:
+        visible = [Path("/usr"), *(Path(p) for p in ro_binds)]
+        path = Path(python)
+        paths = (path, path.resolve())
+        if not path.is_file() or not all(any(p.is_relative_to(v) for v in visible) for p in paths):
+            raise SandboxError(
+                f"python {python!r} must exist under /usr or a ro_binds path to be usable "
+                "inside the sandbox (Debian: apt-get install python3 python3-pytest)"
+            )
+
+    async def run(self, request: VerifyRequest) -> VerificationReport:
+        files = validate_paths(request.files)
+        command = self._command(request, files)
+        # Synchronous on purpose: no await between creating the dir and the finally that
+        # removes it, so a cancellation cannot leak it; it is a few small files.
+        scratch = self._prepare(files)
+        try:
+            outcome = await self._execute(scratch, request.limits, command)
+            junit = None
+            if request.framework == "pytest":
+                junit = await asyncio.to_thread(read_junit, scratch.report)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, scratch.root, ignore_errors=True)
+        self._check_sandbox_ran(outcome, request, junit)
+        report = build_report(
+            backend=self.name,
+            framework=request.framework,
+            exit_code=outcome.exit_code,
+            timed_out=outcome.timed_out,
+            duration_s=outcome.duration_s,
+            wall_seconds=request.limits.wall_seconds,
+            output=bytes(outcome.capture.head),
+            output_total=outcome.capture.total,
+            junit=junit,
+        )
+        log.info("sandbox run finished: %s", report.summary)
+        return report
+
+    def _command(self, request: VerifyRequest, files: list[tuple[PurePosixPath, str]]) -> list[str]:
+        if request.command:
+            head, *rest = request.command
+            # Inside, PATH holds system dirs only: the usual names mean the configured python.
+            return [self._python if head in ("python", "python3") else head, *rest]
+        if request.framework == "pytest":
+            report = f"--junitxml={WORKDIR}/{REPORT_NAME}"
+            return [self._python, "-m", "pytest", "-q", "-p", "no:cacheprovider", report]
+        if request.framework == "unittest":
+            return [self._python, "-m", "unittest", "-v"]
+        if not files:
+            raise SandboxError("the script framework needs at least one file to run")
+        names = [str(path) for path, _ in files]
+        return [self._python, "main.py" if "main.py" in names else names[0]]
+
+    def _prepare(self, files: list[tuple[PurePosixPath, str]]) -> _Scratch:
+        scratch = _Scratch(Path(tempfile.mkdtemp(prefix="naestro-bwrap-")))
+        try:
+            # bwrap runs as the sandbox user and must reach work/: others may only traverse.
+            scratch.root.chmod(0o711)
+            (scratch.root / "passwd").write_text(
+                f"sandbox:x:{self._identity.uid}:{self._identity.gid}::{WORKDIR}:/bin/false\n"
+            )
+            (scratch.root / "group").write_text(f"sandbox:x:{self._identity.gid}:\n")
+            scratch.work.mkdir(mode=0o700)
+            for path, content in files:
+                target = scratch.work / path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(content, encoding="utf-8")
+            self._hand_over(scratch.work)
+        except (OSError, ValueError) as exc:  # ValueError: content that is not encodable
+            shutil.rmtree(scratch.root, ignore_errors=True)
+            raise SandboxError(f"could not prepare the sandbox work dir: {exc}") from exc
+        return scratch
+
+    def _hand_over(self, work: Path) -> None:
+        if not self._identity.switch:
+            return
+        uid, gid = self._identity.uid, self._identity.gid
+        for dirpath, dirnames, filenames in os.walk(work):
+            os.chown(dirpath, uid, gid)
+            for name in [*dirnames, *filenames]:
+                os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
+
+    def build_argv(
+        self, root: Path, limits: SandboxLimits, command: Sequence[str], info_fd: int
+    ) -> list[str]:
+        """The full launcher argv for a run whose private scratch dir is ``root``."""
+        scratch = _Scratch(root)
+        cpu, tmpfs = limits.cpu_seconds, str(limits.file_size_mb * MIB)
+        prlimit = [
+            self._prlimit,
+            f"--cpu={cpu}:{cpu + 1}",  # SIGXCPU first, SIGKILL a second later
+            f"--as={limits.memory_mb * MIB}",
+            f"--nproc={limits.processes + _BWRAP_PROCESSES}",
+            f"--fsize={limits.file_size_mb * MIB}",
+            "--core=0",
+        ]
+        namespaces = ["--unshare-all", "--unshare-user"]
+        if self._disable_userns:
+            namespaces.append("--disable-userns")
+        env = [arg for key, value in _ENV.items() for arg in ("--setenv", key, value)]
+        identity = [
+            "--ro-bind", str(scratch.root / "passwd"), "/etc/passwd",
+            "--ro-bind", str(scratch.root / "group"), "/etc/group",
+        ]  # fmt: skip
+        # tmpfs lives in RAM that RLIMIT_AS does not count: cap each one; "/" and /dev go
+        # read-only last, so the only writable places are /work, /tmp and /dev/shm.
+        mounts = [
+            "--proc", "/proc", "--dev", "/dev",
+            "--size", tmpfs, "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
+            "--size", tmpfs, "--tmpfs", "/tmp",
+            "--bind", str(scratch.work), WORKDIR, "--chdir", WORKDIR, "--remount-ro", "/",
+        ]  # fmt: skip
+        bwrap = [
+            self._bwrap, *namespaces, "--new-session", "--die-with-parent",
+            "--cap-drop", "ALL", "--hostname", "sandbox", "--info-fd", str(info_fd),
+            "--clearenv", *env, *self._system, *identity, *mounts,
+        ]  # fmt: skip
+        return [*prlimit, "--", *bwrap, "--", *command]
+
+    async def _execute(
+        self, scratch: _Scratch, limits: SandboxLimits, command: Sequence[str]
+    ) -> _Outcome:
+        info_r, info_w = os.pipe()
+        try:
+            argv = self.build_argv(scratch.root, limits, command, info_w)
+            log.debug("sandbox argv: %s", argv)
+            proc = await self._spawn(argv, info_w)
+        except BaseException:
+            os.close(info_r)
+            raise
+        finally:
+            os.close(info_w)  # bwrap holds the only write end: EOF tells us it is done
+        return await _Run(proc, limits.output_bytes).complete(info_r, limits.wall_seconds)
+
+    async def _spawn(self, argv: list[str], info_fd: int) -> asyncio.subprocess.Process:
+        switch = self._identity.switch
+        try:
+            return await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env={},  # PID 1 inside is bwrap's clone: its /proc/1/environ is this one
+                start_new_session=True,
+                pass_fds=(info_fd,),
+                user=self._identity.uid if switch else None,
+                group=self._identity.gid if switch else None,
+                extra_groups=[] if switch else None,
+            )
+        except OSError as exc:
+            raise SandboxError(f"could not start bwrap: {exc}") from exc
+
+    def _check_sandbox_ran(
+        self, outcome: _Outcome, request: VerifyRequest, junit: bytes | None
+    ) -> None:
+        """SandboxError when the sandbox, not the code under test, failed."""
+        head = bytes(outcome.capture.head[:2000]).decode("utf-8", errors="replace")
+        if not outcome.started and not outcome.timed_out:
+            raise SandboxError(f"bwrap could not set up the sandbox: {head.strip()}")
+        no_pytest = f"{self._python}: No module named pytest"
+        if request.command is None and junit is None and head.startswith(no_pytest):
+            raise SandboxError(f"{no_pytest} (Debian: apt-get install python3-pytest)")
