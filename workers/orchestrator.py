@@ -1,0 +1,36 @@
+"""The orchestrator worker: workflows plus their local activities (PII scan, routing)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pydantic
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from naestro.errors import NaestroError
+from workers.deps import Deps
+from workers.runner import workflow_runner
+from workflows.task import TaskWorkflow
+
+TASK_QUEUE = "naestro.orchestrator"
+WORKFLOWS = [TaskWorkflow]
+# Deterministic failures: retrying the workflow task would fail the same way forever, so
+# they fail the workflow with their message instead.
+FAILURE_TYPES: list[type[BaseException]] = [NaestroError, pydantic.ValidationError]
+
+
+def build_worker(
+    client: Client, deps: Deps, task_queue: str = TASK_QUEUE, *, build_id: str | None = None
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=[deps.pii.scan, deps.pii.restore, deps.routing.resolve_policy],
+        # The PII activities are synchronous (CPU-bound regex work).
+        activity_executor=ThreadPoolExecutor(max_workers=4),
+        workflow_runner=workflow_runner(),
+        workflow_failure_exception_types=FAILURE_TYPES,
+        build_id=build_id,
+    )

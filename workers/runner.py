@@ -1,0 +1,26 @@
+"""The workflow sandbox configuration, shared by every worker and by the replay tests."""
+
+from __future__ import annotations
+
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+# Modules whose import is side-effect free and which workflow code reaches through our
+# payload contracts and activity classes. Passing them through means they are imported
+# once per worker, not once per workflow run.
+PASSTHROUGH = (
+    "pydantic",  # payload contracts (naestro.contracts)
+    "pydantic_core",  # pydantic's compiled core
+    "annotated_types",  # pydantic's constraint types
+    "openai",  # adapter classes referenced by ModelActivities (not called in workflows)
+    "anthropic",  # likewise
+    "google",  # google-genai, likewise
+    "httpx",  # imported by the provider SDKs
+    "phonenumbers",  # naestro.pii (pure detectors)
+    "yaml",  # naestro.settings, imported by activity modules
+)
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+    )
