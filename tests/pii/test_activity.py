@@ -1,0 +1,72 @@
+"""The PII activities through ActivityEnvironment, including failing closed."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.pii import PiiActivities
+from naestro.contracts import PiiRestoreRequest, PiiScanRequest
+from naestro.settings import PiiConfig
+
+TEXT = "Mail jane.doe@example.com or call (415) 555-2671; token Xq7vR2pL9sK4mN8bT3wZ6yH1"
+
+
+def test_scan_and_restore_activities() -> None:
+    env = ActivityEnvironment()
+    acts = PiiActivities(PiiConfig())
+    result = env.run(acts.scan, PiiScanRequest(text=TEXT, task_id="t-1"))
+    assert result.redacted == "Mail <EMAIL_1> or call <PHONE_1>; token <SECRET_1>"
+    assert [f.entity_type for f in result.findings] == ["EMAIL", "PHONE", "SECRET"]
+    restored = env.run(
+        acts.restore, PiiRestoreRequest(text=result.redacted, mapping=result.mapping)
+    )
+    assert restored == TEXT
+
+
+def test_scan_logs_counts_never_values(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    ActivityEnvironment().run(PiiActivities(PiiConfig()).scan, PiiScanRequest(text=TEXT))
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("'EMAIL': 1" in m for m in messages)
+    for value in ("jane.doe@example.com", "555-2671", "Xq7vR2pL9sK4mN8bT3wZ6yH1"):
+        assert not any(value in m for m in messages)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        # YAML reads ".nan" as a float, so NAESTRO__PII__ENTROPY_HIGH=.nan gets this far;
+        # NaN compares false with everything and would silently disable entropy detection.
+        PiiConfig(entropy_high=float("nan")),
+        PiiConfig(entropy_high=2.0, entropy_low=3.0),
+        PiiConfig(entropy_low=-1.0),
+    ],
+    ids=["nan", "inverted", "negative"],
+)
+def test_impossible_thresholds_fail_closed(config: PiiConfig) -> None:
+    with pytest.raises(ApplicationError) as info:
+        ActivityEnvironment().run(PiiActivities(config).scan, PiiScanRequest(text=TEXT))
+    err = info.value
+    assert err.type == "PiiScanError"
+    assert err.non_retryable
+    assert err.__cause__ is None  # nothing chained into history
+    assert "jane" not in str(err)
+
+
+def test_unexpected_crash_fails_closed_without_quoting_the_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # model_construct skips validation, as a payload built by hand or decoded by some
+    # other path might; the scanner then crashes on a non-str and must not wave it through.
+    request = PiiScanRequest.model_construct(text=[TEXT])  # type: ignore[arg-type]
+    with pytest.raises(ApplicationError) as info:
+        ActivityEnvironment().run(PiiActivities(PiiConfig()).scan, request)
+    err = info.value
+    assert err.type == "PiiScanError" and err.non_retryable
+    assert "TypeError" in str(err) and "jane" not in str(err)
+    assert err.__cause__ is None
+    assert not any("jane" in r.getMessage() for r in caplog.records)

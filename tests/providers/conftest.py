@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.providers.wire import WireServer
+
+KEY_ENV = "NAESTRO_TEST_LOOPBACK_KEY"
+KEY = "sk-loopback-test"
+UNSET_KEY_ENV = "NAESTRO_TEST_KEY_THAT_IS_NEVER_SET"
+
+
+@pytest.fixture
+def wire() -> Iterator[WireServer]:
+    with WireServer() as server:
+        yield server
+
+
+@pytest.fixture
+def key_env() -> Iterator[str]:
+    """The name of an environment variable holding a test API key, for this test only."""
+    os.environ[KEY_ENV] = KEY
+    try:
+        yield KEY_ENV
+    finally:
+        del os.environ[KEY_ENV]

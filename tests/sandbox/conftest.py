@@ -1,0 +1,86 @@
+"""Fixtures for the sandbox tests: a real BwrapSandbox (skipped, saying why, without one)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from activities.sandbox.bwrap import DEFAULT_PYTHON, BwrapSandbox
+from naestro.contracts import SandboxFile, SandboxLimits, VerifyRequest
+
+NOBODY = 65534
+FAST = SandboxLimits(wall_seconds=10, cpu_seconds=10)
+
+
+def _missing() -> str | None:
+    if shutil.which("bwrap") is None:
+        return "bubblewrap is not installed (apt-get install bubblewrap)"
+    probe = subprocess.run(
+        [DEFAULT_PYTHON, "-c", "import pytest"], capture_output=True, check=False, cwd="/"
+    )
+    if probe.returncode != 0:
+        return f"{DEFAULT_PYTHON} has no pytest (apt-get install python3-pytest)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> BwrapSandbox:
+    reason = _missing()
+    if reason:
+        pytest.skip(reason)
+    return BwrapSandbox()
+
+
+def needs_root() -> pytest.MarkDecorator:
+    return pytest.mark.skipif(os.geteuid() != 0, reason="dropping to the sandbox user needs root")
+
+
+def token() -> str:
+    """A marker put in a sandboxed command's argv, to find its processes from the host."""
+    return f"naestro-token-{uuid.uuid4().hex}"
+
+
+def script(code: str, marker: str, *args: str, **limits: float) -> VerifyRequest:
+    """Run ``code`` as main.py with argv [marker, *args] under FAST limits (overridable)."""
+    return VerifyRequest(
+        files=[SandboxFile(path="main.py", content=code)],
+        framework="script",
+        command=["python3", "main.py", marker, *args],
+        limits=FAST.model_copy(update=limits),
+    )
+
+
+def processes_with(marker: str) -> list[int]:
+    """Host PIDs of live (non-zombie) processes whose command line holds ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in cmdline and int(entry.name) != os.getpid():
+            found.append(int(entry.name))
+    return found
+
+
+def processes_in_namespace(pid_ns: str) -> list[int]:
+    """Host PIDs of live processes in the PID namespace ``pid_ns`` ("pid:[inode]", as the
+    sandboxed code reads it from /proc/self/ns/pid: namespace ids are the same everywhere)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if os.readlink(entry / "ns" / "pid") != pid_ns:
+                continue
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            found.append(int(entry.name))
+    return found

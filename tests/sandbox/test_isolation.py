@@ -1,0 +1,124 @@
+"""What sandboxed code cannot see or touch: the network, host files, the launcher's env."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from activities.sandbox import BwrapSandbox
+from tests.sandbox.conftest import NOBODY, needs_root, script, token
+
+pytestmark = pytest.mark.timeout(30)
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+PROBE_FILES = """
+import os, sys
+for path in sys.argv[2:]:
+    try:
+        if os.path.isdir(path):
+            os.listdir(path)
+        else:
+            open(path, "rb").read(1)
+        print("READABLE", path)
+    except OSError as exc:
+        print("DENIED", path, type(exc).__name__)
+print("ETC", sorted(os.listdir("/etc")))
+"""
+PROBE_WRITES = """
+import os
+for path in ("/usr/evil", "/etc/evil", "/evil", "/dev/evil", "/proc/evil",
+             "/work/ok", "/tmp/ok", "/dev/shm/ok"):
+    try:
+        with open(path, "w") as file:
+            file.write("x")
+        print("WROTE", path)
+    except OSError as exc:
+        print("DENIED", path, type(exc).__name__)
+"""
+PROBE_ENV = """
+import os
+print("ENV", sorted(os.environ))
+for pid in sorted(p for p in os.listdir("/proc") if p.isdigit()):
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as file:
+            print("PROC", pid, file.read().decode(errors="replace").replace("\\0", " "))
+    except OSError as exc:
+        print("UNREADABLE", pid, type(exc).__name__)
+"""
+
+
+async def test_network_egress_is_blocked(sandbox: BwrapSandbox) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        code = (
+            "import socket\n"
+            "try:\n"
+            f"    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+            "    print('CONNECTED')\n"
+            "except OSError as exc:\n"
+            "    print('BLOCKED', type(exc).__name__)\n"
+            "print('IFACES', sorted(name for _, name in socket.if_nameindex()))\n"
+        )
+        report = await sandbox.run(script(code, token()))
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nothing ever reached the host's listener
+    assert "BLOCKED ConnectionRefusedError" in report.output, report.output
+    assert "IFACES ['lo']" in report.output
+
+
+async def test_host_files_are_out_of_sight(sandbox: BwrapSandbox) -> None:
+    secret = ["/etc/shadow", "/root", str(PROJECT), str(PROJECT / "pyproject.toml"), "/home"]
+    report = await sandbox.run(script(PROBE_FILES, token(), *secret))
+    assert report.passed, report.output
+    assert "READABLE" not in report.output
+    assert all(f"DENIED {path} " in report.output for path in secret)
+    etc = "ETC ['alternatives', 'group', 'ld.so.cache', 'localtime', 'passwd']"
+    assert etc in report.output
+
+
+async def test_writes_outside_the_work_dir_fail(sandbox: BwrapSandbox) -> None:
+    report = await sandbox.run(script(PROBE_WRITES, token()))
+    wrote = {line.split()[1] for line in report.output.splitlines() if line.startswith("WROTE")}
+    assert wrote == {"/work/ok", "/tmp/ok", "/dev/shm/ok"}, report.output
+    outside = ("/usr/evil", "/etc/evil", "/evil", "/dev/evil", "/proc/evil")
+    assert all(f"DENIED {path} " in report.output for path in outside)
+    assert not any(map(os.path.exists, outside))  # nor on the host
+
+
+async def test_launcher_environment_is_invisible(
+    sandbox: BwrapSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    canary = token()
+    monkeypatch.setenv("NAESTRO_CANARY", canary)
+    report = await sandbox.run(script(PROBE_ENV, "env-probe"))
+    assert report.passed, report.output
+    assert canary not in report.output and "NAESTRO_CANARY" not in report.output
+    env = "ENV ['HOME', 'LANG', 'PATH', 'PWD', 'PYTHONDONTWRITEBYTECODE']"
+    assert env in report.output
+    # PID 1 is bwrap's own clone: its environment is the empty one the launcher passed.
+    assert "PROC 1 \n" in report.output
+
+
+@needs_root()
+async def test_sandbox_user_has_no_privileges(sandbox: BwrapSandbox) -> None:
+    code = (
+        "import os\n"
+        "print('IDS', os.getuid(), os.geteuid(), os.getgroups())\n"
+        "status = dict(l.split(':', 1) for l in open('/proc/self/status'))\n"
+        "print('CAPS', status['CapEff'].strip(), status['CapBnd'].strip())\n"
+        "import ctypes\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "CLONE_NEWUSER = 0x10000000\n"
+        "print('USERNS', libc.unshare(CLONE_NEWUSER), ctypes.get_errno())\n"
+    )
+    report = await sandbox.run(script(code, token()))
+    assert f"IDS {NOBODY} {NOBODY} []" in report.output, report.output
+    assert "CAPS 0000000000000000 0000000000000000" in report.output
+    assert "USERNS -1 " in report.output  # --disable-userns: no nested user namespaces

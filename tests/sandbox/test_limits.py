@@ -1,0 +1,178 @@
+"""Resource limits, output capping, teardown, and a hostile JUnit file."""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
+
+import pytest
+
+from activities.sandbox import BwrapSandbox
+from naestro.contracts import SandboxFile, SandboxLimits, VerifyRequest
+from tests.sandbox.conftest import processes_in_namespace, processes_with, script, token
+
+pytestmark = pytest.mark.timeout(30)
+
+NAMESPACE = "import os\nprint('PIDNS', os.readlink('/proc/self/ns/pid'), flush=True)\n"
+FORK_BOMB = NAMESPACE + "while True:\n    os.fork()\n"
+MEMORY_BOMB = "blocks = []\nwhile True:\n    blocks.append(bytearray(16 * 1024 * 1024))\n"
+SPIN = "while True:\n    pass\n"
+FLOOD = (
+    "import sys\n"
+    "chunk = b'x' * (1 << 20)\n"
+    "for _ in range(200):\n"
+    "    sys.stdout.buffer.write(chunk)\n"
+)
+DAEMON = f"""{NAMESPACE}
+import signal
+if os.fork() == 0:
+    os.setsid()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if os.fork() == 0:
+        os.execv("/bin/sleep", ["sleep", "60"])  # no marker left in its command line
+    os._exit(0)
+print("parent leaves a daemon behind")
+"""
+
+
+def _rss_kib() -> int:
+    status = Path("/proc/self/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1])
+
+
+def _pid_namespace(output: str) -> str:
+    return next(line.split()[1] for line in output.splitlines() if line.startswith("PIDNS"))
+
+
+async def test_fork_bomb_hits_the_process_limit(sandbox: BwrapSandbox) -> None:
+    marker, started = token(), time.monotonic()
+    report = await sandbox.run(script(FORK_BOMB, marker, processes=16, wall_seconds=8))
+    assert not report.passed and not report.timed_out, report.summary
+    assert time.monotonic() - started < 8
+    assert "BlockingIOError" in report.output  # fork() refused: RLIMIT_NPROC
+    assert processes_with(marker) == []
+    assert processes_in_namespace(_pid_namespace(report.output)) == []
+
+
+async def test_memory_bomb_is_stopped(sandbox: BwrapSandbox) -> None:
+    report = await sandbox.run(script(MEMORY_BOMB, token(), memory_mb=128))
+    assert not report.passed and not report.timed_out
+    assert "MemoryError" in report.output
+    assert report.summary == "killed: memory limit"
+
+
+async def test_endless_loop_is_killed_at_the_wall_limit(sandbox: BwrapSandbox) -> None:
+    marker = token()
+    report = await sandbox.run(script(SPIN, marker, wall_seconds=1.5))
+    assert report.timed_out and not report.passed
+    assert report.summary == "timed out after 1.5s"
+    assert 1500 <= report.duration_ms < 4500
+    assert processes_with(marker) == []
+
+
+async def test_cpu_limit_kills(sandbox: BwrapSandbox) -> None:
+    report = await sandbox.run(script(SPIN, token(), cpu_seconds=1, wall_seconds=10))
+    assert not report.timed_out and not report.passed
+    assert report.summary == "killed: CPU time limit"
+
+
+async def test_huge_output_is_truncated_in_flat_memory(sandbox: BwrapSandbox) -> None:
+    rss_before, peak_before = _rss_kib(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    report = await sandbox.run(script(FLOOD, token(), wall_seconds=20))
+    rss_growth = _rss_kib() - rss_before
+    peak_growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before
+    assert report.passed and report.output_truncated, report.summary
+    assert report.output.startswith("x" * 64_000)
+    assert "kept the first 64000 of 209715200 bytes" in report.output
+    assert rss_growth < 50 * 1024 and peak_growth < 50 * 1024, (rss_growth, peak_growth)
+
+
+async def test_no_sandboxed_process_survives_a_run(sandbox: BwrapSandbox) -> None:
+    report = await sandbox.run(script(DAEMON, token()))
+    assert report.passed, report.output
+    assert processes_in_namespace(_pid_namespace(report.output)) == []
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+async def test_hostile_junit_file_is_not_followed(
+    sandbox: BwrapSandbox, tmp_path: Path, kind: str
+) -> None:
+    # A root-only host file that a link planted in the work dir points at.
+    leak = tmp_path / "leak.xml"
+    leak.write_text('<testsuite><testcase classname="x" name="LEAKED"/></testsuite>')
+    leak.chmod(0o600)
+    plant = f"os.symlink({str(leak)!r}, path)" if kind == "symlink" else "os.mkfifo(path)"
+    conftest = (
+        "import os\n"
+        "def pytest_unconfigure(config):\n"
+        "    path = '.naestro-junit.xml'\n"
+        "    os.remove(path)\n"
+        f"    {plant}\n"
+    )
+    request = VerifyRequest(
+        files=[
+            SandboxFile(path="conftest.py", content=conftest),
+            SandboxFile(path="test_x.py", content="def test_x():\n    pass\n"),
+        ],
+        limits=SandboxLimits(wall_seconds=10),
+    )
+    report = await sandbox.run(request)
+    assert report.passed, report.output
+    assert report.tests == []  # the planted file was refused, the exit code still counts
+
+
+LAUNCHER = """
+import asyncio, sys
+from activities.sandbox import BwrapSandbox
+from tests.sandbox.conftest import script
+code = "import time\\ntime.sleep(60)\\n"
+asyncio.run(BwrapSandbox().run(script(code, sys.argv[1], wall_seconds=30)))
+"""
+
+
+def _wait_until(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def _scratch_dirs_of(pids: list[int]) -> set[Path]:
+    """The scratch dirs named in these processes' bwrap command lines."""
+    found = set()
+    for pid in pids:
+        with suppress(OSError):
+            for arg in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
+                if b"/naestro-bwrap-" in arg:
+                    found.add(Path(arg.decode()).parent)
+    return found
+
+
+def test_sandbox_dies_with_its_launcher() -> None:
+    marker, root = token(), Path(__file__).resolve().parents[2]
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, marker], cwd=root)
+
+    def sandboxed() -> list[int]:
+        return [pid for pid in processes_with(marker) if pid != launcher.pid]
+
+    scratch: set[Path] = set()
+    try:
+        assert _wait_until(lambda: bool(sandboxed()), 10), "the sandbox never started"
+        scratch = _scratch_dirs_of(sandboxed())
+        launcher.kill()  # SIGKILL: no finally runs in the launcher; --die-with-parent must act
+        launcher.wait()
+        assert _wait_until(lambda: not sandboxed(), 5), sandboxed()
+    finally:
+        launcher.kill()
+        launcher.wait()
+        for leftover in scratch:  # what a crashed worker leaves behind
+            shutil.rmtree(leftover, ignore_errors=True)

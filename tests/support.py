@@ -1,0 +1,72 @@
+"""Helpers for tests: per-test settings with fresh queue names, in-process workers."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+from temporalio.client import Client
+
+from naestro.settings import Settings, load_settings
+from workers.deps import Deps
+from workers.main import build_workers, select_queues
+
+ALL_ROLES = ("planner", "implementer", "refiner", "judge")
+
+
+def write_script(path: Path, rules: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rules))
+    return path
+
+
+def make_settings(
+    tmp_path: Path,
+    providers: list[dict[str, Any]],
+    policy: dict[str, Any] | None = None,
+    **sections: Any,
+) -> Settings:
+    """Settings whose every queue name is unique to this test."""
+    tag = uuid.uuid4().hex[:8]
+    providers = [
+        {**p, "task_queue": p.get("task_queue") or f"models-{p['id']}-{tag}"} for p in providers
+    ]
+    ids = [p["id"] for p in providers]
+    roles = dict.fromkeys(ALL_ROLES, ids)
+    data: dict[str, Any] = {
+        "providers": providers,
+        "policies": {"default": {"roles": roles, **(policy or {})}},
+        "queues": {
+            "orchestrator": f"orch-{tag}",
+            "models_cloud": f"cloud-{tag}",
+            "sandbox": f"sandbox-{tag}",
+        },
+        **sections,
+    }
+    file = tmp_path / f"temporal-{tag}.yaml"
+    file.write_text(yaml.safe_dump(data))
+    return load_settings(file, environ={})
+
+
+def replay_provider(script: Path, pid: str = "scripted", **extra: Any) -> dict[str, Any]:
+    return {
+        "id": pid,
+        "engine": "replay",
+        "model": "scripted-model",
+        "script": str(script),
+        **extra,
+    }
+
+
+@asynccontextmanager
+async def running_workers(client: Client, settings: Settings) -> AsyncIterator[Deps]:
+    deps = Deps.from_settings(settings)
+    async with AsyncExitStack() as stack:
+        for worker in build_workers(client, deps, select_queues(settings, [])):
+            await stack.enter_async_context(worker)
+        yield deps
+    await deps.aclose()

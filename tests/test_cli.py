@@ -1,0 +1,121 @@
+"""The `naestro` command line, run as a real subprocess against the test dev server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from temporalio.client import Client
+
+from naestro.settings import Settings
+from tests.support import make_settings, replay_provider, running_workers, write_script
+from tests.workflow.scripts import PROMPT, code_task_rules
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def naestro(
+    args: list[str], *, address: str, config: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TEMPORAL_ADDRESS": address, "COLUMNS": "200", "NO_COLOR": "1"}
+    if config:
+        env["NAESTRO_CONFIG"] = config
+    return subprocess.run(
+        [sys.executable, "-m", "naestro.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _address(client: Client) -> str:
+    return client.service_client.config.target_host
+
+
+def _settings(tmp_path: Path) -> Settings:
+    script = write_script(tmp_path / "s.jsonl", code_task_rules())
+    return make_settings(tmp_path, [replay_provider(script)])
+
+
+async def test_run_prints_answer_verification_cost_and_link(client: Client, tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    async with running_workers(client, settings):
+        done = await _in_thread(["run", PROMPT, "--kind", "code"], client, settings.source)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "succeeded" in out
+    assert "a + b" in out
+    assert "verification [bwrap]: 2 passed" in out
+    assert "cost: $" in out
+    assert "http://localhost:8233/namespaces/default/workflows/task-" in out
+    assert "SCRIPTED" in out
+
+
+async def _in_thread(
+    args: list[str], client: Client, config: str
+) -> subprocess.CompletedProcess[str]:
+    import asyncio
+
+    return await asyncio.to_thread(naestro, args, address=_address(client), config=config)
+
+
+async def test_status_and_cancel_of_unknown_task(client: Client, tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    for verb in ("status", "cancel"):
+        done = await _in_thread([verb, "task-does-not-exist"], client, settings.source)
+        assert done.returncode == 1
+        assert done.stderr.strip().splitlines() == ["error: no task with id 'task-does-not-exist'"]
+
+
+def test_unreachable_temporal_is_one_clear_line(tmp_path: Path) -> None:
+    done = naestro(["run", "hello"], address="127.0.0.1:1", config=str(ROOT / "temporal.yaml"))
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach Temporal at 127.0.0.1:1" in lines[0]
+
+
+def test_bad_config_is_one_clear_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("budget:\n  max_usd: lots\n")
+    done = naestro(["run", "hello"], address="127.0.0.1:1", config=str(bad))
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "budget.max_usd" in done.stderr
+
+
+def test_no_provider_configured(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("providers: []\n")
+    done = naestro(["run", "hello"], address="127.0.0.1:1", config=str(empty))
+    assert done.returncode == 1
+    assert "no provider configured" in done.stderr
+
+
+def test_invalid_task_names_the_field() -> None:
+    done = naestro(
+        ["run", "hello", "--priority", "9"],
+        address="127.0.0.1:1",
+        config=str(ROOT / "temporal.yaml"),
+    )
+    assert done.returncode == 1
+    assert "invalid task: priority" in done.stderr
+
+
+def test_unknown_queue_for_worker() -> None:
+    done = naestro(
+        ["worker", "-q", "naestro.models.nope"],
+        address="127.0.0.1:1",
+        config=str(ROOT / "temporal.yaml"),
+    )
+    assert done.returncode == 1
+    assert "unknown queue(s) naestro.models.nope" in done.stderr
+
+
+def test_help_lists_every_command() -> None:
+    done = naestro(["--help"], address="127.0.0.1:1")
+    for command in ("run", "status", "cancel", "worker", "dev", "demo"):
+        assert command in done.stdout

@@ -1,0 +1,137 @@
+"""Crash tests: the Temporal server or a worker dies mid-task, and the task still completes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from naestro import search
+from naestro.client import query_status, start_task
+from naestro.contracts import TaskRequest
+from tests.support import make_settings, replay_provider, running_workers, write_script
+from tests.workflow.scripts import PROMPT, code_task_rules
+
+_SA_TYPE = {"KEYWORD": "Keyword", "INT": "Int", "DOUBLE": "Double"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class DevServer:
+    """A Temporal CLI dev server process on a SQLite file, which tests may kill."""
+
+    def __init__(self, cli: str, db: Path) -> None:
+        self.cli, self.db, self.port = cli, db, free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        attrs = [
+            a
+            for k in search.ALL
+            for a in ("--search-attribute", f"{k.name}={_SA_TYPE[k.indexed_value_type.name]}")
+        ]
+        self.proc = subprocess.Popen(
+            [
+                self.cli,
+                "server",
+                "start-dev",
+                "--headless",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--db-filename",
+                str(self.db),
+                "--log-level",
+                "error",
+                *attrs,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    async def client(self) -> Client:
+        for _ in range(100):
+            try:
+                return await Client.connect(self.address, data_converter=pydantic_data_converter)
+            except RuntimeError:
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"dev server on {self.address} never answered")
+
+
+@pytest.fixture
+def dev_server(temporal_cli: str, tmp_path: Path) -> Iterator[DevServer]:
+    server = DevServer(temporal_cli, tmp_path / "temporal.sqlite")
+    server.start()
+    yield server
+    server.kill()
+
+
+async def wait_for_phase(client: Client, task_id: str, phase: str) -> None:
+    for _ in range(300):
+        try:
+            if (await query_status(client, task_id)).phase == phase:
+                return
+        except Exception:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"task {task_id} never reached phase {phase}")
+
+
+async def test_task_survives_dev_server_restart(dev_server: DevServer, tmp_path: Path) -> None:
+    rules = code_task_rules()
+    script = write_script(tmp_path / "s.jsonl", rules)
+    slow = replay_provider(script, pid="slow", simulated_latency_ms=3000)
+    fast = replay_provider(script, pid="fast")
+    settings = make_settings(tmp_path, [fast, slow], policy={"heartbeat_timeout_seconds": 2})
+    roles = {"planner": ["fast"], "implementer": ["slow"], "refiner": ["fast"], "judge": ["fast"]}
+    settings = settings.model_copy(
+        update={
+            "policies": {
+                "default": settings.policies["default"].model_copy(update={"roles": roles})
+            }
+        }
+    )
+    client = await dev_server.client()
+    async with running_workers(client, settings):
+        handle = await start_task(
+            client, TaskRequest(prompt=PROMPT, kind="code"), task_queue=settings.queues.orchestrator
+        )
+        await wait_for_phase(client, handle.id, "implement")
+        dev_server.kill()  # mid-activity: the implement call is in flight
+        await asyncio.sleep(1)
+        dev_server.start()  # same SQLite file, same port
+        result = await asyncio.wait_for(_result_when_back(client, handle.id), 120)
+    assert result.status == "succeeded"
+    assert result.verification is not None and result.verification.passed
+
+
+async def _result_when_back(client: Client, task_id: str):
+    from naestro.client import task_handle
+
+    while True:
+        try:
+            return await task_handle(client, task_id).result()
+        except RuntimeError:
+            await asyncio.sleep(0.5)

@@ -1,0 +1,37 @@
+"""Reply parsing: code files from fenced blocks, the judge's verdict."""
+
+from __future__ import annotations
+
+from naestro.parsing import extract_files, parse_verdict, render_files
+
+
+def test_named_blocks_become_files() -> None:
+    text = "Here:\n```python\n# file: a.py\nx = 1\n```\nand\n```python b.py\ny = 2\n```"
+    files = {f.path: f.content for f in extract_files(text)}
+    assert files == {"a.py": "x = 1\n", "b.py": "y = 2\n"}
+
+
+def test_unnamed_blocks_are_classified() -> None:
+    text = "```python\ndef f():\n    return 1\n```\n```\ndef test_f():\n    assert f() == 1\n```"
+    assert [f.path for f in extract_files(text)] == ["solution.py", "test_solution.py"]
+
+
+def test_traversal_names_are_not_used() -> None:
+    files = extract_files("```python\n# file: ../../etc/x.py\nx = 1\n```")
+    assert [f.path for f in files] == ["solution.py"]
+
+
+def test_render_round_trips() -> None:
+    files = extract_files("```python\n# file: a.py\nx = 1\n```")
+    assert extract_files(render_files(files)) == files
+
+
+def test_verdict_from_prose_with_json() -> None:
+    v = parse_verdict('Sure. {"verdict": "Accept", "score": 0.8, "rationale": "ok {fine}"}')
+    assert v is not None and v.verdict == "accept" and v.score == 0.8
+
+
+def test_invalid_verdicts_are_none() -> None:
+    assert parse_verdict("no json") is None
+    assert parse_verdict('{"verdict": "maybe", "score": 0.5}') is None
+    assert parse_verdict('{"verdict": "accept", "score": 7}') is None
