@@ -68,6 +68,9 @@ class ProviderConfig(Strict):
     timeout_seconds: float = Field(default=300.0, gt=0)
     script: str | None = Field(default=None, description="replay engine: JSONL of replies")
     simulated_latency_ms: float = Field(default=0.0, ge=0, description="replay engine only")
+    record: str | None = Field(
+        default=None, description="replay engine: append every request received to this JSONL"
+    )
 
     @property
     def protocol(self) -> Literal["openai", "anthropic", "google", "replay"]:

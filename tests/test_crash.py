@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +19,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from naestro import search
 from naestro.client import query_status, start_task
 from naestro.contracts import TaskRequest
+from tests.conftest import ROOT
 from tests.support import make_settings, replay_provider, running_workers, write_script
 from tests.workflow.scripts import PROMPT, code_task_rules
 
@@ -135,3 +140,73 @@ async def _result_when_back(client: Client, task_id: str):
             return await task_handle(client, task_id).result()
         except RuntimeError:
             await asyncio.sleep(0.5)
+
+
+def _spawn_worker(config: str, address: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TEMPORAL_ADDRESS": address}
+    return subprocess.Popen(
+        [sys.executable, "-m", "naestro.cli", "--config", config, "worker"],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,  # its own process group: SIGKILL takes its children too
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _calls(log: Path) -> list[tuple[str, str]]:
+    if not log.exists():
+        return []
+    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    return [(r["phase"], r["role"]) for r in rows]
+
+
+async def test_sigkilled_worker_is_replaced_without_rerunning_completed_calls(
+    client: Client, tmp_path: Path
+) -> None:
+    log = tmp_path / "calls.jsonl"
+    script = write_script(tmp_path / "s.jsonl", code_task_rules())
+    fast = replay_provider(script, pid="fast", record=str(log))
+    slow = replay_provider(script, pid="slow", record=str(log), simulated_latency_ms=4000)
+    roles = {"planner": ["fast"], "implementer": ["slow"], "refiner": ["fast"], "judge": ["fast"]}
+    settings = make_settings(
+        tmp_path, [fast, slow], policy={"roles": roles, "heartbeat_timeout_seconds": 2}
+    )
+    address = client.service_client.config.target_host
+    first = _spawn_worker(settings.source, address)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        handle = await start_task(
+            client, TaskRequest(prompt=PROMPT, kind="code"), task_queue=settings.queues.orchestrator
+        )
+        for _ in range(600):  # the implement call has reached the provider: it is in flight
+            if ("implement", "implementer") in _calls(log):
+                break
+            await asyncio.sleep(0.05)
+        assert ("implement", "implementer") in _calls(log), "the worker never made the call"
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+        second = _spawn_worker(settings.source, address)
+        result = await asyncio.wait_for(handle.result(), 120)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
+    assert result.status == "succeeded", result.reason
+    assert result.verification is not None and result.verification.passed
+    assert "a + b" in result.answer
+    # Only the call that was in flight ran again; every completed call ran exactly once.
+    assert _calls(log) == [
+        ("plan", "planner"),
+        ("implement", "implementer"),
+        ("implement", "implementer"),
+        ("refine", "refiner"),
+        ("review", "judge"),
+    ]
+    assert [(c.phase, c.role) for c in result.trace] == [
+        ("plan", "planner"),
+        ("implement", "implementer"),
+        ("refine", "refiner"),
+        ("review", "judge"),
+    ]

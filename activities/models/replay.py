@@ -6,6 +6,7 @@ Each line is one rule; the first whose given fields all match the request wins::
     {"contains": "def add", "text": "looks right", "output_tokens": 12}
     {"text": "fallback reply"}
 
+With ``record: FILE`` set, every request received is appended to FILE as a JSON line.
 The provider keeps no state between calls, so a retried or replayed activity gets the
 same reply.
 """
@@ -91,6 +92,8 @@ class ReplayProvider:
     ) -> ModelResponse:
         started = time.monotonic()
         prompt = "\n".join(m.content for m in request.messages)
+        if self.config.record:
+            await asyncio.to_thread(_append_record, Path(self.config.record), request)
         rule = next((r for r in self.rules if r.matches(request, prompt)), None)
         if rule is None:
             raise ProviderRequestRejected(
@@ -120,6 +123,13 @@ class ReplayProvider:
             remaining -= step
             if on_progress is not None:
                 on_progress()
+
+
+def _append_record(path: Path, request: ModelRequest) -> None:
+    """One JSON line per request received, written before the reply: an audit of exactly
+    what the provider saw, including calls that never completed."""
+    with path.open("a", encoding="utf-8") as log:
+        log.write(request.model_dump_json() + "\n")
 
 
 def _given(value: int | None, default: int) -> int:
