@@ -18,10 +18,8 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import timedelta
 from pathlib import Path
 
-from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -29,6 +27,7 @@ from temporalio.worker import Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.bare import BareWorkflow, noop
 from naestro import search
 from naestro.client import start_task
 from naestro.contracts import Budget, TaskRequest
@@ -36,23 +35,6 @@ from naestro.devstack import find_temporal
 from naestro.settings import Settings
 from workers.deps import Deps
 from workers.main import build_workers, select_queues
-
-
-@activity.defn(name="bench.noop")
-async def noop(i: int) -> int:
-    return i
-
-
-@workflow.defn(name="bench.bare")
-class BareWorkflow:
-    @workflow.run
-    async def run(self, args: list[str]) -> int:
-        calls, queue = int(args[0]), args[1]
-        for i in range(calls):
-            await workflow.execute_activity(
-                noop, i, task_queue=queue, start_to_close_timeout=timedelta(seconds=30)
-            )
-        return calls
 
 
 def bench_settings(script: Path, tag: str) -> Settings:
