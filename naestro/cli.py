@@ -145,7 +145,7 @@ async def run(
     handle = await start_task(
         client, request, task_id=task_id, task_queue=settings.queues.orchestrator
     )
-    link = workflow_url(handle.id, client.namespace)
+    link = workflow_url(handle.id, client.namespace, settings.dev.ui_port)
     console.print(f"task [bold]{handle.id}[/] started: {link}", highlight=False)
     if no_wait:
         return
@@ -176,7 +176,8 @@ async def status(ctx: click.Context, task_id: str) -> None:
     console.print(f"task {task_id}: {state}; {render.progress_line(view)}", highlight=False)
     if state == "completed":
         result = await task_handle(client, task_id).result()
-        render.show_result(console, result, workflow_url(task_id, client.namespace))
+        link = workflow_url(task_id, client.namespace, _settings(ctx).dev.ui_port)
+        render.show_result(console, result, link)
 
 
 @main.command()

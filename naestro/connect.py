@@ -53,10 +53,10 @@ async def connect(address: str | None = None, *, lazy: bool = False) -> Client:
         ) from None
 
 
-def ui_base_url() -> str:
-    """Where the Temporal Web UI lives (NAESTRO_UI_URL, else the dev server's)."""
-    return os.environ.get("NAESTRO_UI_URL", "http://localhost:8233")
+def ui_base_url(ui_port: int = 8233) -> str:
+    """Where the Temporal Web UI lives: NAESTRO_UI_URL, else the dev server's UI port."""
+    return os.environ.get("NAESTRO_UI_URL", f"http://localhost:{ui_port}")
 
 
-def workflow_url(workflow_id: str, namespace: str = "default") -> str:
-    return f"{ui_base_url()}/namespaces/{namespace}/workflows/{workflow_id}"
+def workflow_url(workflow_id: str, namespace: str = "default", ui_port: int = 8233) -> str:
+    return f"{ui_base_url(ui_port)}/namespaces/{namespace}/workflows/{workflow_id}"

@@ -61,7 +61,7 @@ async def run_demo(settings: Settings, console: Console) -> TaskResult:
             handle = await start_task(
                 stack.client, request, task_queue=settings.queues.orchestrator
             )
-            link = workflow_url(handle.id, stack.client.namespace)
+            link = workflow_url(handle.id, stack.client.namespace, settings.dev.ui_port)
             console.print(f"task {handle.id} ({policy} policy): {link}", highlight=False)
             with console.status("starting...") as status:
                 result = await follow(handle, lambda v: status.update(render.progress_line(v)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -70,3 +71,11 @@ async def running_workers(client: Client, settings: Settings) -> AsyncIterator[D
             await stack.enter_async_context(worker)
         yield deps
     await deps.aclose()
+
+
+def free_port() -> int:
+    """A loopback port free right now (for servers the test starts itself)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

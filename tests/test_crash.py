@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,17 +19,10 @@ from naestro import search
 from naestro.client import query_status, start_task
 from naestro.contracts import TaskRequest
 from tests.conftest import ROOT
-from tests.support import make_settings, replay_provider, running_workers, write_script
+from tests.support import free_port, make_settings, replay_provider, running_workers, write_script
 from tests.workflow.scripts import PROMPT, code_task_rules
 
 _SA_TYPE = {"KEYWORD": "Keyword", "INT": "Int", "DOUBLE": "Double"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class DevServer:
