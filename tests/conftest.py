@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from naestro import search
 from naestro.admin import ensure_search_attributes
 from naestro.devstack import find_temporal
+from tests.providers.wire import WireServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,3 +57,10 @@ async def env(
 @pytest.fixture
 def client(env: WorkflowEnvironment) -> Client:
     return env.client
+
+
+@pytest.fixture
+def wire() -> Iterator[WireServer]:
+    """A loopback HTTP server speaking the providers' wire formats, with scripted replies."""
+    with WireServer() as server:
+        yield server

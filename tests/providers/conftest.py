@@ -5,17 +5,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.providers.wire import WireServer
-
 KEY_ENV = "NAESTRO_TEST_LOOPBACK_KEY"
 KEY = "sk-loopback-test"
 UNSET_KEY_ENV = "NAESTRO_TEST_KEY_THAT_IS_NEVER_SET"
-
-
-@pytest.fixture
-def wire() -> Iterator[WireServer]:
-    with WireServer() as server:
-        yield server
 
 
 @pytest.fixture

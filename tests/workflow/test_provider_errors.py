@@ -4,7 +4,6 @@ at once with a message naming the provider and the status."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,12 +20,6 @@ from tests.workflow.scripts import verdict
 
 PATH = "/v1/chat/completions"
 MODEL = "loopback-model"
-
-
-@pytest.fixture
-def wire() -> Iterator[WireServer]:
-    with WireServer() as server:
-        yield server
 
 
 def _ok(text: str) -> Reply:
