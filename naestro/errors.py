@@ -88,8 +88,9 @@ def to_application_error(exc: NaestroError) -> ApplicationError:
     """Map a Naestro error to the ApplicationError Temporal's retry logic reads."""
     name = type(exc).__name__
     if isinstance(exc, ProviderError):
-        retryable = is_retryable_status(exc.status)
-        if not retryable and not isinstance(exc, ProviderRequestRejected):
+        rejected = isinstance(exc, ProviderRequestRejected)  # e.g. a key that is not set
+        retryable = not rejected and is_retryable_status(exc.status)
+        if not retryable and not rejected:
             name = ProviderRequestRejected.__name__
         delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
         return ApplicationError(

@@ -172,11 +172,6 @@ async def test_logs_name_the_call_but_never_its_contents(
     assert "scripted" not in caplog.text.replace("scripted=True", "")  # nor the reply
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="naestro.errors.to_application_error treats every status-less ProviderError as "
-    "retryable, ProviderRequestRejected included; strict: remove this mark once it is fixed",
-)
 async def test_missing_api_key_is_non_retryable(wire: WireServer, activity_env: Env) -> None:
     environment, _ = activity_env
     settings = Settings(
