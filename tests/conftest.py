@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
 from naestro import search
 from naestro.admin import ensure_search_attributes
+from naestro.codec import EncryptionCodec, data_converter, generate_key, parse_keys
 from naestro.devstack import find_temporal
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,19 +34,30 @@ def temporal_cli() -> str:
 
 
 @pytest.fixture(scope="session")
+def codec() -> EncryptionCodec:
+    """The payload codec every test client and worker uses, as in production."""
+    return EncryptionCodec(parse_keys(generate_key("test-session")))
+
+
+@pytest.fixture(scope="session")
+def converter(codec: EncryptionCodec) -> DataConverter:
+    return data_converter(codec)
+
+
+@pytest.fixture(scope="session")
 async def env(
-    request: pytest.FixtureRequest, temporal_cli: str
+    request: pytest.FixtureRequest, temporal_cli: str, converter: DataConverter
 ) -> AsyncIterator[WorkflowEnvironment]:
     address = request.config.getoption("--temporal-address")
     if address:
-        client = await Client.connect(address, data_converter=pydantic_data_converter)
+        client = await Client.connect(address, data_converter=converter)
         await ensure_search_attributes(client)
         yield WorkflowEnvironment.from_client(client)
         return
     environment = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli,
         search_attributes=search.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=converter,
     )
     try:
         yield environment
