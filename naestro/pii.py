@@ -16,6 +16,13 @@ from collections.abc import Callable, Iterable, Mapping
 
 from naestro.contracts import PiiFinding, PiiScanResult
 from naestro.errors import PiiScanError
+from naestro.pii_context import (
+    detect_addresses,
+    detect_birth_dates,
+    detect_documents,
+    detect_macs,
+    detect_ssns,
+)
 from naestro.pii_detectors import (
     detect_credit_cards,
     detect_emails,
@@ -25,8 +32,24 @@ from naestro.pii_detectors import (
     detect_phones,
     looks_like_words,
 )
+from naestro.pii_names import detect_names
 
-ENTITY_TYPES = ("EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "IP_ADDRESS", "SECRET")
+ENTITY_TYPES = (
+    "EMAIL",
+    "PHONE",
+    "CREDIT_CARD",
+    "IBAN",
+    "IP_ADDRESS",
+    "MAC_ADDRESS",
+    "US_SSN",
+    "DATE_OF_BIRTH",
+    "ADDRESS",
+    "PASSPORT",
+    "DRIVER_LICENSE",
+    "SECRET",
+    "PERSON",
+)
+
 SCORE_HIGH_ENTROPY = 0.9
 SCORE_CONTEXT_ENTROPY = 0.6
 # entropy_high applies as such from this length on; see high_threshold().
@@ -41,6 +64,12 @@ _STRUCTURED: tuple[Callable[[str], list[PiiFinding]], ...] = (
     detect_ibans,
     detect_ips,
     detect_phones,
+    detect_ssns,
+    detect_macs,
+    detect_birth_dates,
+    detect_documents,
+    detect_addresses,
+    detect_names,
 )
 # "=" only as trailing base64 padding, so "api_key=AbC..." does not swallow the key's name.
 _TOKEN = re.compile(rf"[A-Za-z0-9+/_-]{{{MIN_TOKEN},}}={{0,2}}")
@@ -178,14 +207,36 @@ def _check_thresholds(entropy_high: float, entropy_low: float) -> None:
         )
 
 
-def scan(text: str, *, entropy_high: float = 4.5, entropy_low: float = 2.5) -> list[PiiFinding]:
-    """Every PII and secret span in ``text``, non-overlapping, ordered by start."""
+def scan(
+    text: str,
+    *,
+    entropy_high: float = 4.5,
+    entropy_low: float = 2.5,
+    thresholds: Mapping[str, float] | None = None,
+) -> list[PiiFinding]:
+    """Every PII and secret span in ``text``, non-overlapping, ordered by start.
+
+    ``thresholds`` (detector -> minimum score, from calibration) drops weaker findings of
+    that detector; a detector it does not name keeps every finding.
+    """
     _check_thresholds(entropy_high, entropy_low)
-    structured = [f for detect in _STRUCTURED for f in detect(text)]
+    return resolve_overlaps(candidates(text, entropy_high, entropy_low, thresholds or {}))
+
+
+def candidates(
+    text: str, entropy_high: float, entropy_low: float, thresholds: Mapping[str, float]
+) -> list[PiiFinding]:
+    """Every detector's findings above its threshold, overlaps not yet resolved."""
+    structured = [
+        f
+        for detect in _STRUCTURED
+        for f in detect(text)
+        if f.score >= thresholds.get(f.detector, 0.0)
+    ]
     entropic = detect_entropy_secrets(
         text, resolve_overlaps(structured), entropy_high=entropy_high, entropy_low=entropy_low
     )
-    return resolve_overlaps(structured + entropic)
+    return structured + [f for f in entropic if f.score >= thresholds.get(f.detector, 0.0)]
 
 
 def _next_numbers(mapping: Mapping[str, str]) -> dict[str, int]:
