@@ -74,6 +74,7 @@ _STRUCTURED: tuple[Callable[[str], list[PiiFinding]], ...] = (
 # "=" only as trailing base64 padding, so "api_key=AbC..." does not swallow the key's name.
 _TOKEN = re.compile(rf"[A-Za-z0-9+/_-]{{{MIN_TOKEN},}}={{0,2}}")
 _HEX = re.compile(r"[0-9a-fA-F]+")
+_UPPER_ID = re.compile(r"[A-Z0-9]+")  # account numbers, IBAN look-alikes, product codes
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _CONTEXT_WORDS = (
     "key",
@@ -132,9 +133,10 @@ def _entropy_score(text: str, start: int, token: str, high: float, low: float) -
     if _UUID.fullmatch(token):
         return None
     entropy = shannon_entropy(token)
-    # Hex and digit strings (git SHAs, hashes, ids) are random by construction; only
-    # context can tell a hex secret from a commit id.
-    restricted = _HEX.fullmatch(token) is not None
+    # Hex and digit strings (git SHAs, hashes, ids) are random by construction, and
+    # upper-case codes (IBAN look-alikes, account ids) common; only context can tell a
+    # secret among them.
+    restricted = _HEX.fullmatch(token) is not None or _UPPER_ID.fullmatch(token) is not None
     if (
         not restricted
         and entropy >= high_threshold(len(token), high)

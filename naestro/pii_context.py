@@ -170,6 +170,11 @@ _CITY_LINE = r"(?:,|\n|,?\n) ?[A-Z][A-Za-z .'-]{1,40}, [A-Z]{2} \d{5}(?:-\d{4})?
 _ADDRESS = re.compile(
     rf"\b\d{{1,6}}(?:{_WORDS}{_UNIT}(?P<city>{_CITY_LINE})|{_WORDS} {_SUFFIX}{_UNIT})"
 )
+# US military mail: "PSC 3191, Box 2845\nAPO AE 79585", "USNS Ship\nFPO AP 12345".
+_MILITARY = re.compile(
+    r"\b(?:PSC \d{4}, Box \d{4}|Unit \d{4} Box \d{4}|(?:USNS|USS|USCGC|USNV) [A-Z][a-z]+)"
+    r"(?:\n|, ?)(?:APO|FPO|DPO) A[AEP] \d{5}\b"
+)
 _ADDRESS_CONTEXT = _words(
     r"address", r"lives? at", r"ship(?:ped)? to", r"deliver(?:ed)? to", r"resid\w+ at", r"mail to"
 )
@@ -184,4 +189,8 @@ def detect_addresses(text: str) -> list[PiiFinding]:
         if near(text, m.start(), _ADDRESS_CONTEXT):
             score += SCORE_CONTEXT_BONUS + (0.2 if not m["city"] else 0.0)
         found.append(_finding("ADDRESS", m.start(), m.end(), score, "address.pattern"))
+    found += [
+        _finding("ADDRESS", m.start(), m.end(), 0.95, "address.military")
+        for m in _MILITARY.finditer(text)
+    ]
     return found

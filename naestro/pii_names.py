@@ -56,6 +56,11 @@ _NOT_NAMES = frozenset(
     "sir madam team all customer customers user users colleagues friends hiring the a".split()
 )
 _SUFFIX_WORDS = frozenset("street avenue road lane drive court way place period".split())
+# A capitalised pair followed by one of these names a company or a place, not a person.
+_ORG_AFTER = re.compile(
+    r" (?:Holdings|Inc|LLC|Ltd|Group|Corp|Corporation|Company|Foundation|University|College"
+    r"|Institute|Partners|Associates|Hall|Center|Centre|Hospital|School|Bank)\b"
+)
 SCORE_HONORIFIC = 0.9
 SCORE_CUE = 0.8
 SCORE_GAZETTEER = 0.7
@@ -85,6 +90,6 @@ def detect_names(text: str) -> list[PiiFinding]:
         if word.group().lower() not in _FIRST_NAMES:
             continue
         pair = _PAIR.match(text, word.start())
-        if pair and _plausible(pair.group()):
+        if pair and _plausible(pair.group()) and not _ORG_AFTER.match(text, pair.end()):
             found.append(_finding(pair.start(), pair.end(), SCORE_GAZETTEER, "name.gazetteer"))
     return found
