@@ -93,9 +93,7 @@ class PiiActivities:
             return PiiReviewResult(text=request.text)
         supplied = set(request.mapping.values())
         new = [
-            f
-            for f in self._findings(request.text)
-            if request.text[f.start : f.end] not in supplied
+            f for f in self._findings(request.text) if request.text[f.start : f.end] not in supplied
         ]
         text = request.text
         if new and self._config.review_output == "redact":

@@ -180,6 +180,7 @@ class RouteRequest(Frozen):
     roles: list[str]
     prompt_tokens: int = 0
     contains_pii: bool = False
+    tenant: str = "default"  # whose PII policy applies
 
 
 class RoutedProvider(Frozen):

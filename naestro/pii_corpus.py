@@ -140,8 +140,9 @@ def _generators(fake: Faker, rng: random.Random) -> dict[str, Callable[[], str]]
         "bad_iban": lambda: _break_iban(fake.iban()),
         "low_entropy": lambda: rng.choice(["aaaaaaaaaaaaaaaaaaaaaaaa", "abcabcabcabcabcabcabcabc"]),
         "luhn_id": lambda: _luhn_id(rng),
-        "company": lambda: f"{rng.choice(['Jordan', 'Grace', 'Victoria', 'Austin'])} "
-        f"{fake.last_name()} Holdings",
+        "company": lambda: (
+            f"{rng.choice(['Jordan', 'Grace', 'Victoria', 'Austin'])} {fake.last_name()} Holdings"
+        ),
         "identifier": lambda: rng.choice(["getUserAccountSettings", "max_connection_pool_size"]),
     }
 

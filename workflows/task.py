@@ -158,6 +158,7 @@ class TaskWorkflow:
                 roles=["planner", "implementer", "refiner", "judge"],
                 prompt_tokens=estimate_tokens(request.prompt),
                 contains_pii=bool(self._pii.findings),
+                tenant=request.tenant,
             ),
             start_to_close_timeout=LOCAL_FAST.start_to_close,
             retry_policy=LOCAL_FAST.retry,
