@@ -176,9 +176,10 @@ def data_converter(codec: PayloadCodec | None) -> DataConverter:
 
 
 def converter_from_env(environ: Mapping[str, str] | None = None) -> DataConverter:
-    """What every Naestro client and worker uses. Without keys, payloads are plaintext and
-    a warning says so (the zero-setup dev default)."""
+    """What every Naestro client and worker uses. Without keys, payloads are plaintext (the
+    zero-setup dev default) and the log says so at INFO (`naestro -v`): a warning would
+    break every one-line CLI message."""
     codec = codec_from_env(environ)
     if codec is None:
-        log.warning("%s is unset: Temporal payloads are NOT encrypted", KEYS_ENV)
+        log.info("%s is unset: Temporal payloads are NOT encrypted", KEYS_ENV)
     return data_converter(codec)

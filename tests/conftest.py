@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from naestro import search
 from naestro.admin import ensure_search_attributes
-from naestro.codec import EncryptionCodec, data_converter, generate_key, parse_keys
+from naestro.codec import KEYS_ENV, EncryptionCodec, data_converter, generate_key, parse_keys
 from naestro.devstack import find_temporal
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,9 +35,16 @@ def temporal_cli() -> str:
 
 
 @pytest.fixture(scope="session")
-def codec() -> EncryptionCodec:
-    """The payload codec every test client and worker uses, as in production."""
-    return EncryptionCodec(parse_keys(generate_key("test-session")))
+def codec() -> Iterator[EncryptionCodec]:
+    """The payload codec every test client and worker uses, as in production. Its key is
+    in the environment too, so `naestro` subprocesses read and write the same payloads."""
+    previous = os.environ.get(KEYS_ENV)
+    os.environ[KEYS_ENV] = generate_key("test-session")
+    yield EncryptionCodec(parse_keys(os.environ[KEYS_ENV]))
+    if previous is None:
+        del os.environ[KEYS_ENV]
+    else:
+        os.environ[KEYS_ENV] = previous
 
 
 @pytest.fixture(scope="session")
