@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 
 from naestro.contracts import PiiFinding
 
@@ -24,7 +25,33 @@ def _finding(entity: str, start: int, end: int, score: float, detector: str) -> 
 
 
 def _words(*words: str) -> re.Pattern[str]:
-    return re.compile(r"\b(?:" + "|".join(words) + r")\b", re.IGNORECASE)
+    # A look-ahead on the possible first letters rejects most positions at once; a bare
+    # case-insensitive alternation is tried in full at every word boundary.
+    firsts = "".join(sorted({c for w in words for c in (w[0].lower(), w[0].upper())}))
+    return re.compile(rf"(?=[{firsts}])\b(?:" + "|".join(words) + r")\b", re.IGNORECASE)
+
+
+_LONGEST_VALUE = 40  # the longest date or document number these detectors report
+
+
+def after_context(
+    text: str, words: re.Pattern[str], pattern: re.Pattern[str], window: int
+) -> Iterator[re.Match[str]]:
+    """Matches of ``pattern`` starting within ``window`` chars after a context word.
+
+    Context words are rare, so looking for them first and matching only just after them
+    is far faster than matching every digit run and then looking back for context.
+    """
+    seen: set[int] = set()
+    for c in words.finditer(text):
+        stop = min(len(text), c.end() + window + _LONGEST_VALUE)
+        for m in pattern.finditer(text, c.end(), stop):
+            if m.start() - c.end() > window:
+                break
+            cut = m.end() == stop < len(text) and (text[stop].isalnum() or text[stop] in "-_/.")
+            if not cut and m.start() not in seen:
+                seen.add(m.start())
+                yield m
 
 
 def near(text: str, start: int, words: re.Pattern[str], window: int = CONTEXT_WINDOW) -> bool:
@@ -34,7 +61,7 @@ def near(text: str, start: int, words: re.Pattern[str], window: int = CONTEXT_WI
 
 # ------------------------------------------------------------------ US SSN
 
-_SSN = re.compile(r"(?<![\w-])(\d{3})([- ]?)(\d{2})\2(\d{4})(?![\w-])")
+_SSN = re.compile(r"(\d{3})(?<![\w-]\d{3})([- ]?)(\d{2})\2(\d{4})(?![\w-])")
 _SSN_CONTEXT = _words(r"ssn", r"ss#", r"social security(?: number| no\.?)?", r"taxpayer id")
 
 
@@ -59,9 +86,11 @@ def detect_ssns(text: str) -> list[PiiFinding]:
 
 # ------------------------------------------------------------------ MAC address
 
+# Hex first, look-behind after it: the engine then skips ahead to hex digits cheaply.
 _MAC = re.compile(
-    r"(?<![\w:.-])(?:[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}"
-    r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![\w:-]|\.\w)"
+    r"[0-9A-Fa-f]{2}(?<![\w:.-][0-9A-Fa-f]{2})"
+    r"(?:([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}"
+    r"|[0-9A-Fa-f]{2}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![\w:-]|\.\w)"
 )
 
 
@@ -124,8 +153,8 @@ def detect_birth_dates(text: str) -> list[PiiFinding]:
     """A real calendar date with a birth word just before it; other dates are not PII."""
     return [
         _finding("DATE_OF_BIRTH", m.start(), m.end(), 0.85, "dob.context")
-        for m in _DATE.finditer(text)
-        if near(text, m.start(), _DOB_CONTEXT, 30) and _real_date(m)
+        for m in after_context(text, _DOB_CONTEXT, _DATE, 30)
+        if _real_date(m)
     ]
 
 
@@ -143,13 +172,11 @@ def detect_documents(text: str) -> list[PiiFinding]:
     """Passport and driving-licence numbers: shapes too common to report without context."""
     found = [
         _finding("PASSPORT", m.start(), m.end(), 0.8, "passport.context")
-        for m in _PASSPORT.finditer(text)
-        if near(text, m.start(), _PASSPORT_CONTEXT, 30)
+        for m in after_context(text, _PASSPORT_CONTEXT, _PASSPORT, 30)
     ]
     found += [
         _finding("DRIVER_LICENSE", m.start(), m.end(), 0.75, "licence.context")
-        for m in _LICENCE.finditer(text)
-        if near(text, m.start(), _LICENCE_CONTEXT, 30)
+        for m in after_context(text, _LICENCE_CONTEXT, _LICENCE, 30)
     ]
     return found
 
@@ -168,11 +195,11 @@ _CITY_LINE = r"(?:,|\n|,?\n) ?[A-Z][A-Za-z .'-]{1,40}, [A-Z]{2} \d{5}(?:-\d{4})?
 # With "City, ST 12345" after it any street name goes ("Gary Forks"); without, the street
 # must end in a known suffix.
 _ADDRESS = re.compile(
-    rf"\b\d{{1,6}}(?:{_WORDS}{_UNIT}(?P<city>{_CITY_LINE})|{_WORDS} {_SUFFIX}{_UNIT})"
+    rf"\d(?<!\w\d)\d{{0,5}}(?:{_WORDS}{_UNIT}(?P<city>{_CITY_LINE})|{_WORDS} {_SUFFIX}{_UNIT})"
 )
 # US military mail: "PSC 3191, Box 2845\nAPO AE 79585", "USNS Ship\nFPO AP 12345".
 _MILITARY = re.compile(
-    r"\b(?:PSC \d{4}, Box \d{4}|Unit \d{4} Box \d{4}|(?:USNS|USS|USCGC|USNV) [A-Z][a-z]+)"
+    r"(?=[PU])\b(?:PSC \d{4}, Box \d{4}|Unit \d{4} Box \d{4}|(?:USNS|USS|USCGC|USNV) [A-Z][a-z]+)"
     r"(?:\n|, ?)(?:APO|FPO|DPO) A[AEP] \d{5}\b"
 )
 _ADDRESS_CONTEXT = _words(

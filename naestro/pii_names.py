@@ -42,14 +42,17 @@ _FIRST_NAMES = frozenset(
 )
 _CAP = r"[A-Z][a-z]+(?:[-'][A-Z][a-z]+)?"
 _FULL = rf"{_CAP}(?: [A-Z]\.)?(?: {_CAP}){{0,2}}"
-_HONORIFIC = re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame)\.? (?P<name>{_FULL})")
+_HONORIFIC = re.compile(rf"(?=[MDPS])\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame)\.? (?P<name>{_FULL})")
 _CUE = re.compile(
-    r"(?:\b(?:[Mm]y name is|[Nn]ame:|[Dd]ear|[Ss]igned,?|[Ss]incerely,?|[Rr]egards,?"
+    # The look-ahead lets the engine reject most positions on one character.
+    r"(?:(?=[MmNnDdSsRrCcAaPpEe])\b(?:[Mm]y name is|[Nn]ame:|[Dd]ear|[Ss]igned,?"
+    r"|[Ss]incerely,?|[Rr]egards,?"
     r"|[Cc]ontact(?: person)?:?|[Ss]poke (?:with|to)|[Aa]ssigned to|[Pp]atient:?"
     r"|[Cc]ustomer:?|[Ee]mployee:?)\s+)"
     rf"(?P<name>{_FULL})"
 )
-_WORD = re.compile(rf"\b{_CAP}\b")
+# Only capitalised words followed by another: most capitalised words are not.
+_FIRST = re.compile(r"\b[A-Z][a-z]+(?= [A-Z])")
 _PAIR = re.compile(rf"{_CAP}(?: [A-Z]\.)? {_CAP}\b")
 # Capitalised words that follow a cue but are not names ("Dear Sir", "Dear Team").
 _NOT_NAMES = frozenset(
@@ -86,7 +89,7 @@ def detect_names(text: str) -> list[PiiFinding]:
         for m in _CUE.finditer(text)
         if _plausible(m["name"])
     ]
-    for word in _WORD.finditer(text):
+    for word in _FIRST.finditer(text):
         if word.group().lower() not in _FIRST_NAMES:
             continue
         pair = _PAIR.match(text, word.start())
