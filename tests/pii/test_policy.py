@@ -7,6 +7,7 @@ that fails, both fail the task closed with nothing sent; new PII in an answer is
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,8 +68,9 @@ async def _run(client: Client, settings: Any, tenant: str = "default") -> Any:
 
 
 async def test_cloud_sees_placeholders_and_user_gets_originals(
-    client: Client, tmp_path: Path, wire: WireServer
+    client: Client, tmp_path: Path, wire: WireServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     wire.script(
         PATH,
         _reply("1. Apologise to <EMAIL_1>."),
@@ -82,6 +84,9 @@ async def test_cloud_sees_placeholders_and_user_gets_originals(
     assert "<EMAIL_1>" in sent and "<PHONE_1>" in sent
     assert result.answer == f"Dear {EMAIL}, sorry. We will call {PHONE}."
     assert result.output_pii == []  # the user's own PII is not "new"
+    assert caplog.records  # the scan and model calls did log...
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert EMAIL not in logged and "555-2671" not in logged  # ...but never a value
 
 
 async def test_new_pii_in_the_answer_is_flagged(
