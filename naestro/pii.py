@@ -156,10 +156,13 @@ def detect_entropy_secrets(
     text: str, taken: Iterable[PiiFinding], *, entropy_high: float, entropy_low: float
 ) -> list[PiiFinding]:
     """High-entropy tokens that no structured detector already claimed."""
-    spans = sorted((f.start, f.end) for f in taken)
+    tokens = list(_TOKEN.finditer(text))
+    if not tokens:  # most short texts: skip resolving the claimed spans at all
+        return []
+    spans = [(f.start, f.end) for f in resolve_overlaps(taken)]
     starts = [s for s, _ in spans]
     found: list[PiiFinding] = []
-    for m in _TOKEN.finditer(text):
+    for m in tokens:
         if _overlaps(spans, starts, m.start(), m.end()):
             continue
         score = _entropy_score(text, m.start(), m.group(), entropy_high, entropy_low)
@@ -236,7 +239,7 @@ def candidates(
         if f.score >= thresholds.get(f.detector, 0.0)
     ]
     entropic = detect_entropy_secrets(
-        text, resolve_overlaps(structured), entropy_high=entropy_high, entropy_low=entropy_low
+        text, structured, entropy_high=entropy_high, entropy_low=entropy_low
     )
     return structured + [f for f in entropic if f.score >= thresholds.get(f.detector, 0.0)]
 

@@ -247,6 +247,8 @@ def detect_ips(text: str) -> list[PiiFinding]:
             continue
         if _reportable_ip(v4):
             found.append(_finding("IP_ADDRESS", m.start(), m.end(), SCORE_IP, "ip.v4"))
+    if text.count(":") < 2:  # every IPv6 form has two colons; most texts do not
+        return found
     for m in _IPV6.finditer(text):
         # No digit at all is far likelier to be "A::B" (C++, Rust, Ruby) than an address.
         if not any(ch.isdigit() for ch in m.group()):
