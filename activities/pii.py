@@ -25,7 +25,7 @@ from naestro.contracts import (
     PiiScanRequest,
     PiiScanResult,
 )
-from naestro.errors import PiiScanError, to_application_error
+from naestro.errors import NaestroError, PiiScanError, to_application_error
 from naestro.settings import PiiConfig
 
 T = TypeVar("T")
@@ -111,5 +111,8 @@ class PiiActivities:
     @activity.defn(name="naestro.pii.calibrate")
     def calibrate(self, request: PiiCalibrationRequest) -> PiiCalibrationReport:
         """Recalibrate on a fresh labelled corpus and write the result for new workers."""
-        report = pii_calibration.calibrate(request.samples, request.seed)
-        return pii_calibration.write(report, request.output or self._config.calibration_file)
+        try:
+            report = pii_calibration.calibrate(request.samples, request.seed)
+            return pii_calibration.write(report, request.output or self._config.calibration_file)
+        except NaestroError as exc:
+            raise to_application_error(exc) from None

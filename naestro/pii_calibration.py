@@ -161,6 +161,8 @@ def calibrate(samples: int = 2000, seed: int = 7) -> PiiCalibrationReport:
 
 
 def write(report: PiiCalibrationReport, path: str | Path) -> PiiCalibrationReport:
+    if not str(path):
+        raise ConfigError("no place to write the calibration: set pii.calibration_file")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     written = report.model_copy(update={"written_to": str(target)})
@@ -173,7 +175,7 @@ def write(report: PiiCalibrationReport, path: str | Path) -> PiiCalibrationRepor
 def load(path: str | Path) -> PiiCalibrationReport | None:
     """The calibration at ``path``, or None when there is none yet."""
     file = Path(path)
-    if not file.exists():
+    if not str(path) or not file.exists():
         return None
     try:
         return PiiCalibrationReport.model_validate(yaml.safe_load(file.read_text()))

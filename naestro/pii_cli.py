@@ -116,8 +116,11 @@ def calibrate(
             _echo_error(str(exc))
         click.echo(f"schedule {sid}: {cron or settings.pii.calibration_schedule} (UTC)")
         return
+    target = output or settings.pii.calibration_file
+    if not target:
+        _echo_error("set pii.calibration_file in temporal.yaml, or pass --output")
     report = pii_calibration.calibrate(request.samples, request.seed)
-    _show_report(pii_calibration.write(report, output or settings.pii.calibration_file))
+    _show_report(pii_calibration.write(report, target))
 
 
 @click.command(name="codec-keygen")

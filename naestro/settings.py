@@ -141,7 +141,9 @@ class PiiConfig(Strict):
     thresholds: dict[str, float] = Field(
         default_factory=dict, description="detector -> minimum score; wins over calibration"
     )
-    calibration_file: str = ".naestro/pii-calibration.yaml"
+    calibration_file: str = Field(
+        default="", description="calibrated thresholds; '' = none (temporal.yaml sets one)"
+    )
     calibration_samples: int = Field(default=2000, ge=20)
     calibration_schedule: str = Field(default="0 3 * * 0", description="cron, UTC")
     review_output: Literal["flag", "redact", "off"] = "flag"
