@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck bench dev histories clean
+.PHONY: install demo test lint typecheck bench bench-pii dev histories clean
 
 install:
 	./scripts/bootstrap.sh
@@ -25,6 +25,11 @@ typecheck:
 
 bench: install
 	$(PY) bench/overhead.py
+
+# PII detection vs Microsoft Presidio (the bench dependency group holds Presidio).
+bench-pii: install
+	uv sync --frozen --group bench --quiet
+	$(PY) bench/pii.py
 
 histories: install
 	$(PY) tests/histories/record.py

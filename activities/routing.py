@@ -54,14 +54,20 @@ class RoutingActivities:
         self._settings = settings
         self._probe = probe or EndpointProbe()
 
+    def _blocks_pii(self, p: ProviderConfig, tenant: str) -> bool:
+        policy = self._settings.pii.policy_for(tenant)
+        return (policy.cloud if p.where == "cloud" else policy.local) == "block"
+
     async def _unusable(self, p: ProviderConfig, request: RouteRequest) -> str | None:
         """Why this provider cannot take the call now, or None when it can."""
         if p.where == "cloud":
-            if request.contains_pii and self._settings.pii.cloud == "block":
-                return "cloud provider, and policy blocks PII to cloud"
+            if request.contains_pii and self._blocks_pii(p, request.tenant):
+                return f"{p.where} provider, and tenant {request.tenant}'s policy blocks PII"
             if p.api_key_env and not p.api_key():
                 return f"{p.api_key_env} is not set"
             return None
+        if request.contains_pii and self._blocks_pii(p, request.tenant):
+            return f"{p.where} provider, and tenant {request.tenant}'s policy blocks PII"
         if p.engine == "replay" or not p.endpoint:
             return None
         if not await self._probe.reachable(p.endpoint):

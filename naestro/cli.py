@@ -253,5 +253,10 @@ async def demo(ctx: click.Context) -> None:
     await run_demo(_settings(ctx), console)
 
 
+# Privacy commands: `naestro pii scan|calibrate`, `naestro codec-keygen|codec-server`.
+from naestro.pii_cli import register as _register_privacy  # noqa: E402
+
+_register_privacy(main)
+
 if __name__ == "__main__":
     main()

@@ -10,10 +10,10 @@ import os
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError
 
+from naestro.codec import converter_from_env
 from naestro.errors import NaestroError
 
 DEFAULT_ADDRESS = "localhost:7233"
@@ -37,12 +37,13 @@ def target(address: str | None = None) -> str:
 
 
 async def connect(address: str | None = None, *, lazy: bool = False) -> Client:
-    """A client using the pydantic data converter. Raises TemporalUnreachable clearly."""
+    """A client using the pydantic data converter and the payload codec
+    (NAESTRO_CODEC_KEYS). Raises TemporalUnreachable clearly."""
     config = connect_config(address)
     try:
         return await Client.connect(
             **config,
-            data_converter=pydantic_data_converter,
+            data_converter=converter_from_env(),
             lazy=lazy,
         )
     except (RuntimeError, RPCError) as exc:

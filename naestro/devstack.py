@@ -18,11 +18,11 @@ from pathlib import Path
 from types import TracebackType
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from naestro import search
 from naestro.admin import ensure_search_attributes
+from naestro.codec import converter_from_env
 from naestro.connect import connect
 from naestro.errors import NaestroError
 from naestro.settings import Settings
@@ -102,7 +102,7 @@ class DevStack:
                 dev_server_existing_path=path,
                 search_attributes=search.ALL,
                 dev_server_database_filename=str(self.data_dir / "temporal.sqlite"),
-                data_converter=pydantic_data_converter,
+                data_converter=converter_from_env(),
             )
         except Exception as exc:
             raise DevStackError(

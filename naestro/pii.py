@@ -16,6 +16,13 @@ from collections.abc import Callable, Iterable, Mapping
 
 from naestro.contracts import PiiFinding, PiiScanResult
 from naestro.errors import PiiScanError
+from naestro.pii_context import (
+    detect_addresses,
+    detect_birth_dates,
+    detect_documents,
+    detect_macs,
+    detect_ssns,
+)
 from naestro.pii_detectors import (
     detect_credit_cards,
     detect_emails,
@@ -25,8 +32,24 @@ from naestro.pii_detectors import (
     detect_phones,
     looks_like_words,
 )
+from naestro.pii_names import detect_names
 
-ENTITY_TYPES = ("EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "IP_ADDRESS", "SECRET")
+ENTITY_TYPES = (
+    "EMAIL",
+    "PHONE",
+    "CREDIT_CARD",
+    "IBAN",
+    "IP_ADDRESS",
+    "MAC_ADDRESS",
+    "US_SSN",
+    "DATE_OF_BIRTH",
+    "ADDRESS",
+    "PASSPORT",
+    "DRIVER_LICENSE",
+    "SECRET",
+    "PERSON",
+)
+
 SCORE_HIGH_ENTROPY = 0.9
 SCORE_CONTEXT_ENTROPY = 0.6
 # entropy_high applies as such from this length on; see high_threshold().
@@ -41,10 +64,17 @@ _STRUCTURED: tuple[Callable[[str], list[PiiFinding]], ...] = (
     detect_ibans,
     detect_ips,
     detect_phones,
+    detect_ssns,
+    detect_macs,
+    detect_birth_dates,
+    detect_documents,
+    detect_addresses,
+    detect_names,
 )
 # "=" only as trailing base64 padding, so "api_key=AbC..." does not swallow the key's name.
 _TOKEN = re.compile(rf"[A-Za-z0-9+/_-]{{{MIN_TOKEN},}}={{0,2}}")
 _HEX = re.compile(r"[0-9a-fA-F]+")
+_UPPER_ID = re.compile(r"[A-Z0-9]+")  # account numbers, IBAN look-alikes, product codes
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _CONTEXT_WORDS = (
     "key",
@@ -103,9 +133,10 @@ def _entropy_score(text: str, start: int, token: str, high: float, low: float) -
     if _UUID.fullmatch(token):
         return None
     entropy = shannon_entropy(token)
-    # Hex and digit strings (git SHAs, hashes, ids) are random by construction; only
-    # context can tell a hex secret from a commit id.
-    restricted = _HEX.fullmatch(token) is not None
+    # Hex and digit strings (git SHAs, hashes, ids) are random by construction, and
+    # upper-case codes (IBAN look-alikes, account ids) common; only context can tell a
+    # secret among them.
+    restricted = _HEX.fullmatch(token) is not None or _UPPER_ID.fullmatch(token) is not None
     if (
         not restricted
         and entropy >= high_threshold(len(token), high)
@@ -125,10 +156,13 @@ def detect_entropy_secrets(
     text: str, taken: Iterable[PiiFinding], *, entropy_high: float, entropy_low: float
 ) -> list[PiiFinding]:
     """High-entropy tokens that no structured detector already claimed."""
-    spans = sorted((f.start, f.end) for f in taken)
+    tokens = list(_TOKEN.finditer(text))
+    if not tokens:  # most short texts: skip resolving the claimed spans at all
+        return []
+    spans = [(f.start, f.end) for f in resolve_overlaps(taken)]
     starts = [s for s, _ in spans]
     found: list[PiiFinding] = []
-    for m in _TOKEN.finditer(text):
+    for m in tokens:
         if _overlaps(spans, starts, m.start(), m.end()):
             continue
         score = _entropy_score(text, m.start(), m.group(), entropy_high, entropy_low)
@@ -178,14 +212,36 @@ def _check_thresholds(entropy_high: float, entropy_low: float) -> None:
         )
 
 
-def scan(text: str, *, entropy_high: float = 4.5, entropy_low: float = 2.5) -> list[PiiFinding]:
-    """Every PII and secret span in ``text``, non-overlapping, ordered by start."""
+def scan(
+    text: str,
+    *,
+    entropy_high: float = 4.5,
+    entropy_low: float = 2.5,
+    thresholds: Mapping[str, float] | None = None,
+) -> list[PiiFinding]:
+    """Every PII and secret span in ``text``, non-overlapping, ordered by start.
+
+    ``thresholds`` (detector -> minimum score, from calibration) drops weaker findings of
+    that detector; a detector it does not name keeps every finding.
+    """
     _check_thresholds(entropy_high, entropy_low)
-    structured = [f for detect in _STRUCTURED for f in detect(text)]
+    return resolve_overlaps(candidates(text, entropy_high, entropy_low, thresholds or {}))
+
+
+def candidates(
+    text: str, entropy_high: float, entropy_low: float, thresholds: Mapping[str, float]
+) -> list[PiiFinding]:
+    """Every detector's findings above its threshold, overlaps not yet resolved."""
+    structured = [
+        f
+        for detect in _STRUCTURED
+        for f in detect(text)
+        if f.score >= thresholds.get(f.detector, 0.0)
+    ]
     entropic = detect_entropy_secrets(
-        text, resolve_overlaps(structured), entropy_high=entropy_high, entropy_low=entropy_low
+        text, structured, entropy_high=entropy_high, entropy_low=entropy_low
     )
-    return resolve_overlaps(structured + entropic)
+    return structured + [f for f in entropic if f.score >= thresholds.get(f.detector, 0.0)]
 
 
 def _next_numbers(mapping: Mapping[str, str]) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from naestro.contracts import ChatMessage, TaskKind, VerificationReport
+from naestro.fencing import UNTRUSTED_NOTICE, fence
 
 _KIND_GUIDE: dict[str, str] = {
     "code": (
@@ -24,6 +25,8 @@ JUDGE_FORMAT = (
 
 
 def _msgs(system: str, user: str) -> list[ChatMessage]:
+    # Model output and tool output reach later prompts fenced as data (naestro.fencing).
+    system = f"{system}\n\n{UNTRUSTED_NOTICE}"
     return [ChatMessage(role="system", content=system), ChatMessage(role="user", content=user)]
 
 
@@ -36,7 +39,8 @@ def plan(kind: TaskKind, prompt: str) -> list[ChatMessage]:
 
 
 def implement(kind: TaskKind, prompt: str, plan_text: str) -> list[ChatMessage]:
-    return _msgs(_KIND_GUIDE[kind], f"Task:\n{prompt}\n\nPlan:\n{plan_text}")
+    plan_block = fence(plan_text, "planner output")
+    return _msgs(_KIND_GUIDE[kind], f"Task:\n{prompt}\n\nPlan:\n{plan_block}")
 
 
 def _feedback(report: VerificationReport | None, rationale: str) -> str:
@@ -45,10 +49,10 @@ def _feedback(report: VerificationReport | None, rationale: str) -> str:
         failed = ", ".join(t.name for t in report.failed_tests) or "(see output)"
         parts.append(
             f"Verification failed: {report.summary}\nFailing: {failed}\n"
-            f"Output (truncated):\n{report.output[-4000:]}"
+            f"Output (truncated):\n{fence(report.output[-4000:], 'sandbox output')}"
         )
     if rationale:
-        parts.append(f"Reviewer feedback:\n{rationale}")
+        parts.append(f"Reviewer feedback:\n{fence(rationale, 'reviewer output')}")
     return "\n\n".join(parts) or "Improve the answer."
 
 
@@ -61,7 +65,8 @@ def refine(
 ) -> list[ChatMessage]:
     return _msgs(
         _KIND_GUIDE[kind] + " You are revising an earlier attempt: fix every problem found.",
-        f"Task:\n{prompt}\n\nPrevious attempt:\n{previous}\n\n{_feedback(report, rationale)}",
+        f"Task:\n{prompt}\n\nPrevious attempt:\n{fence(previous, 'previous attempt')}\n\n"
+        f"{_feedback(report, rationale)}",
     )
 
 
@@ -72,5 +77,5 @@ def review(
     return _msgs(
         f"You are the judge. Assess whether the answer fully and correctly solves the "
         f"{kind} task. {JUDGE_FORMAT}",
-        f"Task:\n{prompt}\n\nAnswer:\n{answer}\n\n{checked}",
+        f"Task:\n{prompt}\n\nAnswer:\n{fence(answer, 'answer under review')}\n\n{checked}",
     )

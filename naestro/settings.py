@@ -122,12 +122,37 @@ class SandboxConfig(Strict):
     limits: SandboxLimits = SandboxLimits()
 
 
+PiiAction = Literal["redact", "block", "allow"]
+
+
+class TenantPiiPolicy(Strict):
+    """What one tenant's providers may see: block the call, redact PII, or allow raw text."""
+
+    cloud: PiiAction = "redact"
+    local: PiiAction = "allow"
+
+
 class PiiConfig(Strict):
     enabled: bool = True
-    cloud: Literal["redact", "block", "allow"] = "redact"
-    local: Literal["redact", "block", "allow"] = "allow"
+    cloud: PiiAction = "redact"
+    local: PiiAction = "allow"
     entropy_high: float = 4.5
     entropy_low: float = 2.5
+    tenants: dict[str, TenantPiiPolicy] = Field(
+        default_factory=dict, description="tenant -> policy; others get cloud/local above"
+    )
+    thresholds: dict[str, float] = Field(
+        default_factory=dict, description="detector -> minimum score; wins over calibration"
+    )
+    calibration_file: str = Field(
+        default="", description="calibrated thresholds; '' = none (temporal.yaml sets one)"
+    )
+    calibration_samples: int = Field(default=2000, ge=20)
+    calibration_schedule: str = Field(default="0 3 * * 0", description="cron, UTC")
+    review_output: Literal["flag", "redact", "off"] = "flag"
+
+    def policy_for(self, tenant: str) -> TenantPiiPolicy:
+        return self.tenants.get(tenant) or TenantPiiPolicy(cloud=self.cloud, local=self.local)
 
 
 class MemoryConfig(Strict):

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
 from naestro import search
 from naestro.admin import ensure_search_attributes
+from naestro.codec import KEYS_ENV, EncryptionCodec, data_converter, generate_key, parse_keys
 from naestro.devstack import find_temporal
 from tests.providers.wire import WireServer
 
@@ -34,19 +36,37 @@ def temporal_cli() -> str:
 
 
 @pytest.fixture(scope="session")
+def codec() -> Iterator[EncryptionCodec]:
+    """The payload codec every test client and worker uses, as in production. Its key is
+    in the environment too, so `naestro` subprocesses read and write the same payloads."""
+    previous = os.environ.get(KEYS_ENV)
+    os.environ[KEYS_ENV] = generate_key("test-session")
+    yield EncryptionCodec(parse_keys(os.environ[KEYS_ENV]))
+    if previous is None:
+        del os.environ[KEYS_ENV]
+    else:
+        os.environ[KEYS_ENV] = previous
+
+
+@pytest.fixture(scope="session")
+def converter(codec: EncryptionCodec) -> DataConverter:
+    return data_converter(codec)
+
+
+@pytest.fixture(scope="session")
 async def env(
-    request: pytest.FixtureRequest, temporal_cli: str
+    request: pytest.FixtureRequest, temporal_cli: str, converter: DataConverter
 ) -> AsyncIterator[WorkflowEnvironment]:
     address = request.config.getoption("--temporal-address")
     if address:
-        client = await Client.connect(address, data_converter=pydantic_data_converter)
+        client = await Client.connect(address, data_converter=converter)
         await ensure_search_attributes(client)
         yield WorkflowEnvironment.from_client(client)
         return
     environment = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli,
         search_attributes=search.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=converter,
     )
     try:
         yield environment

@@ -37,4 +37,4 @@ async def test_fresh_history_replays(client: Client, tmp_path: Path) -> None:
         )
         await handle.result()
     history = await handle.fetch_history()
-    await replayer().replay_workflow(history)
+    await replayer(client.data_converter).replay_workflow(history)

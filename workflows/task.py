@@ -26,9 +26,11 @@ from naestro.contracts import (
     ModelCall,
     ModelRequest,
     ModelResponse,
+    PiiReviewRequest,
     PiiScanRequest,
     PiiScanResult,
     PolicySpec,
+    RoutedProvider,
     RouteRequest,
     SandboxFile,
     Spend,
@@ -133,6 +135,8 @@ class TaskWorkflow:
             result = await self._execute(request)
         except _Stop as stop:
             result = self._result(stop.status, stop.reason)
+        if workflow.patched("naestro.pii.output-review"):  # histories from before it replay
+            result = await self._review_output(result)
         self._status = result.status
         self._set_phase("done")
         workflow.upsert_search_attributes([search.STATUS.value_set(result.status)])
@@ -142,7 +146,7 @@ class TaskWorkflow:
     async def _execute(self, request: TaskRequest) -> TaskResult:
         self._pii = await workflow.execute_local_activity_method(
             PiiActivities.scan,
-            PiiScanRequest(text=request.prompt),
+            PiiScanRequest(text=request.prompt, tenant=request.tenant),
             start_to_close_timeout=LOCAL_FAST.start_to_close,
             retry_policy=LOCAL_FAST.retry,
             summary="PII scan of the prompt",
@@ -154,6 +158,7 @@ class TaskWorkflow:
                 roles=["planner", "implementer", "refiner", "judge"],
                 prompt_tokens=estimate_tokens(request.prompt),
                 contains_pii=bool(self._pii.findings),
+                tenant=request.tenant,
             ),
             start_to_close_timeout=LOCAL_FAST.start_to_close,
             retry_policy=LOCAL_FAST.retry,
@@ -266,7 +271,8 @@ class TaskWorkflow:
         assert self._spec is not None
         self._set_phase(phase)
         route = self._spec.routes[role]
-        if route.location == "cloud" and self._pii.mapping:
+        redacting = self._pii_action(route) == "redact" and bool(self._pii.mapping)
+        if redacting:
             messages = [
                 ChatMessage(role=m.role, content=_pseudonymize(m.content, self._pii.mapping))
                 for m in messages
@@ -296,12 +302,38 @@ class TaskWorkflow:
             priority=Priority(priority_key=self._request.priority),
         )
         response: ModelResponse = await self._await(handle)
-        if route.location == "cloud" and self._pii.mapping:
+        if redacting:
             response = response.model_copy(
                 update={"text": restore(response.text, self._pii.mapping)}
             )
         self._record(phase, role, response)
         return response
+
+    def _pii_action(self, route: RoutedProvider) -> str:
+        """The tenant's PII policy for this provider; "block" fails the task, closed."""
+        action = self._pii.cloud_action if route.location == "cloud" else self._pii.local_action
+        if action == "block" and self._pii.findings:
+            kinds = sorted({f.entity_type for f in self._pii.findings})
+            raise ApplicationError(
+                f"PII policy of tenant {self._request.tenant!r} blocks sending "
+                f"{', '.join(kinds)} to {route.location} provider {route.provider_id}",
+                type="PiiPolicyBlocked",
+                non_retryable=True,
+            )
+        return action
+
+    async def _review_output(self, result: TaskResult) -> TaskResult:
+        """PII scan of the final answer: flag (or redact) PII the user did not supply."""
+        if not result.answer:
+            return result
+        review = await workflow.execute_local_activity_method(
+            PiiActivities.review,
+            PiiReviewRequest(text=result.answer, mapping=self._pii.mapping),
+            start_to_close_timeout=LOCAL_FAST.start_to_close,
+            retry_policy=LOCAL_FAST.retry,
+            summary="PII review of the answer",
+        )
+        return result.model_copy(update={"answer": review.text, "output_pii": review.new_pii})
 
     async def _await(self, handle: workflow.ActivityHandle[Any]) -> Any:
         """Wait for an activity, or for a cancel signal (which cancels the activity)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from temporalio.exceptions import ApplicationError
@@ -10,7 +11,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.pii import PiiActivities
 from naestro.contracts import PiiRestoreRequest, PiiScanRequest
-from naestro.settings import PiiConfig
+from naestro.settings import PiiConfig, TenantPiiPolicy
 
 TEXT = "Mail jane.doe@example.com or call (415) 555-2671; token Xq7vR2pL9sK4mN8bT3wZ6yH1"
 
@@ -70,3 +71,35 @@ def test_unexpected_crash_fails_closed_without_quoting_the_text(
     assert "TypeError" in str(err) and "jane" not in str(err)
     assert err.__cause__ is None
     assert not any("jane" in r.getMessage() for r in caplog.records)
+
+
+def test_calibrated_thresholds_apply_and_config_wins(tmp_path: Path) -> None:
+    from naestro import pii_calibration
+    from naestro.contracts import PiiCalibrationReport
+
+    report = PiiCalibrationReport(
+        seed=1,
+        split={"train": 0, "validate": 0, "test": 0},
+        entropy_high=4.5,
+        entropy_low=2.5,
+        thresholds={"email.regex": 0.99, "phone.libphonenumber": 0.99},
+        test=[],
+        micro_f1=0.0,
+    )
+    path = pii_calibration.write(report, tmp_path / "cal.yaml").written_to
+    env = ActivityEnvironment()
+    calibrated = PiiActivities(PiiConfig(calibration_file=path))
+    kinds = [f.entity_type for f in env.run(calibrated.scan, PiiScanRequest(text=TEXT)).findings]
+    assert kinds == ["SECRET"]
+    config = PiiConfig(calibration_file=path, thresholds={"email.regex": 0.5})
+    result = env.run(PiiActivities(config).scan, PiiScanRequest(text=TEXT))
+    assert [f.entity_type for f in result.findings] == ["EMAIL", "SECRET"]
+
+
+def test_tenant_policy_travels_with_the_scan() -> None:
+    config = PiiConfig(tenants={"acme": TenantPiiPolicy(cloud="block", local="redact")})
+    env = ActivityEnvironment()
+    acme = env.run(PiiActivities(config).scan, PiiScanRequest(text=TEXT, tenant="acme"))
+    other = env.run(PiiActivities(config).scan, PiiScanRequest(text=TEXT, tenant="other"))
+    assert (acme.cloud_action, acme.local_action) == ("block", "redact")
+    assert (other.cloud_action, other.local_action) == ("redact", "allow")

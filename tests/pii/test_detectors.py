@@ -131,7 +131,7 @@ def test_ip_with_port() -> None:
     ],
 )
 def test_ip_near_misses(text: str) -> None:
-    assert found(text) == []
+    assert [kind for kind, _ in found(text) if kind == "IP_ADDRESS"] == []
 
 
 # Assembled from parts so that the source holds no literal credential for scanners to trip on.

@@ -13,6 +13,8 @@ MIXED = (
     f"export AWS_ACCESS_KEY_ID={AWS_KEY}\n"
     "export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"
     "Again: jane.doe@example.com. Version 1.2.3, released 2024-01-15 at 12:30.\n"
+    "Dr. Maria Lopez, born on 1984-03-05, SSN 219-09-9999, passport number X66258517,\n"
+    "driver's license D1234567, NIC 3a:71:e0:fd:77:b0, lives at 42 Elm Street.\n"
 )
 
 
@@ -54,7 +56,7 @@ def test_ipv4_inside_ipv6_is_one_finding() -> None:
 
 def test_findings_are_ordered_by_start() -> None:
     starts = [f.start for f in scan(MIXED)]
-    assert starts == sorted(starts) and len(starts) == 10
+    assert starts == sorted(starts) and len(starts) == 17
 
 
 def test_same_value_gets_one_placeholder() -> None:
