@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 
 from naestro import search
 from naestro.client import start_task, task_handle
@@ -64,7 +64,10 @@ def _config(tmp_path: Path) -> tuple[Path, int, int]:
     return config, port, ui
 
 
-async def test_dev_stack_runs_a_task_and_keeps_it_across_restarts(tmp_path: Path) -> None:
+async def test_dev_stack_runs_a_task_and_keeps_it_across_restarts(
+    tmp_path: Path, converter: DataConverter
+) -> None:
+    # `converter` holds the session's codec; its key is in the environment `naestro dev` gets.
     config, port, ui = _config(tmp_path)
     log = tmp_path / "dev.log"
     first = Dev(config, log)
@@ -72,7 +75,7 @@ async def test_dev_stack_runs_a_task_and_keeps_it_across_restarts(tmp_path: Path
         text = await first.ready()
         assert f"Temporal UI: http://localhost:{ui}" in text
         assert "Postgres: postgresql://" in text
-        client = await Client.connect(f"127.0.0.1:{port}", data_converter=pydantic_data_converter)
+        client = await Client.connect(f"127.0.0.1:{port}", data_converter=converter)
         handle = await start_task(client, TaskRequest(prompt=PROMPT, kind="code"), task_id="kept")
         result = await asyncio.wait_for(handle.result(), 120)
         assert result.status == "succeeded"
@@ -86,7 +89,7 @@ async def test_dev_stack_runs_a_task_and_keeps_it_across_restarts(tmp_path: Path
     second = Dev(config, tmp_path / "dev2.log")
     try:
         await second.ready()
-        client = await Client.connect(f"127.0.0.1:{port}", data_converter=pydantic_data_converter)
+        client = await Client.connect(f"127.0.0.1:{port}", data_converter=converter)
         again = await task_handle(client, "kept").result()
         assert again == result
     finally:
