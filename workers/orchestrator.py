@@ -11,10 +11,11 @@ from temporalio.worker import Worker
 from naestro.errors import NaestroError
 from workers.deps import Deps
 from workers.runner import workflow_runner
+from workflows.consensus import ConsensusWorkflow
 from workflows.task import TaskWorkflow
 
 TASK_QUEUE = "naestro.orchestrator"
-WORKFLOWS = [TaskWorkflow]
+WORKFLOWS = [TaskWorkflow, ConsensusWorkflow]
 # Deterministic failures: retrying the workflow task would fail the same way forever, so
 # they fail the workflow with their message instead.
 FAILURE_TYPES: list[type[BaseException]] = [NaestroError, pydantic.ValidationError]
@@ -27,7 +28,13 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[deps.pii.scan, deps.pii.restore, deps.routing.resolve_policy],
+        activities=[
+            deps.pii.scan,
+            deps.pii.restore,
+            deps.routing.resolve_policy,
+            deps.calls.route_call,
+            deps.calls.report_outcomes,
+        ],
         # The PII activities are synchronous (CPU-bound regex work).
         activity_executor=ThreadPoolExecutor(max_workers=4),
         workflow_runner=workflow_runner(),

@@ -5,6 +5,7 @@ Each line is one rule; the first whose given fields all match the request wins::
     {"role": "planner", "phase": "plan", "text": "1. write the function"}
     {"contains": "def add", "text": "looks right", "output_tokens": 12}
     {"text": "fallback reply"}
+    {"role": "critic", "error_status": 503}         # the provider fails (a dead provider)
 
 The provider keeps no state between calls, so a retried or replayed activity gets the
 same reply.
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from activities.models._http import Reply, to_response
+from activities.models._http import Reply, status_error, to_response
 from activities.models.base import OnProgress
 from naestro.contracts import ModelRequest, ModelResponse, Usage
 from naestro.errors import ConfigError, ProviderRequestRejected
@@ -35,7 +36,8 @@ class ReplayRule(BaseModel):
     role: str | None = None
     phase: str | None = None
     contains: str | None = None
-    text: str
+    text: str = ""
+    error_status: int | None = Field(default=None, ge=400, le=599, description="fail with it")
     input_tokens: int | None = Field(default=None, ge=0)
     output_tokens: int | None = Field(default=None, ge=0)
 
@@ -100,6 +102,8 @@ class ReplayProvider:
             )
         progress = on_progress if request.stream else None
         await self._simulate_latency(progress)
+        if rule.error_status is not None:
+            raise status_error(self.config.id, rule.error_status, "scripted failure")
         if progress is not None:
             progress()  # the whole reply arrives as one chunk
         usage = Usage(
