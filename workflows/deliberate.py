@@ -9,8 +9,10 @@ from collections.abc import Callable
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, ChildWorkflowError
 
+from activities.call_routing import CallRouting
 from naestro import confidence as conf
 from naestro.contracts import (
+    CallRouteRequest,
     ChatMessage,
     ConfidenceWeights,
     ConsensusRequest,
@@ -19,10 +21,12 @@ from naestro.contracts import (
     JudgeVerdict,
     PiiScanResult,
     PolicySpec,
+    RoutedProvider,
     Spend,
     TaskRequest,
     VerificationReport,
 )
+from naestro.presets import LOCAL_FAST
 from workflows.consensus import ConsensusWorkflow
 from workflows.routed import BUDGET_ERROR
 
@@ -116,3 +120,24 @@ def final_confidence(
     if not parts:
         return None
     return conf.confidence(parts, weights, verdict)
+
+
+async def route_call(
+    policy: str, phase: str, role: str, messages: list[ChatMessage], contains_pii: bool
+) -> tuple[RoutedProvider, str]:
+    """One of the task's own calls routed afresh (breakers, context length, SLM ramp)."""
+    route = await workflow.execute_local_activity_method(
+        CallRouting.route_call,
+        CallRouteRequest(
+            policy=policy,
+            role=role,
+            phase=phase,
+            messages=messages,
+            contains_pii=contains_pii,
+            slm_draw=workflow.random().random(),
+        ),
+        start_to_close_timeout=LOCAL_FAST.start_to_close,
+        retry_policy=LOCAL_FAST.retry,
+        summary=f"route {phase}/{role}",
+    )
+    return route.provider, route.reason

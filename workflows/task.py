@@ -294,7 +294,11 @@ class TaskWorkflow:
     async def _call(self, phase: str, role: str, messages: list[ChatMessage]) -> ModelResponse:
         assert self._spec is not None
         self._set_phase(phase)
-        route = self._spec.routes[role]
+        route, reason = self._spec.routes[role], ""
+        if self._spec.consensus is not None:  # consensus policies route every call afresh
+            route, reason = await deliberate.route_call(
+                self._spec.name, phase, role, messages, bool(self._pii.findings)
+            )
         if route.location == "cloud" and self._pii.mapping:
             messages = [
                 ChatMessage(role=m.role, content=_pseudonymize(m.content, self._pii.mapping))
@@ -329,7 +333,7 @@ class TaskWorkflow:
             response = response.model_copy(
                 update={"text": restore(response.text, self._pii.mapping)}
             )
-        self._record(phase, role, response)
+        self._record(phase, role, response, reason)
         return response
 
     async def _await(self, handle: workflow.ActivityHandle[Any]) -> Any:
@@ -347,7 +351,7 @@ class TaskWorkflow:
         handle.cancel()
         raise _Stop("cancelled", self._cancel or "cancelled")
 
-    def _record(self, phase: str, role: str, r: ModelResponse) -> None:
+    def _record(self, phase: str, role: str, r: ModelResponse, reason: str = "") -> None:
         call = ModelCall(
             phase=phase,
             role=role,
@@ -358,6 +362,7 @@ class TaskWorkflow:
             cost_usd=r.cost_usd,
             latency_ms=r.latency_ms,
             scripted=r.scripted,
+            route_reason=reason,
         )
         self._trace.append(call)
         self._spend = self._spend.add(call)
