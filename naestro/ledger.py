@@ -105,7 +105,7 @@ class LedgerBook:
 
 
 def role_summaries(calls: list[ModelCall]) -> list[RoleSummary]:
-    """Each role's providers, tokens, cost and latency, in order of first appearance."""
+    """Each role's providers (sorted), tokens, cost and latency, in order of first call."""
     out: dict[str, RoleSummary] = {}
     for c in calls:
         prev = out.get(c.role)
@@ -120,7 +120,7 @@ def role_summaries(calls: list[ModelCall]) -> list[RoleSummary]:
                 latency_ms=c.latency_ms,
             )
             continue
-        providers = prev.providers + ([c.provider] if c.provider not in prev.providers else [])
+        providers = sorted({*prev.providers, c.provider})
         out[c.role] = RoleSummary(
             role=c.role,
             providers=providers,
