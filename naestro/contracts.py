@@ -368,6 +368,9 @@ class ConsensusRequest(Frozen):
     max_output_tokens: int = 2048
     heartbeat_timeout_seconds: int = 30
     priority: int = 3
+    # Code tasks: proposals are verified in the sandbox; identical passing outcomes agree.
+    sandbox_task_queue: str = ""
+    verify_timeout_seconds: int = 60
 
 
 class ConsensusSummary(Frozen):

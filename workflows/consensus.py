@@ -27,10 +27,12 @@ from naestro.contracts import (
     HumanReview,
     JudgeVerdict,
     Ledger,
+    VerificationReport,
 )
 from naestro.ledger import LedgerBook
 from naestro.presets import LOCAL_FAST
 from workflows.routed import RoutedCaller
+from workflows.verifying import same_passing_outcomes, verify_all
 
 WORKFLOW_NAME = "naestro.consensus"
 
@@ -100,10 +102,16 @@ class ConsensusWorkflow:
         policy, phase = request.consensus, request.phase
         proposals = await self._propose(caller, request, messages)
         groups = conf.agreement_groups(proposals)
+        reports = await verify_all(request, proposals)
         critiques: list[Critique] = []
         critic_score: float | None = None
+        report: VerificationReport | None = None
         if len(groups[0]) == len(proposals) and len(proposals) > 1:
             answer, early = proposals[0], "proposals agree: synthesis skipped"
+            report = reports[0] if reports else None
+        elif len(proposals) > 1 and same_passing_outcomes(reports):
+            answer, early = proposals[0], "identical verification outcomes: synthesis skipped"
+            report = reports[0]
         else:
             early = ""
             critiques = list(
@@ -127,7 +135,7 @@ class ConsensusWorkflow:
         verdict = await caller.structured(
             JudgeVerdict, "judge", phase, cp.judge(request.kind, request.task, answer)
         )
-        parts = conf.components(conf.agreement(proposals), critic_score, verdict, None)
+        parts = conf.components(conf.agreement(proposals), critic_score, verdict, report)
         summary = ConsensusSummary(
             confidence=conf.confidence(parts, policy.weights, verdict),
             components=parts,

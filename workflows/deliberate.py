@@ -70,6 +70,8 @@ def consensus_request(
         max_output_tokens=spec.max_output_tokens,
         heartbeat_timeout_seconds=spec.heartbeat_timeout_seconds,
         priority=request.priority,
+        sandbox_task_queue=spec.sandbox_task_queue if request.kind == "code" else "",
+        verify_timeout_seconds=spec.verify_timeout_seconds,
     )
 
 

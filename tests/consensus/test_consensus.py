@@ -10,6 +10,7 @@ from naestro.client import start_task
 from naestro.contracts import TaskRequest, TaskResult
 from tests.consensus.scripts import TASK, consensus_settings, panel, panel_roles, text
 from tests.support import running_workers
+from tests.workflow.scripts import FIXED, PROMPT, TESTS
 
 
 async def run_task(client: Client, settings_queue: str, prompt: str = TASK) -> TaskResult:
@@ -61,3 +62,29 @@ async def test_self_consensus_samples_one_provider(client: Client, tmp_path: Pat
     assert result.consensus.early_exit == "proposals agree: synthesis skipped"
     assert result.consensus.components["agreement"] == 1.0
     assert not providers_of(result, "critic") and not providers_of(result, "synthesizer")
+
+
+async def test_identical_verification_outcomes_skip_synthesis(
+    client: Client, tmp_path: Path
+) -> None:
+    variant = FIXED.replace("return a + b", "total = a + b\n    return total")
+    scripts = {
+        **panel(),
+        "p1": text(FIXED + "\n\n" + TESTS),
+        "p2": text(variant + "\n\n" + TESTS),
+        "p3": text(TESTS + "\n\n" + FIXED),
+    }
+    settings = consensus_settings(tmp_path, scripts, panel_roles())
+    async with running_workers(client, settings):
+        handle = await start_task(
+            client, TaskRequest(prompt=PROMPT, kind="code"), task_queue=settings.queues.orchestrator
+        )
+        result = await handle.result()
+
+    assert result.status == "succeeded", result.reason
+    summary = result.consensus
+    assert summary is not None
+    assert summary.early_exit == "identical verification outcomes: synthesis skipped"
+    assert summary.components["verification"] == 1.0
+    assert not providers_of(result, "critic") and not providers_of(result, "synthesizer")
+    assert result.verification is not None and result.verification.passed
