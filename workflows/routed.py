@@ -162,9 +162,13 @@ class RoutedCaller:
         cap = self.book.output_cap(
             route.prompt_tokens, self.request.max_output_tokens, p.price_output_per_mtok
         )
+        if cap < 1:
+            raise ApplicationError(
+                "no budget left for a reply", type=BUDGET_ERROR, non_retryable=True
+            )
         try:
             held = self.book.reserve(
-                route.prompt_tokens, max(cap, 1), p.price_input_per_mtok, p.price_output_per_mtok
+                route.prompt_tokens, cap, p.price_input_per_mtok, p.price_output_per_mtok
             )
         except BudgetExceeded as exc:
             raise ApplicationError(str(exc), type=BUDGET_ERROR, non_retryable=True) from None

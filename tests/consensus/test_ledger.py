@@ -11,7 +11,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from temporalio.service import RPCError
 
 from naestro.client import start_task
-from naestro.contracts import Ledger, TaskRequest, TaskResult
+from naestro.contracts import Budget, Ledger, TaskRequest, TaskResult
 from naestro.structured import REPAIR_MARKER
 from tests.consensus.scripts import TASK, consensus_settings, critique, panel, panel_roles
 from tests.replay import replayer
@@ -104,3 +104,17 @@ async def test_structured_reply_fails_clearly_after_the_repair(
     message = str(failure.value.cause)
     assert "critic via c1: reply did not match the required schema Critique" in message
     assert "after one repair attempt: the reply holds no JSON object" in message
+
+
+async def test_parallel_reservations_cannot_overshoot_the_budget(
+    client: Client, tmp_path: Path
+) -> None:
+    settings = consensus_settings(tmp_path, panel(), panel_roles())
+    request = TaskRequest(prompt=TASK, budget=Budget(max_tokens=400))
+    async with running_workers(client, settings):
+        handle = await start_task(client, request, task_queue=settings.queues.orchestrator)
+        result = await handle.result()
+
+    assert result.status == "budget_exhausted"
+    assert result.reason.startswith("consensus: ")
+    assert result.spend.tokens <= 400
