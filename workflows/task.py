@@ -219,12 +219,11 @@ class TaskWorkflow:
             previous = current
             self._round += 1
             rationale = current.verdict.rationale if current.verdict else ""
-            reply = await self._call(
-                "refine",
-                "refiner",
-                prompts.refine(request.kind, request.prompt, answer, current.report, rationale),
-            )
-            answer = reply.text
+            revise = prompts.refine(request.kind, request.prompt, answer, current.report, rationale)
+            if deliberate.wants_consensus(self._spec, "refine"):
+                answer = await self._deliberate("refine", revise)
+            else:
+                answer = (await self._call("refine", "refiner", revise)).text
 
     async def _evaluate(self, request: TaskRequest, answer: str) -> _Candidate:
         files: list[SandboxFile] = []

@@ -10,7 +10,7 @@ from naestro.client import start_task
 from naestro.contracts import TaskRequest, TaskResult
 from tests.consensus.scripts import TASK, consensus_settings, panel, panel_roles, text
 from tests.support import running_workers
-from tests.workflow.scripts import FIXED, PROMPT, TESTS
+from tests.workflow.scripts import BUGGY, FIXED, PROMPT, TESTS
 
 
 async def run_task(client: Client, settings_queue: str, prompt: str = TASK) -> TaskResult:
@@ -88,3 +88,23 @@ async def test_identical_verification_outcomes_skip_synthesis(
     assert summary.components["verification"] == 1.0
     assert not providers_of(result, "critic") and not providers_of(result, "synthesizer")
     assert result.verification is not None and result.verification.passed
+
+
+async def test_refine_phase_deliberates_too(client: Client, tmp_path: Path) -> None:
+    proposer = [{"contains": "Previous attempt", "text": FIXED + "\n\n" + TESTS}]
+    proposer.append({"text": BUGGY + "\n\n" + TESTS})
+    scripts = {**panel(), "p1": proposer, "p2": proposer, "p3": proposer}
+    settings = consensus_settings(
+        tmp_path, scripts, panel_roles(), consensus={"phases": ["implement", "refine"]}
+    )
+    async with running_workers(client, settings):
+        handle = await start_task(
+            client, TaskRequest(prompt=PROMPT, kind="code"), task_queue=settings.queues.orchestrator
+        )
+        result = await handle.result()
+
+    assert result.status == "succeeded", result.reason
+    assert result.rounds == 1
+    assert {c.phase for c in result.trace if c.role == "proposer"} == {"implement", "refine"}
+    refine = await client.get_workflow_handle(f"{handle.id}-consensus-refine-1").describe()
+    assert refine.status is not None and refine.status.name == "COMPLETED"
