@@ -53,6 +53,7 @@ class Governor:
         self._clock = clock
         self._health: dict[str, ProviderHealth] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
+        self._slow_since: dict[str, float] = {}
 
     def health(self, provider_id: str) -> ProviderHealth:
         return self._health.setdefault(provider_id, ProviderHealth())
@@ -107,10 +108,19 @@ class Governor:
         limit = self._limits.get(provider_id)
         h = self.health(provider_id)
         p95 = h.p95()
-        if limit and p95 is not None and len(h.recent_latency) >= self.config.min_latency_samples:
-            if p95 > limit:
-                return f"p95 latency {p95:.0f} ms above its {limit:.0f} ms limit"
-        return None
+        enough = len(h.recent_latency) >= self.config.min_latency_samples
+        if not (limit and p95 is not None and enough and p95 > limit):
+            self._slow_since.pop(provider_id, None)
+            return None
+        now = self._clock()
+        since = self._slow_since.setdefault(provider_id, now)
+        if now - since >= self.config.breaker_cooldown_seconds:
+            # Skipped providers report no new latencies: forget the old ones and let the
+            # next calls measure it afresh.
+            h.recent_latency.clear()
+            del self._slow_since[provider_id]
+            return None
+        return f"p95 latency {p95:.0f} ms above its {limit:.0f} ms limit"
 
     def snapshot(self) -> dict[str, dict[str, float | int | str | None]]:
         """Metrics per provider (for logs, the API and dashboards)."""

@@ -59,7 +59,8 @@ def ok(latency: float, tokens: int = 100) -> CallOutcome:
 
 
 def test_governor_emas_and_latency_fallback() -> None:
-    gov = Governor(settings(ema_alpha=0.5))
+    clock = Clock()
+    gov = Governor(settings(ema_alpha=0.5, breaker_cooldown_seconds=30), clock=clock)
     for latency in (200.0, 400.0):
         gov.observe(ok(latency))
     health = gov.health("slow")
@@ -70,6 +71,8 @@ def test_governor_emas_and_latency_fallback() -> None:
     assert gov.blocked("slow") is None
     gov.observe(ok(900.0))  # p95 of the last calls is now 900 ms > 500 ms
     assert gov.blocked("slow") == "p95 latency 900 ms above its 500 ms limit"
+    clock.now = 30  # after the cool-down its old latencies are forgotten: measured afresh
+    assert gov.blocked("slow") is None and gov.health("slow").p95() is None
     assert gov.snapshot()["slow"]["breaker"] == "closed"
 
 
