@@ -29,6 +29,7 @@ bench: install
 
 histories: install
 	$(PY) tests/histories/record.py
+	$(PY) tests/histories/record_consensus.py
 
 clean:
 	rm -rf .naestro .pytest_cache .mypy_cache .ruff_cache
