@@ -25,6 +25,7 @@ typecheck:
 
 bench: install
 	$(PY) bench/overhead.py
+	$(PY) bench/consensus.py
 
 # PII detection vs Microsoft Presidio (the bench dependency group holds Presidio).
 bench-pii: install
@@ -33,6 +34,7 @@ bench-pii: install
 
 histories: install
 	$(PY) tests/histories/record.py
+	$(PY) tests/histories/record_consensus.py
 
 clean:
 	rm -rf .naestro .pytest_cache .mypy_cache .ruff_cache

@@ -125,6 +125,7 @@ class RoutingActivities:
             verify_timeout_seconds=policy.verify_timeout_seconds,
             heartbeat_timeout_seconds=policy.heartbeat_timeout_seconds,
             stream=policy.stream,
+            consensus=policy.consensus,
         )
 
     @activity.defn(name="naestro.routing.resolve_policy")

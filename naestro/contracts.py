@@ -62,6 +62,10 @@ class ModelCall(Frozen):
     cost_usd: float
     latency_ms: float
     scripted: bool = False
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+    gpu_seconds: float = 0.0
+    route_reason: str = ""
 
 
 class Spend(Frozen):
@@ -131,6 +135,10 @@ class TaskResult(Frozen):
     reason: str = ""
     scripted: bool = False
     output_pii: list[str] = []  # PII types in the answer that the prompt did not hold
+    confidence: float | None = None
+    roles: list[RoleSummary] = []
+    ledger: Ledger | None = None
+    consensus: ConsensusSummary | None = None
 
 
 class TaskStatusView(Frozen):
@@ -162,6 +170,11 @@ class ModelRequest(Frozen):
     temperature: float = Field(default=0.2, ge=0.0, le=2.0)
     stream: bool = False
     task_id: str = ""
+    # Structured output: a JSON schema the reply must follow, sent through each provider's
+    # native feature (OpenAI json_schema, Anthropic tool input, Gemini response_schema,
+    # vLLM guided decoding). None: free text.
+    response_schema: dict[str, Any] | None = None
+    schema_name: str = "reply"
 
 
 class ModelResponse(Frozen):
@@ -205,6 +218,7 @@ class PolicySpec(Frozen):
     verify_timeout_seconds: int = 60
     heartbeat_timeout_seconds: int = 30
     stream: bool = False
+    consensus: ConsensusPolicy | None = None
 
 
 # ---------------------------------------------------------------- sandbox
@@ -303,6 +317,160 @@ class PiiCalibrationReport(Frozen):
     test: list[PiiEntityScore]
     micro_f1: float
     written_to: str = ""
+# ---------------------------------------------------------------- consensus, routing, ledger
+
+
+class ConfidenceWeights(Frozen):
+    """Weights of the confidence formula (docs/consensus.md); renormalised over the
+    components a result has."""
+
+    agreement: float = Field(default=0.2, ge=0)
+    critics: float = Field(default=0.25, ge=0)
+    judge: float = Field(default=0.35, ge=0)
+    verification: float = Field(default=0.2, ge=0)
+
+
+class ConsensusPolicy(Frozen):
+    """A policy's ``consensus:`` section: which phases deliberate, and how."""
+
+    phases: list[str] = ["implement"]
+    proposers: int = Field(default=3, ge=1, le=16)
+    self_consensus: bool = Field(
+        default=False, description="sample the first proposer provider N times"
+    )
+    self_temperature: float = Field(default=0.9, ge=0, le=2)
+    critics: int = Field(default=2, ge=0, le=16)
+    confidence_threshold: float = Field(default=0.6, ge=0, le=1)
+    max_rounds: int = Field(default=2, ge=1, le=10)
+    on_low_confidence: Literal["round", "human", "accept"] = "round"
+    human_review_timeout_seconds: int = Field(default=3600, ge=1)
+    call_attempts: int = Field(
+        default=2, ge=1, le=10, description="attempts on one provider before its fallback"
+    )
+    weights: ConfidenceWeights = ConfidenceWeights()
+
+
+class CallOutcome(Frozen):
+    """What one routed call did, reported to the governor with the next routing decision."""
+
+    provider_id: str
+    ok: bool
+    latency_ms: float = 0.0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    error: str = ""
+
+
+class CallRouteRequest(Frozen):
+    policy: str
+    role: str
+    phase: str
+    messages: list[ChatMessage]
+    max_output_tokens: int = 2048
+    contains_pii: bool = False
+    slm_draw: float = Field(default=1.0, ge=0, le=1, description="workflow.random() draw")
+    prefer_index: int = Field(default=0, ge=0, description="rotate the candidates (proposer i)")
+    exclude: list[str] = []
+    outcomes: list[CallOutcome] = []
+
+
+class CallRoute(Frozen):
+    role: str  # the role whose providers served: the asked role, "slm" or "long_context"
+    provider: RoutedProvider
+    prompt_tokens: int
+    token_counter: str  # "bpe:o200k_base" (OpenAI family) or "estimate:chars/4"
+    reason: str
+    gpus: int = 0
+
+
+class Issue(Frozen):
+    severity: Literal["low", "medium", "high", "critical"]
+    description: str
+
+
+class ProposalReview(Frozen):
+    proposal: int = Field(ge=1, description="1-based number of the proposal reviewed")
+    issues: list[Issue] = []
+    scores: dict[str, float] = Field(description="criterion -> score in 0..1")
+
+
+class Critique(Frozen):
+    """A critic's structured review of every proposal."""
+
+    reviews: list[ProposalReview]
+
+
+class ConsensusRequest(Frozen):
+    task_id: str
+    policy: str
+    phase: str
+    kind: TaskKind = "general"
+    task: str  # the task's prompt, as the proposers should see it
+    messages: list[ChatMessage]  # the proposers' prompt
+    consensus: ConsensusPolicy = ConsensusPolicy()
+    pii_mapping: dict[str, str] = {}
+    tokens_left: int = 200_000
+    usd_left: float = 2.0
+    max_output_tokens: int = 2048
+    heartbeat_timeout_seconds: int = 30
+    priority: int = 3
+    # Code tasks: proposals are verified in the sandbox; identical passing outcomes agree.
+    sandbox_task_queue: str = ""
+    verify_timeout_seconds: int = 60
+
+
+class ConsensusSummary(Frozen):
+    confidence: float
+    components: dict[str, float] = {}
+    rounds: int = 1
+    early_exit: str = ""
+    proposals: int = 0
+    critiques: int = 0
+    needs_human_review: bool = False
+    human_decision: str = ""
+
+
+class ConsensusResult(Frozen):
+    answer: str
+    verdict: JudgeVerdict | None = None
+    summary: ConsensusSummary
+    proposals: list[str] = []
+    critiques: list[Critique] = []
+    calls: list[ModelCall] = []
+
+
+class HumanReview(Frozen):
+    decision: Literal["accept", "reject"]
+    note: str = ""
+
+
+class LedgerLine(Frozen):
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+    usd: float = 0.0
+    gpu_seconds: float = 0.0
+
+
+class Ledger(Frozen):
+    """Spend per task and per phase; reserved is what in-flight calls may still spend."""
+
+    total: LedgerLine = LedgerLine()
+    phases: dict[str, LedgerLine] = {}
+    reserved_tokens: int = 0
+    reserved_usd: float = 0.0
+
+
+class RoleSummary(Frozen):
+    role: str
+    providers: list[str]
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    latency_ms: float  # summed over the role's calls
 
 
 def to_jsonable(model: BaseModel) -> dict[str, Any]:

@@ -46,6 +46,42 @@ def trace_table(result: TaskResult) -> Table:
     return table
 
 
+def roles_table(result: TaskResult) -> Table:
+    """Per role: the providers that served it, its tokens, cost and summed latency."""
+    table = Table(title="Roles", show_lines=False)
+    for col in ("role", "provider(s)", "calls", "in", "out", "USD", "ms"):
+        table.add_column(col, justify="left" if col in ("role", "provider(s)") else "right")
+    for r in result.roles:
+        table.add_row(
+            r.role,
+            ", ".join(r.providers),
+            str(r.calls),
+            str(r.input_tokens),
+            str(r.output_tokens),
+            f"{r.cost_usd:.5f}",
+            f"{r.latency_ms:.0f}",
+        )
+    return table
+
+
+def confidence_lines(result: TaskResult) -> list[Text]:
+    lines = []
+    if result.confidence is not None:
+        lines.append(Text(f"confidence: {result.confidence:.2f}", "bold"))
+    c = result.consensus
+    if c is not None:
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in c.components.items())
+        note = f"; {c.early_exit}" if c.early_exit else ""
+        human = f"; human review: {c.human_decision}" if c.needs_human_review else ""
+        lines.append(
+            Text(
+                f"consensus: {c.proposals} proposals, {c.critiques} critiques, "
+                f"{c.rounds} round(s), confidence {c.confidence:.2f} ({parts}){note}{human}"
+            )
+        )
+    return lines
+
+
 def result_panel(result: TaskResult, ui_link: str) -> Group:
     style = _STATUS_STYLE.get(result.status, "bold")
     head = Text.assemble(
@@ -61,6 +97,7 @@ def result_panel(result: TaskResult, ui_link: str) -> Group:
         )
     if result.verdict is not None:
         lines.append(Text(f"judge: {result.verdict.verdict}, score {result.verdict.score:.2f}"))
+    lines.extend(confidence_lines(result))
     s = result.spend
     lines.append(
         Text(
@@ -72,6 +109,7 @@ def result_panel(result: TaskResult, ui_link: str) -> Group:
     return Group(
         Panel(Markdown(result.answer or "_(no answer)_"), title="Answer"),
         trace_table(result),
+        *([roles_table(result)] if result.roles else []),
         *lines,
     )
 

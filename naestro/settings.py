@@ -20,7 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from naestro.contracts import Budget, Location, SandboxLimits
+from naestro.contracts import Budget, ConsensusPolicy, Location, SandboxLimits
 from naestro.errors import ConfigError
 
 CONFIG_ENV = "NAESTRO_CONFIG"
@@ -71,6 +71,10 @@ class ProviderConfig(Strict):
     record: str | None = Field(
         default=None, description="replay engine: append every request received to this JSONL"
     )
+    gpus: int = Field(default=0, ge=0, description="GPUs a local engine holds: GPU-seconds")
+    latency_limit_ms: float | None = Field(
+        default=None, gt=0, description="route around it while its recent p95 is above this"
+    )
 
     @property
     def protocol(self) -> Literal["openai", "anthropic", "google", "replay"]:
@@ -104,6 +108,32 @@ class PolicyConfig(Strict):
         default=30, ge=1, description="a model call silent this long is retried elsewhere"
     )
     stream: bool = Field(default=False, description="stream replies (heartbeat per chunk)")
+    consensus: ConsensusPolicy | None = None
+    routing: RoutingConfig = Field(default_factory=lambda: RoutingConfig())
+
+
+class RoutingConfig(Strict):
+    """Per-call routing of a policy (docs/routing.md)."""
+
+    slm_share: float = Field(default=0.0, ge=0, le=1, description="share of eligible calls")
+    slm_phases: list[str] = ["implement", "refine", "verify"]
+    slm_max_prompt_tokens: int = Field(default=8000, ge=1)
+    slm_role: str = "slm"
+    long_context_role: str = "long_context"
+    allow_cloud_fallback: bool = True
+    allow_local_fallback: bool = True
+
+
+class GovernorConfig(Strict):
+    """Live provider health: EMAs, circuit breakers, latency fallback."""
+
+    dry_run: bool = Field(default=False, description="log what it would change, change nothing")
+    ema_alpha: float = Field(default=0.2, gt=0, le=1)
+    breaker_failures: int = Field(default=3, ge=1)
+    breaker_window_seconds: float = Field(default=60.0, gt=0)
+    breaker_cooldown_seconds: float = Field(default=30.0, gt=0)
+    latency_window: int = Field(default=50, ge=1, description="recent calls behind the p95")
+    min_latency_samples: int = Field(default=5, ge=1)
 
 
 class QueueConfig(Strict):
@@ -175,6 +205,7 @@ class Settings(Strict):
     pii: PiiConfig = PiiConfig()
     memory: MemoryConfig = MemoryConfig()
     dev: DevConfig = DevConfig()
+    governor: GovernorConfig = GovernorConfig()
     source: str = Field(default="<defaults>", exclude=True)
 
     @model_validator(mode="after")

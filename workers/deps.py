@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from activities.call_routing import CallRouting
 from activities.models.activity import ModelActivities
 from activities.models.registry import ProviderRegistry
 from activities.pii import PiiActivities
@@ -11,6 +12,7 @@ from activities.routing import RoutingActivities
 from activities.sandbox import make_sandbox
 from activities.sandbox.activity import SandboxActivities
 from naestro.settings import Settings
+from workers.governor import Governor
 
 
 @dataclass
@@ -21,6 +23,16 @@ class Deps:
     routing: RoutingActivities
     pii: PiiActivities
     _sandbox: SandboxActivities | None = None
+    governor: Governor | None = None
+    _calls: CallRouting | None = None
+
+    @property
+    def calls(self) -> CallRouting:
+        """Per-call routing (consensus), fed by this process's governor."""
+        if self._calls is None:
+            self.governor = self.governor or Governor(self.settings)
+            self._calls = CallRouting(self.settings, self.governor)
+        return self._calls
 
     @property
     def sandbox(self) -> SandboxActivities:

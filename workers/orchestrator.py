@@ -12,10 +12,11 @@ from naestro.errors import NaestroError
 from workers.deps import Deps
 from workers.runner import workflow_runner
 from workflows.calibration import PiiCalibrationWorkflow
+from workflows.consensus import ConsensusWorkflow
 from workflows.task import TaskWorkflow
 
 TASK_QUEUE = "naestro.orchestrator"
-WORKFLOWS = [TaskWorkflow, PiiCalibrationWorkflow]
+WORKFLOWS = [TaskWorkflow, ConsensusWorkflow, PiiCalibrationWorkflow]
 # Deterministic failures: retrying the workflow task would fail the same way forever, so
 # they fail the workflow with their message instead.
 FAILURE_TYPES: list[type[BaseException]] = [NaestroError, pydantic.ValidationError]
@@ -34,6 +35,8 @@ def build_worker(
             deps.pii.review,
             deps.pii.calibrate,
             deps.routing.resolve_policy,
+            deps.calls.route_call,
+            deps.calls.report_outcomes,
         ],
         # The PII activities are synchronous (CPU-bound regex work).
         activity_executor=ThreadPoolExecutor(max_workers=4),

@@ -22,6 +22,8 @@ from naestro.contracts import (
     Artifact,
     CancelRequest,
     ChatMessage,
+    ConfidenceWeights,
+    ConsensusSummary,
     JudgeVerdict,
     ModelCall,
     ModelRequest,
@@ -41,11 +43,14 @@ from naestro.contracts import (
     VerificationReport,
     VerifyRequest,
 )
+from naestro.ledger import fold, role_summaries
 from naestro.parsing import estimate_tokens, extract_files, parse_verdict, render_files
 from naestro.pii import restore
 from naestro.presets import LLM_CALL, LOCAL_FAST, SANDBOX_RUN
+from workflows import deliberate
 
 WORKFLOW_NAME = "naestro.task"
+_WEIGHTS = ConfidenceWeights()
 
 
 class _Stop(Exception):
@@ -99,6 +104,7 @@ class TaskWorkflow:
         self._status: TaskStatusName = "running"
         self._pii = PiiScanResult(redacted="")
         self._spec: PolicySpec | None = None
+        self._consensus: ConsensusSummary | None = None  # set when a phase deliberated
 
     # ------------------------------------------------------------ handlers
 
@@ -167,10 +173,33 @@ class TaskWorkflow:
         self._plan = (
             await self._call("plan", "planner", prompts.plan(request.kind, request.prompt))
         ).text
-        draft = await self._call(
-            "implement", "implementer", prompts.implement(request.kind, request.prompt, self._plan)
-        )
+        implement = prompts.implement(request.kind, request.prompt, self._plan)
+        if deliberate.wants_consensus(self._spec, "implement"):
+            return await self._refine_loop(request, await self._deliberate("implement", implement))
+        draft = await self._call("implement", "implementer", implement)
         return await self._refine_loop(request, draft.text)
+
+    async def _deliberate(self, phase: str, messages: list[ChatMessage]) -> str:
+        """A phase through ConsensusWorkflow (a child); its calls join this task's trace."""
+        assert self._spec is not None
+        self._set_phase(phase)
+        ask = deliberate.consensus_request(
+            self._request, self._spec, self._pii, phase, messages, self._spend
+        )
+        try:
+            result = await deliberate.deliberate(ask, self._round, lambda: self._cancel)
+        except deliberate.ConsensusStopped as stop:
+            status: TaskStatusName = (
+                "cancelled" if stop.status == "cancelled" else "budget_exhausted"
+            )
+            raise _Stop(status, stop.reason) from None
+        for call in result.calls:
+            self._trace.append(call)
+            self._spend = self._spend.add(call)
+        workflow.upsert_search_attributes([search.COST.value_set(self._spend.usd)])
+        self._consensus = result.summary
+        self._draft = result.answer
+        return result.answer
 
     async def _refine_loop(self, request: TaskRequest, answer: str) -> TaskResult:
         assert self._spec is not None
@@ -195,12 +224,11 @@ class TaskWorkflow:
             previous = current
             self._round += 1
             rationale = current.verdict.rationale if current.verdict else ""
-            reply = await self._call(
-                "refine",
-                "refiner",
-                prompts.refine(request.kind, request.prompt, answer, current.report, rationale),
-            )
-            answer = reply.text
+            revise = prompts.refine(request.kind, request.prompt, answer, current.report, rationale)
+            if deliberate.wants_consensus(self._spec, "refine"):
+                answer = await self._deliberate("refine", revise)
+            else:
+                answer = (await self._call("refine", "refiner", revise)).text
 
     async def _evaluate(self, request: TaskRequest, answer: str) -> _Candidate:
         files: list[SandboxFile] = []
@@ -270,7 +298,11 @@ class TaskWorkflow:
     async def _call(self, phase: str, role: str, messages: list[ChatMessage]) -> ModelResponse:
         assert self._spec is not None
         self._set_phase(phase)
-        route = self._spec.routes[role]
+        route, reason = self._spec.routes[role], ""
+        if self._spec.consensus is not None:  # consensus policies route every call afresh
+            route, reason = await deliberate.route_call(
+                self._spec.name, phase, role, messages, bool(self._pii.findings)
+            )
         redacting = self._pii_action(route) == "redact" and bool(self._pii.mapping)
         if redacting:
             messages = [
@@ -306,7 +338,7 @@ class TaskWorkflow:
             response = response.model_copy(
                 update={"text": restore(response.text, self._pii.mapping)}
             )
-        self._record(phase, role, response)
+        self._record(phase, role, response, reason)
         return response
 
     def _pii_action(self, route: RoutedProvider) -> str:
@@ -350,7 +382,7 @@ class TaskWorkflow:
         handle.cancel()
         raise _Stop("cancelled", self._cancel or "cancelled")
 
-    def _record(self, phase: str, role: str, r: ModelResponse) -> None:
+    def _record(self, phase: str, role: str, r: ModelResponse, reason: str = "") -> None:
         call = ModelCall(
             phase=phase,
             role=role,
@@ -361,6 +393,7 @@ class TaskWorkflow:
             cost_usd=r.cost_usd,
             latency_ms=r.latency_ms,
             scripted=r.scripted,
+            route_reason=reason,
         )
         self._trace.append(call)
         self._spend = self._spend.add(call)
@@ -398,4 +431,13 @@ class TaskWorkflow:
             trace=list(self._trace),
             reason=reason,
             scripted=any(c.scripted for c in self._trace),
+            confidence=deliberate.final_confidence(
+                self._consensus,
+                best.verdict if best else None,
+                best.report if best else None,
+                self._spec.consensus.weights if self._spec and self._spec.consensus else _WEIGHTS,
+            ),
+            roles=role_summaries(self._trace),
+            ledger=fold(self._trace),
+            consensus=self._consensus,
         )

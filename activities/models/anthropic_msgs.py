@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import anthropic
 from anthropic import AsyncAnthropic, Omit, omit
@@ -69,22 +71,28 @@ class AnthropicProvider:
 
     async def _create(self, client: AsyncAnthropic, request: ModelRequest) -> Message:
         system, messages = _split(request.messages)
+        tools, tool_choice = _structured(request)
         return await client.messages.create(
             model=self.config.model,
             max_tokens=request.max_output_tokens,
             messages=messages,
             system=system,
+            tools=tools,
+            tool_choice=tool_choice,
         )
 
     async def _stream(
         self, client: AsyncAnthropic, request: ModelRequest, on_progress: OnProgress | None
     ) -> Reply:
         system, messages = _split(request.messages)
+        tools, tool_choice = _structured(request)
         stream = await client.messages.create(
             model=self.config.model,
             max_tokens=request.max_output_tokens,
             messages=messages,
             system=system,
+            tools=tools,
+            tool_choice=tool_choice,
             stream=True,
         )
         parts: list[str] = []
@@ -99,6 +107,8 @@ class AnthropicProvider:
                     counts.fold(event.message.usage)
                 elif event.type == "content_block_delta" and event.delta.type == "text_delta":
                     parts.append(event.delta.text)
+                elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+                    parts.append(event.delta.partial_json)  # the forced tool's JSON input
                 elif event.type == "message_delta":
                     finish = event.delta.stop_reason or finish
                     counts.fold(event.usage)
@@ -125,8 +135,24 @@ def _split(messages: list[ChatMessage]) -> tuple[str | Omit, list[MessageParam]]
     return (system or omit), turns
 
 
+def _structured(request: ModelRequest) -> tuple[Any, Any]:
+    """A JSON-schema reply is a forced call of one tool whose input schema is the schema."""
+    if request.response_schema is None:
+        return omit, omit
+    tool = {
+        "name": request.schema_name,
+        "description": f"Reply with a {request.schema_name} object.",
+        "input_schema": request.response_schema,
+    }
+    return [tool], {"type": "tool", "name": request.schema_name}
+
+
 def _read_message(message: Message) -> Reply:
-    text = "".join(block.text for block in message.content if block.type == "text")
+    tool_inputs = [block.input for block in message.content if block.type == "tool_use"]
+    if tool_inputs:  # a structured reply: the forced tool's input is the JSON object
+        text = json.dumps(tool_inputs[0])
+    else:
+        text = "".join(block.text for block in message.content if block.type == "text")
     return Reply(
         text=text,
         usage=_Counts().fold(message.usage).usage(),

@@ -40,10 +40,15 @@ class GoogleProvider:
         client = self._ensure_client()
         started = time.monotonic()
         system, contents = _split(request.messages)
+        schema = request.response_schema
         config = types.GenerateContentConfig(
             system_instruction=system or None,
             max_output_tokens=request.max_output_tokens,
             temperature=request.temperature,
+            # Structured output: Gemini's JSON mode with the schema (full JSON Schema, so
+            # pydantic's $defs/$ref pass as they are).
+            response_mime_type="application/json" if schema is not None else None,
+            response_json_schema=schema,
         )
         try:
             if request.stream:

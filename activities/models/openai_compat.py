@@ -4,6 +4,7 @@ xAI, Ollama, llama.cpp, any "OpenAI-compatible" endpoint), through the official 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import openai
 from openai import AsyncOpenAI, Omit, omit
@@ -32,6 +33,9 @@ DEFAULT_ENDPOINTS = {
     "ollama": "http://127.0.0.1:11434/v1",
     "llamacpp": "http://127.0.0.1:8080/v1",
 }
+
+# Engines whose structured output is vLLM-style guided decoding, sent through extra_body.
+GUIDED_DECODING_ENGINES = frozenset({"vllm"})
 
 # OpenAI's own reasoning models refuse ``max_tokens``; self-hosted servers do not all know
 # its successor ``max_completion_tokens`` yet.
@@ -85,26 +89,44 @@ class OpenAIProvider:
             return request.max_output_tokens, omit
         return omit, request.max_output_tokens
 
+    def _structured(self, request: ModelRequest) -> tuple[Any, dict[str, Any] | None]:
+        """``(response_format, extra_body)`` for a reply that must follow a JSON schema."""
+        schema = request.response_schema
+        if schema is None:
+            return omit, None
+        if self.config.engine in GUIDED_DECODING_ENGINES:
+            return omit, {"guided_json": schema}
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": request.schema_name, "schema": schema, "strict": False},
+        }, None
+
     async def _create(self, client: AsyncOpenAI, request: ModelRequest) -> ChatCompletion:
         max_completion_tokens, max_tokens = self._limits(request)
+        response_format, extra_body = self._structured(request)
         return await client.chat.completions.create(
             model=self.config.model,
             messages=_messages(request.messages),
             temperature=request.temperature,
             max_completion_tokens=max_completion_tokens,
             max_tokens=max_tokens,
+            response_format=response_format,
+            extra_body=extra_body,
         )
 
     async def _stream(
         self, client: AsyncOpenAI, request: ModelRequest, on_progress: OnProgress | None
     ) -> Reply:
         max_completion_tokens, max_tokens = self._limits(request)
+        response_format, extra_body = self._structured(request)
         stream = await client.chat.completions.create(
             model=self.config.model,
             messages=_messages(request.messages),
             temperature=request.temperature,
             max_completion_tokens=max_completion_tokens,
             max_tokens=max_tokens,
+            response_format=response_format,
+            extra_body=extra_body,
             stream=True,
             stream_options={"include_usage": True},
         )

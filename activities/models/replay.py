@@ -5,6 +5,7 @@ Each line is one rule; the first whose given fields all match the request wins::
     {"role": "planner", "phase": "plan", "text": "1. write the function"}
     {"contains": "def add", "text": "looks right", "output_tokens": 12}
     {"text": "fallback reply"}
+    {"role": "critic", "error_status": 503}         # the provider fails (a dead provider)
 
 With ``record: FILE`` set, every request received is appended to FILE as a JSON line.
 The provider keeps no state between calls, so a retried or replayed activity gets the
@@ -18,9 +19,9 @@ import math
 import time
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from activities.models._http import Reply, to_response
+from activities.models._http import Reply, status_error, to_response
 from activities.models.base import OnProgress
 from naestro.contracts import ModelRequest, ModelResponse, Usage
 from naestro.errors import ConfigError, ProviderRequestRejected
@@ -36,9 +37,16 @@ class ReplayRule(BaseModel):
     role: str | None = None
     phase: str | None = None
     contains: str | None = None
-    text: str
+    text: str | None = None
+    error_status: int | None = Field(default=None, ge=400, le=599, description="fail with it")
     input_tokens: int | None = Field(default=None, ge=0)
     output_tokens: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _needs_a_reply(self) -> ReplayRule:
+        if self.text is None and self.error_status is None:
+            raise ValueError("text: a rule needs text (or error_status)")
+        return self
 
     def matches(self, request: ModelRequest, prompt: str) -> bool:
         return (
@@ -103,13 +111,16 @@ class ReplayProvider:
             )
         progress = on_progress if request.stream else None
         await self._simulate_latency(progress)
+        if rule.error_status is not None:
+            raise status_error(self.config.id, rule.error_status, "scripted failure")
         if progress is not None:
             progress()  # the whole reply arrives as one chunk
+        text = rule.text or ""
         usage = Usage(
             input_tokens=_given(rule.input_tokens, estimate_tokens(prompt)),
-            output_tokens=_given(rule.output_tokens, estimate_tokens(rule.text)),
+            output_tokens=_given(rule.output_tokens, estimate_tokens(text)),
         )
-        reply = Reply(text=rule.text, usage=usage, model=self.config.model, finish_reason="stop")
+        reply = Reply(text=text, usage=usage, model=self.config.model, finish_reason="stop")
         return to_response(self.config, reply, started, scripted=True)
 
     async def aclose(self) -> None:

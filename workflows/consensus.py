@@ -1,0 +1,185 @@
+"""ConsensusWorkflow: proposers || -> critics || -> synthesizer -> judge -> confidence.
+
+Run as a child of TaskWorkflow for the phases a policy's ``consensus:`` section names.
+Proposals that agree (normalised equality) skip critics and synthesis; a confidence below
+the policy's threshold runs another round with the judge's rationale, or waits for a human
+review signal, as the policy says. Every call is routed on its own (workflows/routed.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+from activities.call_routing import CallRouting
+from naestro import confidence as conf
+from naestro import consensus_prompts as cp
+from naestro.contracts import (
+    ChatMessage,
+    ConsensusRequest,
+    ConsensusResult,
+    ConsensusSummary,
+    Critique,
+    HumanReview,
+    JudgeVerdict,
+    Ledger,
+    VerificationReport,
+)
+from naestro.ledger import LedgerBook
+from naestro.presets import LOCAL_FAST
+from workflows.routed import RoutedCaller
+from workflows.verifying import same_passing_outcomes, verify_all
+
+WORKFLOW_NAME = "naestro.consensus"
+
+
+@dataclass(frozen=True)
+class _Round:
+    answer: str
+    proposals: list[str]
+    critiques: list[Critique]
+    verdict: JudgeVerdict
+    summary: ConsensusSummary
+
+
+@workflow.defn(name=WORKFLOW_NAME, failure_exception_types=[ApplicationError])
+class ConsensusWorkflow:
+    def __init__(self) -> None:
+        self._book = LedgerBook(max_tokens=1, max_usd=0.0)
+        self._human: HumanReview | None = None
+
+    @workflow.query(name="ledger")
+    def ledger(self) -> Ledger:
+        return self._book.view()
+
+    @workflow.signal(name="human_review")
+    def human_review(self, review: HumanReview) -> None:
+        self._human = review
+
+    @workflow.run
+    async def run(self, request: ConsensusRequest) -> ConsensusResult:
+        self._book = LedgerBook(max_tokens=request.tokens_left, max_usd=request.usd_left)
+        caller = RoutedCaller(request, self._book)
+        policy, messages = request.consensus, request.messages
+        last: _Round | None = None
+        for number in range(1, policy.max_rounds + 1):
+            last = await self._round(caller, request, messages, number)
+            if last.summary.confidence >= policy.confidence_threshold:
+                break
+            if policy.on_low_confidence != "round":
+                break
+            messages = cp.with_feedback(request.messages, last.answer, last.verdict.rationale)
+        assert last is not None
+        summary = await self._maybe_human(request, last.summary)
+        await workflow.execute_local_activity_method(
+            CallRouting.report_outcomes,
+            caller.drain(),
+            start_to_close_timeout=LOCAL_FAST.start_to_close,
+            retry_policy=LOCAL_FAST.retry,
+            summary="report call outcomes to the governor",
+        )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return ConsensusResult(
+            answer=last.answer,
+            verdict=last.verdict,
+            summary=summary,
+            proposals=last.proposals,
+            critiques=last.critiques,
+            calls=list(self._book.calls),
+        )
+
+    async def _round(
+        self,
+        caller: RoutedCaller,
+        request: ConsensusRequest,
+        messages: list[ChatMessage],
+        number: int,
+    ) -> _Round:
+        policy, phase = request.consensus, request.phase
+        proposals = await self._propose(caller, request, messages)
+        groups = conf.agreement_groups(proposals)
+        reports = await verify_all(request, proposals)
+        critiques: list[Critique] = []
+        critic_score: float | None = None
+        report: VerificationReport | None = None
+        if len(groups[0]) == len(proposals) and len(proposals) > 1:
+            answer, early = proposals[0], "proposals agree: synthesis skipped"
+            report = reports[0] if reports else None
+        elif len(proposals) > 1 and same_passing_outcomes(reports):
+            answer, early = proposals[0], "identical verification outcomes: synthesis skipped"
+            report = reports[0]
+        else:
+            early = ""
+            critiques = list(
+                await asyncio.gather(
+                    *(
+                        caller.structured(
+                            Critique,
+                            "critic",
+                            phase,
+                            cp.critic(request.kind, request.task, proposals),
+                            prefer=j,
+                        )
+                        for j in range(policy.critics)
+                    )
+                )
+            )
+            scores = [s for s in conf.proposal_scores(critiques, len(proposals)) if s is not None]
+            critic_score = max(scores) if scores else None
+            synth = cp.synthesizer(request.kind, request.task, proposals, critiques)
+            answer = (await caller.text("synthesizer", phase, synth)).text
+        verdict = await caller.structured(
+            JudgeVerdict, "judge", phase, cp.judge(request.kind, request.task, answer)
+        )
+        parts = conf.components(conf.agreement(proposals), critic_score, verdict, report)
+        summary = ConsensusSummary(
+            confidence=conf.confidence(parts, policy.weights, verdict),
+            components=parts,
+            rounds=number,
+            early_exit=early,
+            proposals=len(proposals),
+            critiques=len(critiques),
+        )
+        return _Round(answer, proposals, critiques, verdict, summary)
+
+    async def _propose(
+        self, caller: RoutedCaller, request: ConsensusRequest, messages: list[ChatMessage]
+    ) -> list[str]:
+        policy = request.consensus
+        if policy.self_consensus:  # the same (first) provider sampled N times
+            calls = [
+                caller.text(
+                    "proposer", request.phase, messages, temperature=policy.self_temperature
+                )
+                for _ in range(policy.proposers)
+            ]
+        else:  # proposer i prefers the i-th provider of the role: different models
+            calls = [
+                caller.text("proposer", request.phase, messages, prefer=i)
+                for i in range(policy.proposers)
+            ]
+        return [r.text for r in await asyncio.gather(*calls)]
+
+    async def _maybe_human(
+        self, request: ConsensusRequest, summary: ConsensusSummary
+    ) -> ConsensusSummary:
+        policy = request.consensus
+        if summary.confidence >= policy.confidence_threshold or policy.on_low_confidence != "human":
+            return summary
+        try:
+            await workflow.wait_condition(
+                lambda: self._human is not None,
+                timeout=timedelta(seconds=policy.human_review_timeout_seconds),
+            )
+        except TimeoutError:
+            return summary.model_copy(
+                update={"needs_human_review": True, "human_decision": "timeout"}
+            )
+        assert self._human is not None
+        return summary.model_copy(
+            update={"needs_human_review": True, "human_decision": self._human.decision}
+        )

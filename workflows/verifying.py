@@ -1,0 +1,54 @@
+"""Consensus on code: verify every proposal in the sandbox, in parallel.
+
+Proposals whose verification outcomes are identical and passing (same tests, all
+passed) agree even when their text differs, so synthesis is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import Priority
+
+from activities.sandbox.activity import SandboxActivities
+from naestro.contracts import ConsensusRequest, VerificationReport, VerifyRequest
+from naestro.parsing import extract_files
+from naestro.presets import SANDBOX_RUN
+
+
+async def verify_all(request: ConsensusRequest, proposals: list[str]) -> list[VerificationReport]:
+    """One report per proposal; none when the task is not code (no sandbox queue)."""
+    if not request.sandbox_task_queue:
+        return []
+    return list(await asyncio.gather(*(_verify(request, i, p) for i, p in enumerate(proposals))))
+
+
+async def _verify(request: ConsensusRequest, index: int, proposal: str) -> VerificationReport:
+    files = extract_files(proposal)
+    if not files:
+        return VerificationReport(
+            backend="none", passed=False, exit_code=None, summary="no code blocks to verify"
+        )
+    return await workflow.execute_activity_method(
+        SandboxActivities.verify,
+        VerifyRequest(files=files),
+        task_queue=request.sandbox_task_queue,
+        start_to_close_timeout=timedelta(seconds=request.verify_timeout_seconds + 30),
+        heartbeat_timeout=SANDBOX_RUN.heartbeat,
+        retry_policy=SANDBOX_RUN.retry,
+        summary=f"verify proposal {index + 1}: {len(files)} file(s)",
+        priority=Priority(priority_key=request.priority),
+    )
+
+
+def _outcomes(report: VerificationReport) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((t.name, t.outcome) for t in report.tests))
+
+
+def same_passing_outcomes(reports: list[VerificationReport]) -> bool:
+    if not reports or not all(r.passed and r.tests for r in reports):
+        return False
+    first = _outcomes(reports[0])
+    return all(_outcomes(r) == first for r in reports[1:])
