@@ -20,12 +20,14 @@ from tests.support import running_workers
 SLOW = {"simulated_latency_ms": 300}
 
 
-def recorded_usages(history: WorkflowHistory) -> list[dict[str, int]]:
-    """Usage of every completed model call, read from the history's results."""
+async def recorded_usages(client: Client, history: WorkflowHistory) -> list[dict[str, int]]:
+    """Usage of every completed model call, read from the history's (encrypted) results."""
+    codec = client.data_converter.payload_codec
     usages = []
     for e in history.events:
         if e.HasField("activity_task_completed_event_attributes"):
-            for payload in e.activity_task_completed_event_attributes.result.payloads:
+            payloads = list(e.activity_task_completed_event_attributes.result.payloads)
+            for payload in await codec.decode(payloads) if codec else payloads:
                 data = json.loads(payload.data)
                 if isinstance(data, dict) and "usage" in data:
                     usages.append(data["usage"])
@@ -58,8 +60,8 @@ async def test_ledger_matches_recorded_usage_across_a_worker_restart(
         result: TaskResult = await handle.result()
 
     assert result.status == "succeeded", result.reason
-    usages = recorded_usages(await handle.fetch_history())
-    usages += recorded_usages(await client.get_workflow_handle(child).fetch_history())
+    usages = await recorded_usages(client, await handle.fetch_history())
+    usages += await recorded_usages(client, await client.get_workflow_handle(child).fetch_history())
     assert result.ledger is not None
     total = result.ledger.total
     assert total.calls == len(usages) == len(result.trace) == 9
@@ -72,7 +74,7 @@ async def test_ledger_matches_recorded_usage_across_a_worker_restart(
         await handle.fetch_history(),
         await client.get_workflow_handle(child).fetch_history(),
     ):
-        await replayer().replay_workflow(h)
+        await replayer(client.data_converter).replay_workflow(h)
 
 
 async def test_structured_reply_is_repaired_once(client: Client, tmp_path: Path) -> None:

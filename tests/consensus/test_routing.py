@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from temporalio import workflow
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
 
 from activities.call_routing import CallRouting
@@ -145,6 +144,6 @@ async def test_slm_share_follows_the_ramp(client: Client, tmp_path: Path, share:
     replayer = Replayer(
         workflows=[RampWorkflow],
         workflow_runner=UnsandboxedWorkflowRunner(),
-        data_converter=pydantic_data_converter,
+        data_converter=client.data_converter,
     )
     await replayer.replay_workflow(await handle.fetch_history())
