@@ -119,6 +119,7 @@ class RoutingActivities:
             verify_timeout_seconds=policy.verify_timeout_seconds,
             heartbeat_timeout_seconds=policy.heartbeat_timeout_seconds,
             stream=policy.stream,
+            approval=policy.approval,
         )
 
     @activity.defn(name="naestro.routing.resolve_policy")

@@ -20,8 +20,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from naestro.contracts import Budget, Location, SandboxLimits
+from naestro.contracts import ApprovalPolicy, Budget, Location, SandboxLimits
 from naestro.errors import ConfigError
+from naestro.gateway_config import ApiConfig
 
 CONFIG_ENV = "NAESTRO_CONFIG"
 OVERRIDE_PREFIX = "NAESTRO__"
@@ -101,6 +102,7 @@ class PolicyConfig(Strict):
         default=30, ge=1, description="a model call silent this long is retried elsewhere"
     )
     stream: bool = Field(default=False, description="stream replies (heartbeat per chunk)")
+    approval: ApprovalPolicy = ApprovalPolicy()
 
 
 class QueueConfig(Strict):
@@ -147,6 +149,7 @@ class Settings(Strict):
     pii: PiiConfig = PiiConfig()
     memory: MemoryConfig = MemoryConfig()
     dev: DevConfig = DevConfig()
+    api: ApiConfig = ApiConfig()
     source: str = Field(default="<defaults>", exclude=True)
 
     @model_validator(mode="after")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from activities.approvals import ApprovalActivities
 from activities.models.activity import ModelActivities
 from activities.models.registry import ProviderRegistry
 from activities.pii import PiiActivities
@@ -21,6 +22,14 @@ class Deps:
     routing: RoutingActivities
     pii: PiiActivities
     _sandbox: SandboxActivities | None = None
+    _approvals: ApprovalActivities | None = None
+
+    @property
+    def approvals(self) -> ApprovalActivities:
+        if self._approvals is None:
+            api = self.settings.api
+            self._approvals = ApprovalActivities(api.slack, api.public_url)
+        return self._approvals
 
     @property
     def sandbox(self) -> SandboxActivities:

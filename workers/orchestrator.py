@@ -27,7 +27,12 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[deps.pii.scan, deps.pii.restore, deps.routing.resolve_policy],
+        activities=[
+            deps.pii.scan,
+            deps.pii.restore,
+            deps.routing.resolve_policy,
+            deps.approvals.notify,
+        ],
         # The PII activities are synchronous (CPU-bound regex work).
         activity_executor=ThreadPoolExecutor(max_workers=4),
         workflow_runner=workflow_runner(),

@@ -19,6 +19,7 @@ from activities.routing import RoutingActivities
 from activities.sandbox.activity import SandboxActivities
 from naestro import prompts, search
 from naestro.contracts import (
+    ApprovalStage,
     Artifact,
     CancelRequest,
     ChatMessage,
@@ -42,6 +43,7 @@ from naestro.contracts import (
 from naestro.parsing import estimate_tokens, extract_files, parse_verdict, render_files
 from naestro.pii import restore
 from naestro.presets import LLM_CALL, LOCAL_FAST, SANDBOX_RUN
+from workflows.approval import ApprovalGate, ApprovalRejected
 
 WORKFLOW_NAME = "naestro.task"
 
@@ -84,8 +86,9 @@ def _pseudonymize(text: str, mapping: dict[str, str]) -> str:
 
 
 @workflow.defn(name=WORKFLOW_NAME, failure_exception_types=[ApplicationError])
-class TaskWorkflow:
+class TaskWorkflow(ApprovalGate):
     def __init__(self) -> None:
+        self._init_gate()
         self._phase = "pii"
         self._round = 0
         self._spend = Spend()
@@ -109,6 +112,7 @@ class TaskWorkflow:
             status=self._status,
             spend=self._spend,
             last_score=score,
+            pending_approval=self._pending,
         )
 
     @workflow.signal(name="cancel")
@@ -133,9 +137,12 @@ class TaskWorkflow:
             result = await self._execute(request)
         except _Stop as stop:
             result = self._result(stop.status, stop.reason)
+        except ApprovalRejected as rejected:
+            result = self._result("rejected", rejected.reason)
         self._status = result.status
         self._set_phase("done")
         workflow.upsert_search_attributes([search.STATUS.value_set(result.status)])
+        self._emit("status", status=result.status, reason=result.reason)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return result
 
@@ -162,6 +169,7 @@ class TaskWorkflow:
         self._plan = (
             await self._call("plan", "planner", prompts.plan(request.kind, request.prompt))
         ).text
+        await self._approve("plan", self._plan)
         draft = await self._call(
             "implement", "implementer", prompts.implement(request.kind, request.prompt, self._plan)
         )
@@ -176,6 +184,7 @@ class TaskWorkflow:
             if self._best is None or current.quality >= self._best.quality:
                 self._best = current
             if current.good_enough(self._spec.judge_threshold):
+                await self._approve("answer", self._result("succeeded", "").answer)
                 return self._result("succeeded", "verified and accepted by the judge")
             if self._round >= request.budget.max_refine_rounds:
                 return self._result("unverified", f"{self._round} refine round(s) exhausted")
@@ -238,7 +247,22 @@ class TaskWorkflow:
             priority=Priority(priority_key=self._request.priority),
         )
         result: VerificationReport = await self._await(handle)
+        self._emit("verification", passed=result.passed, summary=result.summary)
         return result
+
+    def _cancelled(self) -> bool:
+        return self._cancel is not None
+
+    async def _approve(self, stage: ApprovalStage, content: str) -> None:
+        """Wait for a person when the policy asks for approval of this stage."""
+        assert self._spec is not None
+        policy = self._spec.approval
+        if not (policy.plan if stage == "plan" else policy.answer):
+            return
+        self._set_phase("approve")
+        await self._gate(policy, stage, content)
+        if self._cancel is not None:
+            raise _Stop("cancelled", self._cancel)
 
     def _budget_guard(self, messages: list[ChatMessage], price_in: float, price_out: float) -> int:
         """Check the budget before a call; return the output-token cap that keeps it."""
@@ -331,6 +355,7 @@ class TaskWorkflow:
             scripted=r.scripted,
         )
         self._trace.append(call)
+        self._emit("model_call", **call.model_dump(mode="json"))
         self._spend = self._spend.add(call)
         workflow.upsert_search_attributes([search.COST.value_set(self._spend.usd)])
 
@@ -338,6 +363,7 @@ class TaskWorkflow:
         if phase != self._phase:
             self._phase = phase
             workflow.upsert_search_attributes([search.PHASE.value_set(phase)])
+            self._emit("phase", phase=phase, round=self._round)
 
     def _result(self, status: TaskStatusName, reason: str) -> TaskResult:
         best = self._best
