@@ -43,7 +43,10 @@ class BodyLimit(BaseHTTPMiddleware):
 
 async def _api_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
+    # `error` is the OpenAI shape, so OpenAI clients show the message too.
+    error = {"message": exc.detail, "type": "invalid_request_error", "code": exc.status}
+    body = {"detail": exc.detail, "error": error}
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
 
 async def _too_busy(_: Request, exc: Exception) -> Response:
