@@ -75,7 +75,7 @@ async def create_key(pool: Pool, tenant: str, scopes: list[str], name: str = "")
 
 async def revoke_key(pool: Pool, key_or_id: str) -> None:
     parts = split_key(key_or_id)
-    key_id = parts[0] if parts else key_or_id
+    key_id = parts[0] if parts else key_or_id.removeprefix(PREFIX)
     done = await pool.execute(
         "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", key_id
     )
