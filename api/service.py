@@ -10,6 +10,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 
+from fastapi.exceptions import RequestValidationError
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -78,7 +79,9 @@ def to_request(gw: Gateway, body: TaskCreate, tenant: str) -> TaskRequest:
     policy = "default" if body.policy == "auto" else body.policy
     if policy not in gw.settings.policies:
         known = ", ".join(["auto", *sorted(gw.settings.policies)])
-        raise ApiError(422, f"policy: unknown policy {body.policy!r} (known: {known})")
+        msg = f"unknown policy {body.policy!r} (known: {known})"
+        where = ("body", "policy")
+        raise RequestValidationError([{"loc": where, "msg": msg, "type": "value_error"}])
     if len(body.prompt) > gw.settings.api.max_prompt_chars:
         raise ApiError(
             413,

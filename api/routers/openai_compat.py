@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api import service
 from api.auth import Principal
 from api.deps import GatewayDep, Reader, Writer
-from api.models import ERRORS, TaskCreate
+from api.models import ERRORS, NOT_FOUND, Message, TaskCreate
 from api.service import ApiError, Gateway
 from naestro.contracts import TaskResult
 
@@ -153,7 +153,11 @@ async def list_models(who: Reader, gw: GatewayDep) -> ModelList:
 
 @router.post(
     "/chat/completions",
-    responses={200: {"content": {"application/json": {}, "text/event-stream": {}}}},
+    responses={
+        200: {"content": {"application/json": {}, "text/event-stream": {}}},
+        413: {"model": Message},
+        **NOT_FOUND,
+    },
 )
 async def chat_completions(body: ChatRequest, who: Writer, gw: GatewayDep) -> Any:
     """Run the orchestration the model names; answer as OpenAI does (or stream it)."""
