@@ -9,7 +9,7 @@ import tempfile
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,7 @@ class Gw:
     url: str
     settings: Settings
     database_url: str
+    webhook: list[dict[str, Any]] = field(default_factory=list)  # Slack messages received
 
     async def key(self, tenant: str = "acme", scopes: tuple[str, ...] = ("admin",)) -> str:
         from api.db import create_pool
@@ -135,14 +136,30 @@ DEFAULT_API = {
 }
 
 
+def incoming_webhook(received: list[dict[str, Any]]) -> FastAPI:
+    """A loopback stand-in for Slack's incoming webhook: it keeps what it is sent."""
+    hook = FastAPI()
+
+    @hook.post("/hook")
+    async def receive(message: dict[str, Any]) -> dict[str, bool]:
+        received.append(message)
+        return {"ok": True}
+
+    return hook
+
+
 @pytest.fixture(scope="session")
 async def gw(env: Any, database_url: str) -> AsyncIterator[Gw]:
+    received: list[dict[str, Any]] = []
     mp = pytest.MonkeyPatch()  # environment only (secrets come from the environment)
     mp.setenv("NAESTRO_JWT_KEY", JWT_SECRET)
     mp.setenv("NAESTRO_SLACK_SIGNING_SECRET", SLACK_SECRET)
     try:
-        async with gateway(env.client, database_url, **DEFAULT_API) as running:
-            yield running
+        async with serve(incoming_webhook(received)) as hook_url:
+            mp.setenv("NAESTRO_SLACK_WEBHOOK_URL", f"{hook_url}/hook")
+            async with gateway(env.client, database_url, **DEFAULT_API) as running:
+                running.webhook = received
+                yield running
     finally:
         mp.undo()
 

@@ -12,7 +12,7 @@ import httpx
 
 from api.slack import sign
 from tests.api.conftest import APPROVER, SLACK_SECRET, Gw
-from tests.api.helpers import finished, pending, read_sse
+from tests.api.helpers import finished, pending, read_sse, until
 
 
 def _decision(req: dict[str, Any], action: str, digest: str | None = None) -> dict[str, Any]:
@@ -79,13 +79,18 @@ async def test_deadline_outcomes(gw: Gw, admin_key: str) -> None:
     assert steps == ["requested", "escalated", "requested", "timeout"]
 
 
-def _slack_body(task_id: str, req: dict[str, Any], user: str, action: str = "approve") -> bytes:
+def _message_for(gw: Gw, task_id: str) -> dict[str, Any] | None:
+    for message in gw.webhook:
+        if task_id in message["text"]:
+            return message
+    return None
+
+
+def _slack_body(value: str, user: str, action: str = "approve") -> bytes:
     payload = {
         "type": "block_actions",
         "user": {"id": user},
-        "actions": [
-            {"action_id": action, "value": f"{task_id}|{req['stage']}|{req['content_hash']}"}
-        ],
+        "actions": [{"action_id": action, "value": value}],
     }
     return urlencode({"payload": json.dumps(payload)}).encode()
 
@@ -106,13 +111,15 @@ async def test_slack_buttons(gw: Gw, admin_key: str) -> None:
     async with gw.http(admin_key) as http, gw.http() as slack:
         task_id = await _start(http, "approve_plan")
         plan = await pending(http, task_id, "plan")
-        good = _slack_body(task_id, plan, APPROVER)
+        message = await until(lambda: _async(_message_for(gw, task_id)))
+        buttons = message["blocks"][-1]["elements"]
+        value = buttons[0]["value"]
+        good = _slack_body(value, APPROVER)
         bad_sig = await _click(slack, good, secret="not-the-secret")
         stale_ts = await _click(slack, good, skew=-301)
-        outsider = await _click(slack, _slack_body(task_id, plan, "U0STRANGER"))
-        stale_hash = await _click(
-            slack, _slack_body(task_id, {**plan, "content_hash": "cd" * 32}, APPROVER)
-        )
+        outsider = await _click(slack, _slack_body(value, "U0STRANGER"))
+        old_plan = f"{task_id}|plan|{'cd' * 32}"
+        stale_hash = await _click(slack, _slack_body(old_plan, APPROVER))
         ts = str(int(time.time()))
         headers = {
             "X-Slack-Request-Timestamp": ts,
@@ -121,6 +128,11 @@ async def test_slack_buttons(gw: Gw, admin_key: str) -> None:
         applied = await slack.post("/slack/interactions", content=good, headers=headers)
         replayed = await slack.post("/slack/interactions", content=good, headers=headers)
         done = await finished(http, task_id)
+    assert [(b["action_id"], b["style"]) for b in buttons] == [
+        ("approve", "primary"),
+        ("reject", "danger"),
+    ]
+    assert value == f"{task_id}|plan|{plan['content_hash']}"
     assert bad_sig.status_code == 401 and "signature" in bad_sig.json()["detail"]
     assert stale_ts.status_code == 401 and "stale" in stale_ts.json()["detail"]
     assert outsider.status_code == 403
@@ -128,3 +140,7 @@ async def test_slack_buttons(gw: Gw, admin_key: str) -> None:
     assert applied.status_code == 200, applied.text
     assert replayed.status_code == 409 and "replayed" in replayed.json()["detail"]
     assert done["result"]["status"] == "succeeded"
+
+
+async def _async(value: Any) -> Any:
+    return value

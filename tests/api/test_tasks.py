@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+from temporalio.client import Client
+
+from naestro import search
 from tests.api.conftest import Gw
 from tests.api.helpers import finished, pending, read_sse
 
@@ -122,3 +125,19 @@ async def test_cancel_ends_a_waiting_task(gw: Gw, admin_key: str) -> None:
     assert cancelled.status_code == 202
     assert done["result"]["status"] == "cancelled"
     assert again.status_code == 409
+
+
+async def test_priority_classes_map_to_temporal_priority(
+    gw: Gw, admin_key: str, client: Client
+) -> None:
+    async with gw.http(admin_key) as http:
+        batch = await http.post("/v1/tasks", json={"prompt": "later", "priority": "batch"})
+        live = await http.post("/v1/tasks", json={"prompt": "now", "priority": "interactive"})
+        for reply in (batch, live):
+            await finished(http, reply.json()["task_id"])
+    keys = []
+    for reply in (batch, live):
+        desc = await client.get_workflow_handle(reply.json()["task_id"]).describe()
+        keys.append(desc.raw_info.priority.priority_key)
+        assert desc.typed_search_attributes.get(search.PRIORITY) == keys[-1]
+    assert keys == [5, 1]
