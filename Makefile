@@ -25,6 +25,7 @@ typecheck:
 
 bench: install
 	$(PY) bench/overhead.py
+	$(PY) bench/api.py
 
 histories: install
 	$(PY) tests/histories/record.py
