@@ -142,10 +142,8 @@ async def submit(
             result=hit,
             cached=True,
         )
-    task_id = idempotent_id(who.tenant, idem_key) if idem_key else None
-    if task_id is None or not await _exists(gw, task_id):
-        await gw.backpressure.admit(request.kind)
-    task_id = task_id or f"task-{uuid.uuid4().hex[:24]}"
+    await gw.backpressure.admit(request.kind)
+    task_id = idempotent_id(who.tenant, idem_key) if idem_key else f"task-{uuid.uuid4().hex[:24]}"
     await _start(gw, request, task_id)
     await gw.cache.remember_task(task_id, who.tenant, key)
     return TaskView(
@@ -158,7 +156,7 @@ async def submit(
     )
 
 
-async def _exists(gw: Gateway, task_id: str) -> bool:
+async def exists(gw: Gateway, task_id: str) -> bool:
     try:
         await gw.handle(task_id).describe()
     except RPCError as exc:

@@ -52,6 +52,10 @@ async def create_task(
     idempotency_key: IdemKey = None,
     cache: Annotated[str | None, Header(alias=BYPASS_HEADER)] = None,
 ) -> TaskView:
+    if idempotency_key:  # the key names a task: that task, whatever its state
+        task_id = service.idempotent_id(who.tenant, idempotency_key)
+        if await service.exists(gw, task_id):
+            return await views.task_view(gw, who, task_id)
     view = await service.submit(gw, who, body, idempotency_key, use_cache=cache != "bypass")
     response.headers[BYPASS_HEADER] = "hit" if view.cached else "miss"
     if view.cached:

@@ -27,6 +27,7 @@ async def test_idempotency_key_returns_the_same_task(gw: Gw, admin_key: str) -> 
     assert done["result"]["status"] == "succeeded"
     assert done["result"]["answer"] == "The answer is 42."
     assert again.json()["task_id"] == first.json()["task_id"]
+    assert again.json()["result"]["answer"] == "The answer is 42."  # the finished task
 
 
 async def test_exact_repeat_is_answered_from_the_cache(gw: Gw, admin_key: str) -> None:
