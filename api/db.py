@@ -4,6 +4,7 @@ api_keys         hashed API keys (sha256 of the secret part), scopes, tenant, re
 api_tasks        which tenant started a task and under which response-cache key
 response_cache   answers of succeeded tasks, keyed by the normalised request
 slack_requests   signatures of Slack interactions already applied (replay protection)
+task_feedback    what people report about a task's result (the web page's Report issue)
 """
 
 from __future__ import annotations
@@ -33,6 +34,15 @@ CREATE TABLE IF NOT EXISTS response_cache (
     tenant     text NOT NULL,
     task_id    text NOT NULL,
     result     jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS task_feedback (
+    id         bigserial PRIMARY KEY,
+    task_id    text NOT NULL,
+    tenant     text NOT NULL,
+    reporter   text NOT NULL,
+    kind       text NOT NULL,
+    comment    text NOT NULL DEFAULT '',
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE TABLE IF NOT EXISTS slack_requests (

@@ -84,6 +84,17 @@ class CancelBody(Body):
     reason: str = Field(default="cancelled by user", max_length=1000)
 
 
+class FeedbackBody(Body):
+    kind: Literal["issue", "good", "bad"] = "issue"
+    comment: str = Field(default="", max_length=4000)
+
+
+class FeedbackReceipt(BaseModel):
+    id: int
+    task_id: str
+    kind: str
+
+
 class Message(BaseModel):
     detail: str
 

@@ -213,3 +213,18 @@ async def status_view(gw: Gateway, task_id: str) -> TaskStatusView | None:
     except (RPCError, WorkflowQueryFailedError):
         return None  # its first workflow task has not run yet
     return view
+
+
+async def feedback(gw: Gateway, who: Principal, task_id: str, kind: str, comment: str) -> int:
+    """Record a report about a task (its tenant's, like every read) and return its id."""
+    await owned(gw, who, task_id)
+    row_id: int = await gw.pool.fetchval(
+        "INSERT INTO task_feedback (task_id, tenant, reporter, kind, comment) "
+        "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        task_id,
+        who.tenant,
+        f"{who.kind}:{who.subject}",
+        kind,
+        comment,
+    )
+    return row_id

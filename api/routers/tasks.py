@@ -15,6 +15,8 @@ from api.models import (
     ERRORS,
     NOT_FOUND,
     CancelBody,
+    FeedbackBody,
+    FeedbackReceipt,
     Message,
     TaskCreate,
     TaskList,
@@ -106,3 +108,17 @@ async def cancel_task(
 ) -> Message:
     await service.cancel(gw, who, task_id, (body or CancelBody()).reason)
     return Message(detail=f"cancel sent to task {task_id}")
+
+
+@router.post(
+    "/{task_id}/feedback",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FeedbackReceipt,
+    responses=NOT_FOUND,
+)
+async def report(
+    task_id: TaskId, body: FeedbackBody, who: Reader, gw: GatewayDep
+) -> FeedbackReceipt:
+    """Report an issue with (or rate) a task's result; kept in Postgres with the reporter."""
+    row_id = await service.feedback(gw, who, task_id, body.kind, body.comment)
+    return FeedbackReceipt(id=row_id, task_id=task_id, kind=body.kind)

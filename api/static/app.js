@@ -119,7 +119,14 @@ async function refreshInbox() {
 $("generate").onclick = generate;
 $("copy").onclick = async () => { await navigator.clipboard.writeText($("answer").textContent).catch(() => {}); $("note").textContent = "copied"; };
 $("refine").onclick = () => { $("prompt").value = "Refine this answer:\n\n" + $("answer").textContent + "\n\nOriginal task: " + $("prompt").value; $("prompt").focus(); };
-$("report").onclick = () => { $("note").textContent = `report sent for ${current}: see the run in the Temporal UI`; };
+$("report").onclick = async () => {
+  const comment = window.prompt("What is wrong with this result?", "");
+  if (comment === null) return;
+  try {
+    const receipt = await api(`/v1/tasks/${current}/feedback`, { method: "POST", body: JSON.stringify({ kind: "issue", comment: comment }) });
+    $("note").textContent = `issue #${receipt.id} recorded for ${current}`;
+  } catch (err) { $("note").textContent = err.message; }
+};
 
 function boot() { if ($("apikey").value) { loadPolicies().catch((e) => { $("error").textContent = e.message; }); refreshInbox(); } }
 boot();

@@ -40,6 +40,9 @@ async def test_submit_watch_approve_and_see_the_result(
         await expect(page.locator("#answer")).to_have_text("The answer is 42.", timeout=30_000)
         await expect(page.locator("#outcome")).to_have_text("succeeded")
         await expect(page.locator("#confidence")).to_have_text("0.90")
+        page.once("dialog", lambda dialog: dialog.accept("wrong number"))
+        await page.click("#report")
+        await expect(page.locator("#note")).to_contain_text("recorded for task-")
         await page.screenshot(path=str(tmp_path / "naestro-web.png"), full_page=True)
         await browser.close()
     assert (tmp_path / "naestro-web.png").stat().st_size > 10_000

@@ -142,3 +142,15 @@ async def test_priority_classes_map_to_temporal_priority(
         keys.append(desc.raw_info.priority.priority_key)
         assert desc.typed_search_attributes.get(search.PRIORITY) == keys[-1]
     assert keys == [5, 1]
+
+
+async def test_feedback_is_recorded_for_own_tasks_only(gw: Gw, admin_key: str) -> None:
+    other = await gw.key("someone-else", ("tasks:read",))
+    async with gw.http(admin_key) as http, gw.http(other) as stranger:
+        task_id = (await http.post("/v1/tasks", json={"prompt": "rate me"})).json()["task_id"]
+        await finished(http, task_id)
+        body = {"kind": "issue", "comment": "the answer is off by one"}
+        mine = await http.post(f"/v1/tasks/{task_id}/feedback", json=body)
+        theirs = await stranger.post(f"/v1/tasks/{task_id}/feedback", json=body)
+    assert mine.status_code == 201 and mine.json()["task_id"] == task_id
+    assert theirs.status_code == 404
