@@ -224,7 +224,7 @@ async def worker(ctx: click.Context, queues: tuple[str, ...], all_queues: bool) 
 @click.pass_context
 @run_async
 async def dev(ctx: click.Context, no_worker: bool, no_api: bool) -> None:
-    """Start the embedded stack (Temporal dev server, Postgres) and a worker on every queue."""
+    """Start the embedded stack (Temporal dev server, Postgres), workers on every queue, the API."""
     from naestro.devstack import DevStack
     from workers.deps import Deps
     from workers.main import run_workers, select_queues
