@@ -12,7 +12,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.client import Client
 
 from api.auth import Authenticator
@@ -26,19 +27,21 @@ from naestro.errors import ConfigError
 from naestro.settings import Settings
 
 
-class BodyLimit(BaseHTTPMiddleware):
-    """413 before reading a body whose declared length is over the limit."""
+class BodyLimit:
+    """413 before reading a body whose declared length is over the limit (pure ASGI)."""
 
-    def __init__(self, app: object, limit: int) -> None:
-        super().__init__(app)  # type: ignore[arg-type]
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
         self.limit = limit
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.limit:
-            detail = f"body: {length} bytes, over the limit of {self.limit}"
-            return JSONResponse({"detail": detail}, status_code=413)
-        return await call_next(request)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = Headers(scope=scope).get("content-length", "")
+            if length.isdigit() and int(length) > self.limit:
+                detail = f"body: {length} bytes, over the limit of {self.limit}"
+                await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 async def _api_error(_: Request, exc: Exception) -> Response:

@@ -109,10 +109,12 @@ async def test_bad_bodies_get_422_naming_the_field_and_huge_prompts_413(
         wrong_kind = await http.post("/v1/tasks", json={"prompt": "x", "kind": "poetry"})
         policy = await http.post("/v1/tasks", json={"prompt": "x", "policy": "nope"})
         huge = await http.post("/v1/tasks", json={"prompt": "x" * 100_001})
+        body = await http.post("/v1/tasks", json={"prompt": "x" * 1_000_001})
     assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body", "prompt"]
     assert wrong_kind.status_code == 422 and wrong_kind.json()["detail"][0]["loc"][-1] == "kind"
     assert policy.status_code == 422 and policy.json()["detail"][0]["loc"] == ["body", "policy"]
     assert huge.status_code == 413 and "prompt" in huge.json()["detail"]
+    assert body.status_code == 413 and "body" in body.json()["detail"]
 
 
 async def test_cancel_ends_a_waiting_task(gw: Gw, admin_key: str) -> None:
