@@ -17,6 +17,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from temporalio.client import WorkflowFailureError
 
 from api import service
 from api.auth import Principal
@@ -107,7 +108,10 @@ async def _run(gw: Gateway, who: Principal, body: ChatRequest) -> tuple[str, Tas
 
 
 async def _finish(gw: Gateway, task_id: str) -> TaskResult:
-    result = await gw.handle(task_id).result()
+    try:
+        result = await gw.handle(task_id).result()
+    except WorkflowFailureError as exc:
+        raise ApiError(502, f"task {task_id} failed: {exc.cause or exc}") from None
     await gw.cache.settle(result)
     return result
 
@@ -136,6 +140,9 @@ async def _stream(
                 yield f": phase {view.phase} round {view.round}\n\n"  # a comment: ignored
             await asyncio.wait({waiting}, timeout=1.0)
         result = cached or (waiting.result() if waiting else None)
+    except ApiError as exc:  # the task failed after the stream began: say so, in-band
+        yield f"data: {json.dumps({'error': {'message': exc.detail, 'code': exc.status}})}\n\n"
+        return
     finally:
         if waiting is not None and not waiting.done():
             waiting.cancel()
@@ -156,6 +163,7 @@ async def list_models(who: Reader, gw: GatewayDep) -> ModelList:
     responses={
         200: {"content": {"application/json": {}, "text/event-stream": {}}},
         413: {"model": Message},
+        502: {"model": Message, "description": "the task failed"},
         **NOT_FOUND,
     },
 )

@@ -63,11 +63,19 @@ def database_url() -> Iterator[str]:
 
 def gateway_settings(tmp: Path, **api: Any) -> Settings:
     script = write_script(tmp / "script.jsonl", RULES)
-    settings = make_settings(tmp, [replay_provider(script)], api=api)
+    down = {  # a local engine nobody serves: routing finds no provider, the task fails
+        "id": "down",
+        "engine": "openai-compatible",
+        "model": "m",
+        "endpoint": "http://127.0.0.1:9/v1",
+    }
+    settings = make_settings(tmp, [replay_provider(script), down], api=api)
     base = settings.policies["default"].model_dump()
+    scripted_only = {role: ["scripted"] for role in base["roles"]}
     policies = {
-        "default": settings.policies["default"],
-        **{name: {**base, **extra} for name, extra in POLICIES.items()},
+        "default": {**base, "roles": scripted_only},
+        **{name: {**base, "roles": scripted_only, **extra} for name, extra in POLICIES.items()},
+        "broken": {**base, "roles": {role: ["down"] for role in base["roles"]}},
     }
     return Settings.model_validate(
         {**settings.model_dump(exclude={"source"}), "policies": policies}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import openai
 import pytest
@@ -49,3 +50,19 @@ async def test_unknown_model_is_refused(gw: Gw, admin_key: str) -> None:
             model="gpt-4o", messages=[{"role": "user", "content": "hi"}]
         )
     await client.close()
+
+
+async def test_failed_task_is_a_502_or_an_in_band_stream_error(gw: Gw, admin_key: str) -> None:
+    client = _client(gw, admin_key)
+    messages: list[Any] = [{"role": "user", "content": f"fail {uuid.uuid4()}"}]
+    with pytest.raises(openai.APIStatusError, match="no usable provider") as failed:
+        await client.chat.completions.create(model="naestro-task:broken", messages=messages)
+    messages = [{"role": "user", "content": f"fail {uuid.uuid4()}"}]
+    stream = await client.chat.completions.create(
+        model="naestro-task:broken", messages=messages, stream=True
+    )
+    with pytest.raises(openai.APIError, match="no usable provider"):
+        async for _ in stream:
+            pass
+    await client.close()
+    assert failed.value.status_code == 502
