@@ -212,6 +212,7 @@ class TaskWorkflow(ApprovalGate):
         if request.kind == "code":
             files = extract_files(answer)
             report = await self._verify(files)
+            self._emit("verification", passed=report.passed, summary=report.summary)
             if not report.passed:
                 # The judge is not asked about code that fails its own tests.
                 return _Candidate(answer, files, report, None, 0.5 * _pass_fraction(report))
@@ -247,7 +248,6 @@ class TaskWorkflow(ApprovalGate):
             priority=Priority(priority_key=self._request.priority),
         )
         result: VerificationReport = await self._await(handle)
-        self._emit("verification", passed=result.passed, summary=result.summary)
         return result
 
     def _cancelled(self) -> bool:

@@ -156,3 +156,16 @@ async def test_feedback_is_recorded_for_own_tasks_only(gw: Gw, admin_key: str) -
         theirs = await stranger.post(f"/v1/tasks/{task_id}/feedback", json=body)
     assert mine.status_code == 201 and mine.json()["task_id"] == task_id
     assert theirs.status_code == 404
+
+
+async def test_verification_results_are_events(gw: Gw, admin_key: str) -> None:
+    async with gw.http(admin_key) as http:
+        body = {"prompt": f"Write code {uuid.uuid4()}", "kind": "code"}
+        task_id = (await http.post("/v1/tasks", json=body)).json()["task_id"]
+        events = await read_sse(http, f"/v1/tasks/{task_id}/events")
+    checks = [e["data"]["data"] for e in events if e["event"] == "verification"]
+    assert checks and checks[0] == {
+        "passed": False,
+        "summary": "the answer held no code blocks to verify",
+    }
+    assert events[-1]["data"]["data"]["status"] == "unverified"
