@@ -31,6 +31,7 @@ bench: install
 bench-pii: install
 	uv sync --frozen --group bench --quiet
 	$(PY) bench/pii.py
+	$(PY) bench/api.py
 
 histories: install
 	$(PY) tests/histories/record.py

@@ -126,6 +126,7 @@ class RoutingActivities:
             heartbeat_timeout_seconds=policy.heartbeat_timeout_seconds,
             stream=policy.stream,
             consensus=policy.consensus,
+            approval=policy.approval,
         )
 
     @activity.defn(name="naestro.routing.resolve_policy")

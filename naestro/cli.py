@@ -20,6 +20,7 @@ from naestro.client import cancel_task, follow, query_status, start_task, task_h
 from naestro.connect import connect, workflow_url
 from naestro.contracts import TaskRequest, TaskResult
 from naestro.errors import NaestroError
+from naestro.gateway_cli import api_command, keys_group
 from naestro.settings import Settings, load_settings
 
 console = Console()
@@ -220,10 +221,11 @@ async def worker(ctx: click.Context, queues: tuple[str, ...], all_queues: bool) 
 
 @main.command()
 @click.option("--no-worker", is_flag=True, help="Start the servers only.")
+@click.option("--no-api", is_flag=True, help="Do not serve the HTTP API and web page.")
 @click.pass_context
 @run_async
-async def dev(ctx: click.Context, no_worker: bool) -> None:
-    """Start the embedded stack (Temporal dev server, Postgres) and a worker on every queue."""
+async def dev(ctx: click.Context, no_worker: bool, no_api: bool) -> None:
+    """Start the embedded stack (Temporal dev server, Postgres), workers on every queue, the API."""
     from naestro.devstack import DevStack
     from workers.deps import Deps
     from workers.main import run_workers, select_queues
@@ -235,11 +237,18 @@ async def dev(ctx: click.Context, no_worker: bool) -> None:
         console.print(f"Temporal UI: {stack.ui_url or '(external server)'}")
         console.print(f"Postgres: {stack.database_url}")
         console.print("Ctrl-C stops everything; data stays under " + str(stack.data_dir))
+        if not no_api and stack.database_url:  # the gateway (naestro/gateway_cli.py)
+            from naestro.gateway_cli import serve_api
+
+            console.print(f"API and web page: http://{settings.api.host}:{settings.api.port}")
+            api = asyncio.create_task(serve_api(settings, stack.client, stack.database_url, stop))
         if no_worker:
             await stop.wait()
         else:
             plans = select_queues(settings, [])
             await run_workers(stack.client, Deps.from_settings(settings), plans, stop)
+        if not no_api and stack.database_url:
+            await api
     console.print("stopped")
 
 
@@ -257,6 +266,8 @@ async def demo(ctx: click.Context) -> None:
 from naestro.pii_cli import register as _register_privacy  # noqa: E402
 
 _register_privacy(main)
+main.add_command(api_command)  # the gateway's commands: naestro/gateway_cli.py
+main.add_command(keys_group)
 
 if __name__ == "__main__":
     main()

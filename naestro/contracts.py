@@ -7,6 +7,7 @@ a default; never rename or remove a field in place.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,7 +16,7 @@ TaskKind = Literal["code", "math", "general"]
 Phase = Literal["pii", "plan", "implement", "verify", "refine", "review", "done"]
 Role = str  # "planner", "implementer", "critic", "judge", ... : free-form, routed by policy
 TaskStatusName = Literal[
-    "running", "succeeded", "unverified", "budget_exhausted", "cancelled", "failed"
+    "running", "succeeded", "unverified", "budget_exhausted", "cancelled", "failed", "rejected"
 ]
 Location = Literal["local", "cloud"]
 
@@ -147,6 +148,7 @@ class TaskStatusView(Frozen):
     status: TaskStatusName
     spend: Spend
     last_score: float | None = None
+    pending_approval: ApprovalRequest | None = None
 
 
 class CancelRequest(Frozen):
@@ -206,6 +208,67 @@ class RoutedProvider(Frozen):
     price_output_per_mtok: float = 0.0
 
 
+# ---------------------------------------------------------------- approvals and events
+
+ApprovalStage = Literal["plan", "answer"]
+ApprovalAction = Literal["approve", "reject", "comment"]
+
+
+class ApprovalPolicy(Frozen):
+    """When a task waits for a person (plan before Implement, answer before it is final)."""
+
+    plan: bool = False
+    answer: bool = False
+    timeout_seconds: int = Field(default=3600, ge=1)
+    # escalate: notify again (escalation) and wait one more timeout, then reject
+    on_timeout: Literal["reject", "approve", "escalate"] = "reject"
+
+
+class ApprovalRequest(Frozen):
+    """What a waiting task asks approval for; bound to the sha256 of the exact content."""
+
+    stage: ApprovalStage
+    content_hash: str
+    preview: str = ""
+    deadline: datetime
+    escalated: bool = False
+
+
+class ApprovalDecision(Frozen):
+    stage: ApprovalStage
+    content_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    action: ApprovalAction
+    approver: str = Field(min_length=1, max_length=200)
+    comment: str = Field(default="", max_length=4000)
+    via: Literal["web", "slack", "api", "cli"] = "api"
+
+
+class ApprovalOutcome(Frozen):
+    stage: ApprovalStage
+    action: ApprovalAction
+    approver: str
+    final: bool  # False for a comment: the task still waits
+
+
+class ApprovalNotice(Frozen):
+    """Input of the notification activity (Slack-style incoming webhook)."""
+
+    task_id: str
+    request: ApprovalRequest
+
+
+TaskEventType = Literal["phase", "model_call", "verification", "approval", "status"]
+
+
+class TaskEvent(Frozen):
+    """One entry of a task's progress log (served as server-sent events by the API)."""
+
+    seq: int
+    type: TaskEventType
+    at: datetime
+    data: dict[str, Any] = {}
+
+
 class PolicySpec(Frozen):
     """What a workflow needs to know of a policy, resolved once in a local activity."""
 
@@ -219,6 +282,7 @@ class PolicySpec(Frozen):
     heartbeat_timeout_seconds: int = 30
     stream: bool = False
     consensus: ConsensusPolicy | None = None
+    approval: ApprovalPolicy = ApprovalPolicy()
 
 
 # ---------------------------------------------------------------- sandbox
@@ -317,6 +381,8 @@ class PiiCalibrationReport(Frozen):
     test: list[PiiEntityScore]
     micro_f1: float
     written_to: str = ""
+
+
 # ---------------------------------------------------------------- consensus, routing, ledger
 
 
@@ -471,6 +537,9 @@ class RoleSummary(Frozen):
     output_tokens: int
     cost_usd: float
     latency_ms: float  # summed over the role's calls
+
+
+TaskStatusView.model_rebuild()  # it refers to ApprovalRequest, defined further down
 
 
 def to_jsonable(model: BaseModel) -> dict[str, Any]:

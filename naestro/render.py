@@ -16,6 +16,7 @@ _STATUS_STYLE = {
     "budget_exhausted": "bold yellow",
     "cancelled": "bold magenta",
     "failed": "bold red",
+    "rejected": "bold red",
     "running": "bold cyan",
 }
 

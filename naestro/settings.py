@@ -20,8 +20,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from naestro.contracts import Budget, ConsensusPolicy, Location, SandboxLimits
+from naestro.contracts import ApprovalPolicy, Budget, ConsensusPolicy, Location, SandboxLimits
 from naestro.errors import ConfigError
+from naestro.gateway_config import ApiConfig
 
 CONFIG_ENV = "NAESTRO_CONFIG"
 OVERRIDE_PREFIX = "NAESTRO__"
@@ -110,6 +111,8 @@ class PolicyConfig(Strict):
     stream: bool = Field(default=False, description="stream replies (heartbeat per chunk)")
     consensus: ConsensusPolicy | None = None
     routing: RoutingConfig = Field(default_factory=lambda: RoutingConfig())
+
+    approval: ApprovalPolicy = ApprovalPolicy()
 
 
 class RoutingConfig(Strict):
@@ -206,6 +209,7 @@ class Settings(Strict):
     memory: MemoryConfig = MemoryConfig()
     dev: DevConfig = DevConfig()
     governor: GovernorConfig = GovernorConfig()
+    api: ApiConfig = ApiConfig()
     source: str = Field(default="<defaults>", exclude=True)
 
     @model_validator(mode="after")

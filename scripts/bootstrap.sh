@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything Naestro needs on a fresh Debian/Ubuntu machine, idempotently:
-# system packages (bubblewrap, Debian's python3-pytest for the sandbox), uv, the Python
+# system packages (bubblewrap, Debian's python3-pytest for the sandbox, chromium for the
+# web page's browser test), uv, the Python
 # environment from uv.lock, and the Temporal CLI (reused when found, else built with Go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,7 @@ apt_install() {
 need=()
 command -v bwrap >/dev/null || need+=(bubblewrap)
 /usr/bin/python3 -c 'import pytest' 2>/dev/null || need+=(python3-pytest)
+[ -x /usr/bin/chromium ] || need+=(chromium)  # the web page's browser test (Playwright drives it)
 if [ ${#need[@]} -gt 0 ]; then apt_install "${need[@]}"; fi
 
 if ! command -v uv >/dev/null; then

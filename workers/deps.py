@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from activities.approvals import ApprovalActivities
 from activities.call_routing import CallRouting
 from activities.models.activity import ModelActivities
 from activities.models.registry import ProviderRegistry
@@ -33,6 +34,15 @@ class Deps:
             self.governor = self.governor or Governor(self.settings)
             self._calls = CallRouting(self.settings, self.governor)
         return self._calls
+
+    _approvals: ApprovalActivities | None = None
+
+    @property
+    def approvals(self) -> ApprovalActivities:
+        if self._approvals is None:
+            api = self.settings.api
+            self._approvals = ApprovalActivities(api.slack, api.public_url)
+        return self._approvals
 
     @property
     def sandbox(self) -> SandboxActivities:

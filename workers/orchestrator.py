@@ -37,6 +37,7 @@ def build_worker(
             deps.routing.resolve_policy,
             deps.calls.route_call,
             deps.calls.report_outcomes,
+            deps.approvals.notify,
         ],
         # The PII activities are synchronous (CPU-bound regex work).
         activity_executor=ThreadPoolExecutor(max_workers=4),

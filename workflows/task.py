@@ -19,6 +19,7 @@ from activities.routing import RoutingActivities
 from activities.sandbox.activity import SandboxActivities
 from naestro import prompts, search
 from naestro.contracts import (
+    ApprovalStage,
     Artifact,
     CancelRequest,
     ChatMessage,
@@ -48,6 +49,7 @@ from naestro.parsing import estimate_tokens, extract_files, parse_verdict, rende
 from naestro.pii import restore
 from naestro.presets import LLM_CALL, LOCAL_FAST, SANDBOX_RUN
 from workflows import deliberate
+from workflows.approval import ApprovalGate, ApprovalRejected
 
 WORKFLOW_NAME = "naestro.task"
 _WEIGHTS = ConfidenceWeights()
@@ -91,8 +93,9 @@ def _pseudonymize(text: str, mapping: dict[str, str]) -> str:
 
 
 @workflow.defn(name=WORKFLOW_NAME, failure_exception_types=[ApplicationError])
-class TaskWorkflow:
+class TaskWorkflow(ApprovalGate):
     def __init__(self) -> None:
+        self._init_gate()
         self._phase = "pii"
         self._round = 0
         self._spend = Spend()
@@ -117,6 +120,7 @@ class TaskWorkflow:
             status=self._status,
             spend=self._spend,
             last_score=score,
+            pending_approval=self._pending,
         )
 
     @workflow.signal(name="cancel")
@@ -141,11 +145,14 @@ class TaskWorkflow:
             result = await self._execute(request)
         except _Stop as stop:
             result = self._result(stop.status, stop.reason)
+        except ApprovalRejected as rejected:
+            result = self._result("rejected", rejected.reason)
         if workflow.patched("naestro.pii.output-review"):  # histories from before it replay
             result = await self._review_output(result)
         self._status = result.status
         self._set_phase("done")
         workflow.upsert_search_attributes([search.STATUS.value_set(result.status)])
+        self._emit("status", status=result.status, reason=result.reason)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return result
 
@@ -173,6 +180,7 @@ class TaskWorkflow:
         self._plan = (
             await self._call("plan", "planner", prompts.plan(request.kind, request.prompt))
         ).text
+        await self._approve("plan", self._plan)
         implement = prompts.implement(request.kind, request.prompt, self._plan)
         if deliberate.wants_consensus(self._spec, "implement"):
             return await self._refine_loop(request, await self._deliberate("implement", implement))
@@ -210,6 +218,7 @@ class TaskWorkflow:
             if self._best is None or current.quality >= self._best.quality:
                 self._best = current
             if current.good_enough(self._spec.judge_threshold):
+                await self._approve("answer", self._result("succeeded", "").answer)
                 return self._result("succeeded", "verified and accepted by the judge")
             if self._round >= request.budget.max_refine_rounds:
                 return self._result("unverified", f"{self._round} refine round(s) exhausted")
@@ -236,6 +245,7 @@ class TaskWorkflow:
         if request.kind == "code":
             files = extract_files(answer)
             report = await self._verify(files)
+            self._emit("verification", passed=report.passed, summary=report.summary)
             if not report.passed:
                 # The judge is not asked about code that fails its own tests.
                 return _Candidate(answer, files, report, None, 0.5 * _pass_fraction(report))
@@ -272,6 +282,20 @@ class TaskWorkflow:
         )
         result: VerificationReport = await self._await(handle)
         return result
+
+    def _cancelled(self) -> bool:
+        return self._cancel is not None
+
+    async def _approve(self, stage: ApprovalStage, content: str) -> None:
+        """Wait for a person when the policy asks for approval of this stage."""
+        assert self._spec is not None
+        policy = self._spec.approval
+        if not (policy.plan if stage == "plan" else policy.answer):
+            return
+        self._set_phase("approve")
+        await self._gate(policy, stage, content)
+        if self._cancel is not None:
+            raise _Stop("cancelled", self._cancel)
 
     def _budget_guard(self, messages: list[ChatMessage], price_in: float, price_out: float) -> int:
         """Check the budget before a call; return the output-token cap that keeps it."""
@@ -396,6 +420,7 @@ class TaskWorkflow:
             route_reason=reason,
         )
         self._trace.append(call)
+        self._emit("model_call", **call.model_dump(mode="json"))
         self._spend = self._spend.add(call)
         workflow.upsert_search_attributes([search.COST.value_set(self._spend.usd)])
 
@@ -403,6 +428,7 @@ class TaskWorkflow:
         if phase != self._phase:
             self._phase = phase
             workflow.upsert_search_attributes([search.PHASE.value_set(phase)])
+            self._emit("phase", phase=phase, round=self._round)
 
     def _result(self, status: TaskStatusName, reason: str) -> TaskResult:
         best = self._best

@@ -1,0 +1,119 @@
+"""The FastAPI app factory: Temporal client and Postgres pool made in the lifespan.
+
+`create_app(settings)` connects the SDK's way (TEMPORAL_ADDRESS ...) and to the database
+named by `api.database_url_env`; tests and `naestro dev` pass their own client and URL.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+from temporalio.client import Client
+
+from api.auth import Authenticator
+from api.cache import ResponseCache
+from api.codec import codec_router, cors_origins
+from api.db import create_pool
+from api.deps import require
+from api.limits import Backpressure, RateLimiter, TooBusy
+from api.routers import approvals, openai_compat, slack, tasks, web
+from api.service import ApiError, Gateway
+from naestro.codec import codec_from_env
+from naestro.connect import connect
+from naestro.errors import ConfigError
+from naestro.settings import Settings
+
+
+class BodyLimit:
+    """413 before reading a body whose declared length is over the limit (pure ASGI)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = Headers(scope=scope).get("content-length", "")
+            if length.isdigit() and int(length) > self.limit:
+                detail = f"body: {length} bytes, over the limit of {self.limit}"
+                await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _api_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    # `error` is the OpenAI shape, so OpenAI clients show the message too.
+    error = {"message": exc.detail, "type": "invalid_request_error", "code": exc.status}
+    body = {"detail": exc.detail, "error": error}
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+
+
+async def _too_busy(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TooBusy)
+    headers = {"Retry-After": str(exc.retry_after)}
+    return JSONResponse({"detail": exc.detail}, status_code=429, headers=headers)
+
+
+def _database_url(settings: Settings, given: str | None) -> str:
+    url = given or os.environ.get(settings.api.database_url_env)
+    if not url:
+        raise ConfigError(
+            f"the API needs Postgres: set {settings.api.database_url_env} (or run `naestro dev`)"
+        )
+    return url
+
+
+def create_app(
+    settings: Settings, *, client: Client | None = None, database_url: str | None = None
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        temporal = client or await connect()
+        pool = await create_pool(_database_url(settings, database_url))
+        cfg = settings.api
+        app.state.gateway = Gateway(
+            settings=settings,
+            client=temporal,
+            pool=pool,
+            auth=Authenticator(pool, cfg.jwt, cfg.auth_cache_seconds),
+            cache=ResponseCache(pool, cfg.cache_ttl_seconds),
+            limiter=RateLimiter(cfg.rate_limit),
+            backpressure=Backpressure(temporal, cfg),
+        )
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="Naestro",
+        version="0.1.0",
+        description="Durable multi-model LLM orchestration on Temporal: tasks, approvals, "
+        "progress events and an OpenAI-compatible endpoint.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(TooBusy, _too_busy)
+    for module in (tasks, approvals, openai_compat, slack, web):
+        app.include_router(module.router)
+    codec = codec_from_env()
+    if codec is not None:
+        # Payloads carry no tenant, so reading them through the codec is an admin's right.
+        app.include_router(codec_router(codec, require("admin")))
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=cors_origins(os.environ),
+            allow_credentials=True,
+            allow_methods=["POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+        )
+    return app

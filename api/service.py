@@ -1,0 +1,230 @@
+"""What the endpoints do: start, query, signal and update TaskWorkflows for a caller.
+
+Endpoints stay thin; this module holds the tenant check, idempotent starts, the response
+cache and the approval update, shared by the REST and OpenAI-compatible routers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+
+from fastapi.exceptions import RequestValidationError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import (
+    Priority,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.auth import Authenticator, Principal
+from api.cache import ResponseCache, cache_key
+from api.db import Pool
+from api.limits import Backpressure, RateLimiter
+from api.models import PRIORITY_KEYS, TaskCreate, TaskView
+from naestro import search
+from naestro.client import WORKFLOW_NAME
+from naestro.connect import workflow_url
+from naestro.contracts import (
+    ApprovalDecision,
+    ApprovalOutcome,
+    CancelRequest,
+    TaskRequest,
+    TaskResult,
+    TaskStatusView,
+)
+from naestro.settings import Settings
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers or {}
+
+
+@dataclass
+class Gateway:
+    """Everything an endpoint needs, built once in the app's lifespan."""
+
+    settings: Settings
+    client: Client
+    pool: Pool
+    auth: Authenticator
+    cache: ResponseCache
+    limiter: RateLimiter
+    backpressure: Backpressure
+
+    def handle(self, task_id: str) -> WorkflowHandle[object, TaskResult]:
+        return self.client.get_workflow_handle(task_id, result_type=TaskResult)
+
+
+def idempotent_id(tenant: str, key: str) -> str:
+    return "task-" + hashlib.sha256(f"{tenant}\0{key}".encode()).hexdigest()[:24]
+
+
+def to_request(gw: Gateway, body: TaskCreate, tenant: str) -> TaskRequest:
+    policy = "default" if body.policy == "auto" else body.policy
+    if policy not in gw.settings.policies:
+        known = ", ".join(["auto", *sorted(gw.settings.policies)])
+        msg = f"unknown policy {body.policy!r} (known: {known})"
+        where = ("body", "policy")
+        raise RequestValidationError([{"loc": where, "msg": msg, "type": "value_error"}])
+    if len(body.prompt) > gw.settings.api.max_prompt_chars:
+        raise ApiError(
+            413,
+            f"prompt: {len(body.prompt)} characters, over the limit of "
+            f"{gw.settings.api.max_prompt_chars}",
+        )
+    return TaskRequest(
+        prompt=body.prompt,
+        kind=body.kind,
+        priority=PRIORITY_KEYS[body.priority],
+        budget=body.budget or gw.settings.budget,
+        policy=policy,
+        tenant=tenant,
+    )
+
+
+async def _start(gw: Gateway, request: TaskRequest, task_id: str) -> None:
+    attrs = TypedSearchAttributes(
+        [
+            SearchAttributePair(search.KIND, request.kind),
+            SearchAttributePair(search.TENANT, request.tenant),
+            SearchAttributePair(search.PRIORITY, request.priority),
+            SearchAttributePair(search.STATUS, "running"),
+            SearchAttributePair(search.PHASE, "pii"),
+        ]
+    )
+    try:
+        await gw.client.start_workflow(
+            WORKFLOW_NAME,
+            request,
+            id=task_id,
+            task_queue=gw.settings.queues.orchestrator,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            priority=Priority(priority_key=request.priority),
+            search_attributes=attrs,
+            static_summary=f"{request.kind} task, policy {request.policy}, tenant {request.tenant}",
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # the idempotency key names a task that has already finished: that task
+
+
+async def submit(
+    gw: Gateway, who: Principal, body: TaskCreate, idem_key: str | None, use_cache: bool
+) -> TaskView:
+    """Answer from the cache, or start (or find, by idempotency key) the task."""
+    request = to_request(gw, body, who.tenant)
+    key = cache_key(gw.settings, request)
+    if use_cache and (hit := await gw.cache.get(key)) is not None:
+        return TaskView(
+            task_id=hit.task_id,
+            tenant=who.tenant,
+            state="completed",
+            phase="done",
+            status=hit.status,
+            round=hit.rounds,
+            spend=hit.spend,
+            result=hit,
+            cached=True,
+        )
+    await gw.backpressure.admit(request.kind)
+    task_id = idempotent_id(who.tenant, idem_key) if idem_key else f"task-{uuid.uuid4().hex[:24]}"
+    await _start(gw, request, task_id)
+    await gw.cache.remember_task(task_id, who.tenant, key)
+    return TaskView(
+        task_id=task_id,
+        tenant=who.tenant,
+        state="running",
+        phase="pii",
+        status="running",
+        url=workflow_url(task_id, gw.client.namespace),
+    )
+
+
+async def exists(gw: Gateway, task_id: str) -> bool:
+    try:
+        await gw.handle(task_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+async def owned(gw: Gateway, who: Principal, task_id: str) -> WorkflowExecutionStatus | None:
+    """The task's execution status; 404 when it does not exist or is another tenant's."""
+    try:
+        desc = await gw.handle(task_id).describe()
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            raise ApiError(404, f"no task with id {task_id!r}") from None
+        raise
+    tenant = desc.typed_search_attributes.get(search.TENANT)
+    if desc.workflow_type != WORKFLOW_NAME or (tenant != who.tenant and not who.allows("admin")):
+        raise ApiError(404, f"no task with id {task_id!r}")
+    return desc.status
+
+
+async def cancel(gw: Gateway, who: Principal, task_id: str, reason: str) -> None:
+    status = await owned(gw, who, task_id)
+    if status != WorkflowExecutionStatus.RUNNING:
+        name = status.name.lower() if status else "unknown"
+        raise ApiError(409, f"task {task_id} is not running (it is {name})")
+    await gw.handle(task_id).signal("cancel", CancelRequest(reason=reason))
+
+
+async def decide(
+    gw: Gateway, who: Principal, task_id: str, decision: ApprovalDecision
+) -> ApprovalOutcome:
+    """Send the approval update; the workflow's validator refuses stale or unexpected ones."""
+    status = await owned(gw, who, task_id)
+    if status != WorkflowExecutionStatus.RUNNING:
+        raise ApiError(409, f"task {task_id} is not running: nothing to approve")
+    try:
+        outcome: ApprovalOutcome = await gw.handle(task_id).execute_update(
+            "approval", decision, result_type=ApprovalOutcome
+        )
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        raise ApiError(
+            409, f"approval refused: {getattr(cause, 'message', None) or cause}"
+        ) from None
+    return outcome
+
+
+async def status_view(gw: Gateway, task_id: str) -> TaskStatusView | None:
+    try:
+        view: TaskStatusView = await gw.handle(task_id).query("status", result_type=TaskStatusView)
+    except (RPCError, WorkflowQueryFailedError):
+        return None  # its first workflow task has not run yet
+    return view
+
+
+async def feedback(gw: Gateway, who: Principal, task_id: str, kind: str, comment: str) -> int:
+    """Record a report about a task (its tenant's, like every read) and return its id."""
+    await owned(gw, who, task_id)
+    row_id: int = await gw.pool.fetchval(
+        "INSERT INTO task_feedback (task_id, tenant, reporter, kind, comment) "
+        "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        task_id,
+        who.tenant,
+        f"{who.kind}:{who.subject}",
+        kind,
+        comment,
+    )
+    return row_id

@@ -1,0 +1,133 @@
+// Naestro's web page: plain JS, no build step. Talks to the same API as every client.
+"use strict";
+const $ = (id) => document.getElementById(id);
+const PHASES = ["pii", "plan", "approve", "implement", "verify", "refine", "review", "done"];
+let current = null;
+
+$("apikey").value = localStorage.getItem("naestro-key") || "";
+$("apikey").addEventListener("change", () => { localStorage.setItem("naestro-key", $("apikey").value); boot(); });
+
+function headers(extra) {
+  return Object.assign({ "Authorization": "Bearer " + $("apikey").value }, extra || {});
+}
+
+async function api(path, options) {
+  const reply = await fetch(path, Object.assign({ headers: headers({ "Content-Type": "application/json" }) }, options || {}));
+  const body = await reply.json().catch(() => ({}));
+  if (!reply.ok) throw new Error(typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail));
+  return body;
+}
+
+async function loadPolicies() {
+  const models = await api("/v1/models");
+  const select = $("policy");
+  const chosen = select.value;
+  select.innerHTML = '<option value="auto">auto</option>';
+  for (const m of models.data) {
+    const policy = m.id.split(":")[1];
+    if (policy) select.insertAdjacentHTML("beforeend", `<option value="${policy}">${policy}</option>`);
+  }
+  select.value = chosen || "auto";
+}
+
+function showPhase(phase) {
+  const at = PHASES.indexOf(phase);
+  $("phases").innerHTML = PHASES.map((p, i) =>
+    `<span class="${i < at ? "done" : i === at ? "now" : ""}">${p}</span>`).join("");
+}
+
+function showResult(view) {
+  const r = view.result;
+  $("result").hidden = false;
+  $("outcome").textContent = r.status + (view.cached ? " (cached)" : "");
+  $("confidence").textContent = r.verdict ? r.verdict.score.toFixed(2) : "n/a";
+  $("verification").textContent = r.verification ? (r.verification.passed ? "passed" : "failed") + " " + r.verification.summary : "not run";
+  $("cost").textContent = "$" + r.spend.usd.toFixed(4) + " / " + (r.spend.input_tokens + r.spend.output_tokens) + " tokens";
+  $("answer").textContent = r.answer || r.reason;
+  $("status").textContent = r.status + ": " + r.reason;
+  showPhase("done");
+}
+
+async function follow(taskId) {
+  // Server-sent events over fetch (EventSource cannot send the Authorization header).
+  const reply = await fetch(`/v1/tasks/${taskId}/events`, { headers: headers() });
+  const reader = reply.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    const blocks = buffer.split(/\r?\n\r?\n/);
+    buffer = blocks.pop();
+    for (const block of blocks) {
+      const data = block.split(/\r?\n/).filter((l) => l.startsWith("data:")).map((l) => l.slice(5)).join("\n");
+      if (!data) continue;
+      const event = JSON.parse(data);
+      if (event.type === "phase") { showPhase(event.data.phase); $("status").textContent = "phase " + event.data.phase; }
+      if (event.type === "approval" && event.data.event === "requested") $("status").textContent = `waiting for ${event.data.stage} approval`;
+      if (event.type === "model_call") $("status").textContent = `${event.data.role} via ${event.data.provider}: ${event.data.output_tokens} tokens`;
+      refreshInbox();
+    }
+  }
+  showResult(await api(`/v1/tasks/${taskId}`));
+}
+
+async function generate() {
+  $("error").textContent = "";
+  $("result").hidden = true;
+  try {
+    const view = await api("/v1/tasks", { method: "POST", body: JSON.stringify({
+      prompt: $("prompt").value, policy: $("policy").value, kind: $("kind").value }) });
+    current = view.task_id;
+    $("progress").hidden = false;
+    $("taskid").textContent = view.task_id;
+    if (view.cached) return showResult(view);
+    showPhase(view.phase);
+    await follow(view.task_id);
+  } catch (err) { $("error").textContent = err.message; }
+}
+
+async function decide(taskId, req, action) {
+  try {
+    await api(`/v1/tasks/${taskId}/approval`, { method: "POST", body: JSON.stringify({
+      action: action, stage: req.stage, content_hash: req.content_hash }) });
+  } catch (err) { $("error").textContent = err.message; }
+  refreshInbox();
+}
+
+async function refreshInbox() {
+  if (!$("apikey").value) return;
+  let inbox;
+  try { inbox = await api("/v1/approvals"); } catch (err) { return; }
+  const box = $("inbox");
+  if (!inbox.pending.length) { box.innerHTML = "<p>nothing waits for you</p>"; return; }
+  box.innerHTML = "";
+  for (const p of inbox.pending) {
+    const item = document.createElement("div");
+    item.className = "item";
+    item.dataset.task = p.task_id;
+    item.innerHTML = `<b>${p.request.stage}</b> of <code>${p.task_id}</code><pre></pre>
+      <button class="primary approve">Approve</button> <button class="danger reject">Reject</button>`;
+    item.querySelector("pre").textContent = p.request.preview;
+    item.querySelector(".approve").onclick = () => decide(p.task_id, p.request, "approve");
+    item.querySelector(".reject").onclick = () => decide(p.task_id, p.request, "reject");
+    box.appendChild(item);
+  }
+}
+
+$("generate").onclick = generate;
+$("copy").onclick = async () => { await navigator.clipboard.writeText($("answer").textContent).catch(() => {}); $("note").textContent = "copied"; };
+$("refine").onclick = () => { $("prompt").value = "Refine this answer:\n\n" + $("answer").textContent + "\n\nOriginal task: " + $("prompt").value; $("prompt").focus(); };
+$("report").onclick = async () => {
+  const comment = window.prompt("What is wrong with this result?", "");
+  if (comment === null) return;
+  try {
+    const receipt = await api(`/v1/tasks/${current}/feedback`, { method: "POST", body: JSON.stringify({ kind: "issue", comment: comment }) });
+    $("note").textContent = `issue #${receipt.id} recorded for ${current}`;
+  } catch (err) { $("note").textContent = err.message; }
+};
+
+function boot() { if ($("apikey").value) { loadPolicies().catch((e) => { $("error").textContent = e.message; }); refreshInbox(); } }
+boot();
+setInterval(refreshInbox, 2000);

@@ -1,0 +1,96 @@
+"""Reading tasks: one task's view, lists through Temporal visibility, the approvals inbox."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.client import WorkflowExecution, WorkflowExecutionStatus
+
+from api.auth import Principal
+from api.models import ExecutionState, PendingApproval, TaskView
+from api.service import Gateway, owned, status_view
+from naestro import search
+from naestro.client import WORKFLOW_NAME
+from naestro.connect import workflow_url
+from naestro.contracts import TaskResult
+
+LIST_LIMIT = 200
+
+
+def _state(status: WorkflowExecutionStatus | None) -> ExecutionState:
+    name = status.name.lower() if status else "running"
+    return name if name != "canceled" else "cancelled"  # type: ignore[return-value]
+
+
+async def task_view(gw: Gateway, who: Principal, task_id: str) -> TaskView:
+    status = await owned(gw, who, task_id)
+    state = _state(status)
+    result: TaskResult | None = None
+    if status == WorkflowExecutionStatus.COMPLETED:
+        result = await gw.handle(task_id).result()
+        await gw.cache.settle(result)
+    view = await status_view(gw, task_id) if result is None else None
+    return TaskView(
+        task_id=task_id,
+        tenant=who.tenant,
+        state=state,
+        phase="done" if result else (view.phase if view else None),
+        status=result.status if result else (view.status if view else None),
+        round=result.rounds if result else (view.round if view else None),
+        spend=result.spend if result else (view.spend if view else None),
+        pending_approval=view.pending_approval if view else None,
+        result=result,
+        url=workflow_url(task_id, gw.client.namespace),
+    )
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def visibility_query(tenant: str | None, status: str | None, kind: str | None) -> str:
+    """The visibility query; the caller's tenant is always part of it (isolation)."""
+    parts = [f"WorkflowType = {_quote(WORKFLOW_NAME)}"]
+    if tenant is not None:
+        parts.append(f"{search.TENANT.name} = {_quote(tenant)}")
+    if status:
+        parts.append(f"{search.STATUS.name} = {_quote(status)}")
+    if kind:
+        parts.append(f"{search.KIND.name} = {_quote(kind)}")
+    return " AND ".join(parts)
+
+
+def _row(execution: WorkflowExecution, tenant: str, namespace: str) -> TaskView:
+    attrs = execution.typed_search_attributes
+    return TaskView(
+        task_id=execution.id,
+        tenant=attrs.get(search.TENANT) or tenant,
+        state=_state(execution.status),
+        phase=attrs.get(search.PHASE),
+        status=attrs.get(search.STATUS),
+        url=workflow_url(execution.id, namespace),
+    )
+
+
+async def list_tasks(
+    gw: Gateway, who: Principal, status: str | None, kind: str | None, tenant: str | None
+) -> list[TaskView]:
+    if tenant is not None and tenant != who.tenant and not who.allows("admin"):
+        tenant = who.tenant  # only an admin may look at another tenant
+    query = visibility_query(tenant or who.tenant, status, kind)
+    rows: list[TaskView] = []
+    async for execution in gw.client.list_workflows(query, limit=LIST_LIMIT):
+        rows.append(_row(execution, who.tenant, gw.client.namespace))
+    return rows
+
+
+async def inbox(gw: Gateway, who: Principal) -> list[PendingApproval]:
+    """Tasks of the caller's tenant that wait for approval, with what they wait for."""
+    query = visibility_query(who.tenant, "running", None) + f" AND {search.PHASE.name} = 'approve'"
+    ids = [e.id async for e in gw.client.list_workflows(query, limit=LIST_LIMIT)]
+    views = await asyncio.gather(*(status_view(gw, i) for i in ids))
+    return [
+        PendingApproval(task_id=i, request=v.pending_approval)
+        for i, v in zip(ids, views, strict=True)
+        if v is not None and v.pending_approval is not None
+    ]

@@ -1,0 +1,76 @@
+"""Settings of the HTTP gateway (`api:` in temporal.yaml): auth, limits, cache, Slack.
+
+Secrets are never here: the JWT key, the Slack signing secret and the webhook URL come
+from the environment variables these settings name.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class JwtConfig(_Strict):
+    key_env: str = Field(
+        default="NAESTRO_JWT_KEY", description="HMAC secret or PEM public key, from this env var"
+    )
+    algorithms: list[str] = Field(default=["HS256"], min_length=1)
+    issuer: str = "naestro"
+    audience: str = "naestro-api"
+    tenant_claim: str = "tenant"
+
+    @field_validator("algorithms")
+    @classmethod
+    def _no_none(cls, algorithms: list[str]) -> list[str]:
+        if any(a.lower() == "none" for a in algorithms):
+            raise ValueError("the 'none' algorithm would accept unsigned tokens")
+        return algorithms
+
+    def key(self) -> str | None:
+        return os.environ.get(self.key_env) or None
+
+
+class SlackConfig(_Strict):
+    webhook_url_env: str = "NAESTRO_SLACK_WEBHOOK_URL"
+    signing_secret_env: str = "NAESTRO_SLACK_SIGNING_SECRET"
+    approvers: list[str] = Field(default=[], description="Slack user ids allowed to decide")
+    max_skew_seconds: int = Field(default=300, ge=1)
+
+    def webhook_url(self) -> str | None:
+        return os.environ.get(self.webhook_url_env) or None
+
+    def signing_secret(self) -> str | None:
+        return os.environ.get(self.signing_secret_env) or None
+
+
+class RateLimitConfig(_Strict):
+    per_second: float = Field(default=5.0, gt=0, description="tokens refilled per second")
+    burst: int = Field(default=20, ge=1, description="bucket size")
+
+
+class ApiConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    public_url: str = "http://127.0.0.1:8000"
+    max_prompt_chars: int = Field(default=100_000, ge=1, description="longer prompts get 413")
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    auth_cache_seconds: float = Field(
+        default=5.0, ge=0, description="a verified key is trusted this long (revocation lag)"
+    )
+    # Backpressure: new tasks get 429 while this many are in model phases (the LLM queue's
+    # 64) or, for code tasks, this many are verifying (the sandbox queue's 8).
+    max_model_tasks: int = Field(default=64, ge=1)
+    max_verify_tasks: int = Field(default=8, ge=1)
+    cache_ttl_seconds: int = Field(default=86_400, ge=0, description="0 turns the cache off")
+    memory_snapshot: str = Field(
+        default="none", description="memory snapshot id; part of the response-cache key"
+    )
+    database_url_env: str = "DATABASE_URL"
+    jwt: JwtConfig = JwtConfig()
+    slack: SlackConfig = SlackConfig()
