@@ -1,9 +1,11 @@
 """OpenAI-compatible endpoints: the model name selects an orchestration.
 
 `naestro-task` runs TaskWorkflow under the default policy, `naestro-task:<policy>` under a
-named one. The official `openai` client works unchanged (base_url=<api>/v1, api_key=an
-nk_ key or a JWT). A stream sends SSE comments (`: phase ...`) while the workflow runs,
-then the answer as chunks and `data: [DONE]`.
+named one, `naestro-consensus` under the policy whose phases deliberate (the one named
+`consensus`, else the first with a `consensus:` section). The official `openai` client
+works unchanged (base_url=<api>/v1, api_key=an nk_ key or a JWT). A stream sends SSE
+comments (`: phase ...`) while the workflow runs, then the answer as chunks and
+`data: [DONE]`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from naestro.contracts import TaskResult
 
 router = APIRouter(prefix="/v1", tags=["openai"], responses=ERRORS)
 BASE_MODEL = "naestro-task"
+CONSENSUS_MODEL = "naestro-consensus"
 CHUNK_CHARS = 400
 
 
@@ -63,13 +66,21 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
+def _consensus_policy(gw: Gateway) -> str | None:
+    deliberating = [n for n, p in sorted(gw.settings.policies.items()) if p.consensus]
+    return "consensus" if "consensus" in deliberating else next(iter(deliberating), None)
+
+
 def model_ids(gw: Gateway) -> list[str]:
-    return [BASE_MODEL, *(f"{BASE_MODEL}:{p}" for p in sorted(gw.settings.policies))]
+    consensus = [CONSENSUS_MODEL] if _consensus_policy(gw) else []
+    return [BASE_MODEL, *consensus, *(f"{BASE_MODEL}:{p}" for p in sorted(gw.settings.policies))]
 
 
 def _policy(gw: Gateway, model: str) -> str:
     if model not in model_ids(gw):
         raise ApiError(404, f"model: unknown model {model!r} (known: {', '.join(model_ids(gw))})")
+    if model == CONSENSUS_MODEL:
+        return _consensus_policy(gw) or "auto"
     return model.partition(":")[2] or "auto"
 
 
@@ -97,7 +108,12 @@ def _completion(model: str, result: TaskResult) -> dict[str, Any]:
             "completion_tokens": result.spend.output_tokens,
             "total_tokens": result.spend.tokens,
         },
-        "naestro": {"task_id": result.task_id, "status": result.status, "reason": result.reason},
+        "naestro": {
+            "task_id": result.task_id,
+            "status": result.status,
+            "reason": result.reason,
+            "confidence": result.confidence,
+        },
     }
 
 

@@ -44,6 +44,14 @@ POLICIES = {
     "timeout_reject": _approval(plan=True, timeout_seconds=1, on_timeout="reject"),
     "timeout_approve": _approval(plan=True, timeout_seconds=1, on_timeout="approve"),
     "timeout_escalate": _approval(plan=True, timeout_seconds=1, on_timeout="escalate"),
+    # One scripted model sampled three times: the proposals agree, so synthesis is skipped.
+    "consensus": {
+        "roles": dict.fromkeys(
+            ("planner", "implementer", "refiner", "judge", "proposer", "critic", "synthesizer"),
+            ["scripted"],
+        ),
+        "consensus": {"self_consensus": True, "proposers": 3},
+    },
 }
 
 

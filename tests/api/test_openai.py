@@ -66,3 +66,18 @@ async def test_failed_task_is_a_502_or_an_in_band_stream_error(gw: Gw, admin_key
             pass
     await client.close()
     assert failed.value.status_code == 502
+
+
+async def test_consensus_model_deliberates_and_reports_confidence(gw: Gw, admin_key: str) -> None:
+    client = _client(gw, admin_key)
+    models = [m.id async for m in client.models.list()]
+    reply = await client.chat.completions.create(
+        model="naestro-consensus",
+        messages=[{"role": "user", "content": f"What is six times seven? {uuid.uuid4()}"}],
+    )
+    await client.close()
+    assert "naestro-consensus" in models
+    assert reply.choices[0].message.content == "The answer is 42."
+    extra = reply.model_extra or {}
+    assert extra["naestro"]["status"] == "succeeded"
+    assert 0.0 < extra["naestro"]["confidence"] <= 1.0
