@@ -117,6 +117,15 @@ class JudgeVerdict(Frozen):
     rationale: str = ""
 
 
+class MemoryUse(Frozen):
+    """What memory gave a task: cited context, similar past tasks, a budget estimate."""
+
+    citations: list[str] = []
+    similar_tasks: list[str] = []
+    estimated_tokens: int | None = None
+    estimated_usd: float | None = None
+
+
 class TaskResult(Frozen):
     task_id: str
     status: TaskStatusName
@@ -130,6 +139,7 @@ class TaskResult(Frozen):
     trace: list[ModelCall] = []
     reason: str = ""
     scripted: bool = False
+    memory: MemoryUse | None = None
 
 
 class TaskStatusView(Frozen):
