@@ -119,6 +119,11 @@ class RoutingActivities:
             verify_timeout_seconds=policy.verify_timeout_seconds,
             heartbeat_timeout_seconds=policy.heartbeat_timeout_seconds,
             stream=policy.stream,
+            memory_task_queue=(
+                self._settings.queues.memory
+                if self._settings.memory.enabled and policy.memory
+                else None
+            ),
         )
 
     @activity.defn(name="naestro.routing.resolve_policy")

@@ -252,5 +252,10 @@ async def demo(ctx: click.Context) -> None:
     await run_demo(_settings(ctx), console)
 
 
+# Memory commands (db migrate, ingest, feedback, search): see naestro/memory_cli.py.
+from naestro.memory_cli import register as register_memory_commands  # noqa: E402
+
+register_memory_commands(main)
+
 if __name__ == "__main__":
     main()

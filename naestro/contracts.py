@@ -213,6 +213,7 @@ class PolicySpec(Frozen):
     verify_timeout_seconds: int = 60
     heartbeat_timeout_seconds: int = 30
     stream: bool = False
+    memory_task_queue: str | None = None  # None: the task neither recalls nor writes back
 
 
 # ---------------------------------------------------------------- sandbox

@@ -64,6 +64,7 @@ class IngestRequest(Frozen):
     paths: list[str] = Field(min_length=1)
     tenant: str = Field(default="default", min_length=1, max_length=100)
     collection: str = Field(default="docs", min_length=1, max_length=100)
+    task_queue: str | None = Field(default=None, description="IngestWorkflow: memory queue")
 
 
 class IngestReport(Frozen):

@@ -101,6 +101,7 @@ class PolicyConfig(Strict):
         default=30, ge=1, description="a model call silent this long is retried elsewhere"
     )
     stream: bool = Field(default=False, description="stream replies (heartbeat per chunk)")
+    memory: bool = Field(default=True, description="use memory when memory.enabled is set")
 
 
 class QueueConfig(Strict):

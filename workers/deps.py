@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from activities.models.activity import ModelActivities
 from activities.models.registry import ProviderRegistry
@@ -11,6 +12,9 @@ from activities.routing import RoutingActivities
 from activities.sandbox import make_sandbox
 from activities.sandbox.activity import SandboxActivities
 from naestro.settings import Settings
+
+if TYPE_CHECKING:
+    from activities.memory.activity import MemoryActivities
 
 
 @dataclass
@@ -21,6 +25,7 @@ class Deps:
     routing: RoutingActivities
     pii: PiiActivities
     _sandbox: SandboxActivities | None = None
+    _memory: MemoryActivities | None = None
 
     @property
     def sandbox(self) -> SandboxActivities:
@@ -28,6 +33,16 @@ class Deps:
         if self._sandbox is None:
             self._sandbox = SandboxActivities(make_sandbox(self.settings.sandbox))
         return self._sandbox
+
+    @property
+    def memory(self) -> MemoryActivities:
+        # Built on first use: only memory workers load the embedder and reach Postgres.
+        if self._memory is None:
+            from activities.memory.activity import MemoryActivities
+            from activities.memory.service import MemoryService
+
+            self._memory = MemoryActivities(MemoryService(self.settings.memory))
+        return self._memory
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Deps:
@@ -42,3 +57,5 @@ class Deps:
 
     async def aclose(self) -> None:
         await self.registry.aclose()
+        if self._memory is not None:
+            await self._memory.service.aclose()

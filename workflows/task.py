@@ -39,9 +39,11 @@ from naestro.contracts import (
     VerificationReport,
     VerifyRequest,
 )
+from naestro.memory_contracts import MemoryContext
 from naestro.parsing import estimate_tokens, extract_files, parse_verdict, render_files
 from naestro.pii import restore
 from naestro.presets import LLM_CALL, LOCAL_FAST, SANDBOX_RUN
+from workflows import memory_steps
 
 WORKFLOW_NAME = "naestro.task"
 
@@ -97,6 +99,7 @@ class TaskWorkflow:
         self._status: TaskStatusName = "running"
         self._pii = PiiScanResult(redacted="")
         self._spec: PolicySpec | None = None
+        self._memory: MemoryContext | None = None
 
     # ------------------------------------------------------------ handlers
 
@@ -133,6 +136,10 @@ class TaskWorkflow:
             result = await self._execute(request)
         except _Stop as stop:
             result = self._result(stop.status, stop.reason)
+        # Memory (skipped unless enabled): learn from this task's verified outcome.
+        await memory_steps.write_back(self._spec, request, result)
+        if self._memory is not None:
+            result = result.model_copy(update={"memory": memory_steps.usage(self._memory)})
         self._status = result.status
         self._set_phase("done")
         workflow.upsert_search_attributes([search.STATUS.value_set(result.status)])
@@ -159,9 +166,11 @@ class TaskWorkflow:
             retry_policy=LOCAL_FAST.retry,
             summary=f"route policy {request.policy}",
         )
-        self._plan = (
-            await self._call("plan", "planner", prompts.plan(request.kind, request.prompt))
-        ).text
+        self._memory = await memory_steps.recall(self._spec, request)
+        plan_prompt = memory_steps.with_context(
+            prompts.plan(request.kind, request.prompt), self._memory
+        )
+        self._plan = (await self._call("plan", "planner", plan_prompt)).text
         draft = await self._call(
             "implement", "implementer", prompts.implement(request.kind, request.prompt, self._plan)
         )
