@@ -11,10 +11,11 @@ from temporalio.worker import Worker
 from naestro.errors import NaestroError
 from workers.deps import Deps
 from workers.runner import workflow_runner
+from workflows.ingest import IngestWorkflow
 from workflows.task import TaskWorkflow
 
 TASK_QUEUE = "naestro.orchestrator"
-WORKFLOWS = [TaskWorkflow]
+WORKFLOWS = [TaskWorkflow, IngestWorkflow]
 # Deterministic failures: retrying the workflow task would fail the same way forever, so
 # they fail the workflow with their message instead.
 FAILURE_TYPES: list[type[BaseException]] = [NaestroError, pydantic.ValidationError]
