@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from naestro.db import MemoryUnavailable
 from naestro.errors import ConfigError, NaestroError, to_application_error
 from naestro.memory_contracts import (
     FeedbackRequest,
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 
 def _app_error(exc: NaestroError) -> ApplicationError:
-    if isinstance(exc, ConfigError):  # a wrong setting or width: retrying cannot help
+    if isinstance(exc, ConfigError | MemoryUnavailable):  # retrying cannot help
         return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True)
     return to_application_error(exc)
 
