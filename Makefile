@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck bench dev histories clean
+.PHONY: install demo test lint typecheck bench bench-retrieval dev histories clean
 
 install:
 	./scripts/bootstrap.sh
@@ -25,6 +25,11 @@ typecheck:
 
 bench: install
 	$(PY) bench/overhead.py
+
+SCIFACT ?= ../shared/data/scifact
+bench-retrieval: install
+	$(PY) bench/retrieval.py --corpus $(SCIFACT)/corpus.jsonl --queries $(SCIFACT)/queries.jsonl \
+		--qrels $(SCIFACT)/qrels/train.tsv
 
 histories: install
 	$(PY) tests/histories/record.py
