@@ -41,10 +41,8 @@ SELECT c.id, sum(idf.idf * u.tf * ($3::float8 + 1)
        AS score
 FROM chunks c
 CROSS JOIN tsq CROSS JOIN corpus
-CROSS JOIN LATERAL (
-    SELECT lexeme, array_length(positions, 1)::float8 AS tf FROM unnest(c.tsv)
-) u
-JOIN idf ON idf.term = u.lexeme
+JOIN idf ON c.tf ? idf.term
+CROSS JOIN LATERAL (SELECT (c.tf ->> idf.term)::float8 AS tf) u
 WHERE {filters} AND c.tsv @@ tsq.query
 GROUP BY c.id
 ORDER BY score DESC, c.id

@@ -22,11 +22,14 @@ from activities.memory.embedders import Vectors
 # Full-text vector of a chunk: its heading path and its text.
 _INSERT_CHUNK = """
 INSERT INTO chunks (document_id, tenant, collection, kind, ord, source, heading, content,
-                    tsv, len, embedding, verified, task_id, created_at)
-SELECT $1, $2, $3, $4, $5, $6, $7, $8, t.tsv,
-       (SELECT coalesce(sum(array_length(positions, 1)), 0) FROM unnest(t.tsv)),
-       $10, $11, $12, coalesce($13, now())
+                    tsv, tf, len, embedding, verified, task_id, created_at)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, t.tsv, f.tf, f.len, $10, $11, $12, coalesce($13, now())
 FROM (SELECT to_tsvector($9::regconfig, $7 || ' ' || $8) AS tsv) t
+CROSS JOIN LATERAL (
+    SELECT coalesce(jsonb_object_agg(lexeme, array_length(positions, 1)), '{}') AS tf,
+           coalesce(sum(array_length(positions, 1)), 0) AS len
+    FROM unnest(t.tsv)
+) f
 """
 
 # df += the number of the document's chunks holding each term; ordered by term so
@@ -37,7 +40,7 @@ SELECT $2, $3, u.lexeme, count(*)
 FROM chunks c CROSS JOIN LATERAL unnest(c.tsv) u
 WHERE c.document_id = $1
 GROUP BY u.lexeme ORDER BY u.lexeme
-ON CONFLICT (tenant, collection, term) DO UPDATE SET df = b.df + excluded.df
+ON CONFLICT (tenant, term, collection) DO UPDATE SET df = b.df + excluded.df
 """
 
 # Deletes subtract with UPDATE (an INSERT of a negative df would trip the CHECK first).

@@ -28,6 +28,7 @@ CREATE TABLE chunks (
     heading      text NOT NULL DEFAULT '',
     content      text NOT NULL,
     tsv          tsvector NOT NULL,
+    tf           jsonb NOT NULL,  -- lexeme -> term frequency in tsv (BM25 without unnest)
     len          int NOT NULL,
     embedding    vector({{dim}}) NOT NULL,
     verified     boolean,
@@ -49,7 +50,7 @@ CREATE TABLE bm25_terms (
     collection text NOT NULL,
     term       text NOT NULL,
     df         bigint NOT NULL CHECK (df >= 0),
-    PRIMARY KEY (tenant, collection, term)
+    PRIMARY KEY (tenant, term, collection)  -- looked up by (tenant, term) over collections
 );
 CREATE TABLE bm25_corpus (
     tenant     text NOT NULL,

@@ -78,8 +78,8 @@ async def test_hnsw_build_over_its_cap_falls_back_to_ivfflat(fresh_url: str) -> 
             "VALUES (1, 't', 'c', 's', 'h')"
         )
         await conn.executemany(
-            "INSERT INTO chunks (document_id, tenant, collection, content, tsv, len, embedding) "
-            "VALUES (1, 't', 'c', $1, to_tsvector($1), 1, $2)",
+            "INSERT INTO chunks (document_id, tenant, collection, content, tsv, tf, len, "
+            "embedding) VALUES (1, 't', 'c', $1, to_tsvector($1), '{}', 1, $2)",
             rows,
         )
         capped = memory_config(hnsw_build_cap_seconds=0.001)
