@@ -108,15 +108,18 @@ async def quality(pool: asyncpg.Pool, cfg: MemoryConfig, args: argparse.Namespac
     async with pool.acquire() as conn:
         rows = await conn.fetch("SELECT id, source FROM chunks")
     chunk_source = {r["id"]: r["source"] for r in rows}
+    other = "rrf" if args.fusion == "weighted" else "weighted"
+    runs = [("bm25", "bm25", None), ("vector", "vector", None), ("hybrid", "hybrid", args.fusion),
+            (f"hybrid_{other}", "hybrid", other)]  # fmt: skip
     for qid, qvec in zip(qids, qvecs, strict=True):
-        for legs in ("bm25", "vector", "hybrid"):
+        for name, legs, fusion in runs:
             req = SearchRequest.model_validate(
                 {"query": queries[qid], "tenant": "beir", "k": 10, "legs": legs,
-                 "fusion": args.fusion}
+                 "fusion": fusion}
             )  # fmt: skip
             hits = await retrieval.search(pool, cfg, req, qvec)
             ranked = [chunk_source[h.chunk_id] for h in hits[:10]]
-            scores[legs].append(ndcg_at_10(ranked, rel[qid]))
+            scores[name].append(ndcg_at_10(ranked, rel[qid]))
     return {legs: statistics.fmean(v) for legs, v in scores.items()} | {
         "_dvecs": dvecs, "_texts": texts, "_qtexts": [queries[q] for q in qids], "_qvecs": qvecs
     }
@@ -182,11 +185,15 @@ async def speed(pool: asyncpg.Pool, cfg: MemoryConfig, args: argparse.Namespace,
 
 async def main(args: argparse.Namespace) -> None:
     cfg = MemoryConfig(enabled=True, fusion=args.fusion, hnsw_build_cap_seconds=3600)
+    print(f"# fusion {cfg.fusion} (vector_weight {cfg.vector_weight}), rrf_k {cfg.rrf_k}, "
+          f"candidates {cfg.candidates}, bm25 k1 {cfg.bm25_k1} b {cfg.bm25_b}")  # fmt: skip
     url = args.database_url
     if not url:
-        from naestro.devstack import start_pgserver
+        from pgserver import get_server
 
-        url = start_pgserver(Path(tempfile.mkdtemp(prefix="naestro-bench-pg-")))
+        server = get_server(tempfile.mkdtemp(prefix="naestro-bench-pg-"), cleanup_mode="delete")
+        server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
+        url = server.get_uri()
     admin = await asyncpg.connect(url)
     name = f"bench_{uuid.uuid4().hex[:8]}"
     await admin.execute(f"CREATE DATABASE {name}")
@@ -204,6 +211,8 @@ async def main(args: argparse.Namespace) -> None:
     print(f"bm25 ndcg@10 {q['bm25']:.3f}")
     print(f"vector ndcg@10 {q['vector']:.3f}")
     print(f"hybrid ndcg@10 {q['hybrid']:.3f}")
+    other = "rrf" if args.fusion == "weighted" else "weighted"
+    print(f"hybrid_{other} ndcg@10 {q[f'hybrid_{other}']:.3f}")
     print(f"# {PUBLISHED}")
     if s is not None:
         n = f"{args.chunks // 1000}k"
@@ -221,7 +230,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--corpus", default=str(data / "corpus.jsonl"))
     p.add_argument("--queries", default=str(data / "queries.jsonl"))
     p.add_argument("--qrels", default=str(data / "qrels" / "train.tsv"))
-    p.add_argument("--fusion", choices=["rrf", "weighted"], default="rrf")
+    p.add_argument("--fusion", choices=["rrf", "weighted"], default="weighted")
     p.add_argument("--chunks", type=int, default=100_000, help="0 skips the speed part")
     p.add_argument("--latency-queries", type=int, default=200)
     p.add_argument("--recall-queries", type=int, default=100)

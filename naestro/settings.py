@@ -146,7 +146,9 @@ class MemoryConfig(Strict):
     text_config: str = Field(default="english", pattern=r"^[a-z_]+$", description="FTS config")
     bm25_k1: float = Field(default=1.2, ge=0)
     bm25_b: float = Field(default=0.75, ge=0, le=1)
-    fusion: Literal["rrf", "weighted"] = "rrf"
+    fusion: Literal["rrf", "weighted"] = Field(
+        default="weighted", description="weighted: convex blend of min-max scores; rrf: ranks"
+    )
     rrf_k: int = Field(default=60, ge=1)
     vector_weight: float = Field(default=0.5, ge=0, le=1, description="weighted fusion only")
     candidates: int = Field(default=50, ge=1, le=1000, description="top-k of each leg")

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from naestro.db import MemoryUnavailable
 from naestro.errors import ConfigError, NaestroError, to_application_error
 from naestro.memory_contracts import (
     FeedbackRequest,
@@ -31,6 +30,9 @@ if TYPE_CHECKING:
 
 
 def _app_error(exc: NaestroError) -> ApplicationError:
+    # Imported here: naestro.db pulls in asyncpg, which workflow sandboxes must not import.
+    from naestro.db import MemoryUnavailable
+
     if isinstance(exc, ConfigError | MemoryUnavailable):  # retrying cannot help
         return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True)
     return to_application_error(exc)

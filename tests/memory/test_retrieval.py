@@ -62,7 +62,11 @@ async def test_hybrid_finds_by_words_and_by_meaning(service: MemoryService) -> N
     top = hybrid.hits[0]
     assert top.source == "temporal.md"
     assert top.bm25_rank == 1 and top.vector_rank == 1
-    assert top.score == pytest.approx(2 / 61)
+    assert top.score == pytest.approx(1.0)  # top of both legs: 0.5 * 1 + 0.5 * 1
+    rrf = await service.search(
+        SearchRequest(query="durable workflow retries", tenant="acme", fusion="rrf")
+    )
+    assert rrf.hits[0].source == "temporal.md" and rrf.hits[0].score == pytest.approx(2 / 61)
     assert "temporal.md" in top.citation and hybrid.index == "hnsw"
 
 
@@ -71,8 +75,10 @@ async def test_feedback_boost_reorders_and_is_capped(service: MemoryService) -> 
     b = "Retry failed activities with a fixed backoff."
     await _add(service, "acme", "a.md", a)
     await _add(service, "acme", "b.md", b)
-    req = SearchRequest(query="exponential backoff retry", tenant="acme")
+    req = SearchRequest(query="exponential backoff retry", tenant="acme", fusion="rrf")
+    blend = req.model_copy(update={"fusion": "weighted"})
     before = (await service.search(req)).hits
+    blend_before = {h.source: h.score for h in (await service.search(blend)).hits}
     assert before[0].source == "a.md"
     loser = before[1]
     for _ in range(5):
@@ -81,6 +87,9 @@ async def test_feedback_boost_reorders_and_is_capped(service: MemoryService) -> 
     after = (await service.search(req)).hits
     assert after[0].source == "b.md"
     assert after[0].boost == pytest.approx(0.3)  # 5 x 0.1, capped at 0.3
+    blend_after = {h.source: h.score for h in (await service.search(blend)).hits}
+    assert blend_after["b.md"] == pytest.approx(blend_before["b.md"] + 0.3)
+    assert blend_after["a.md"] == pytest.approx(blend_before["a.md"])
     res = await service.feedback(
         FeedbackRequest(verdict="reject", chunk_id=loser.chunk_id, tenant="acme")
     )
