@@ -7,6 +7,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -29,6 +30,11 @@ def pg_server() -> Iterator[Any]:
     server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
     yield server
     server.cleanup()
+    if (Path(data) / "postmaster.pid").exists():
+        # pgserver skips the stop when it believes another process still holds a handle.
+        from pgserver._commands import pg_ctl
+
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=Path(data), user=server.system_user)
     shutil.rmtree(data, ignore_errors=True)
 
 
