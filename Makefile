@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck bench bench-pii dev histories clean
+.PHONY: install demo test lint typecheck bench bench-pii bench-retrieval dev histories clean
 
 install:
 	./scripts/bootstrap.sh
@@ -32,6 +32,11 @@ bench-pii: install
 	uv sync --frozen --group bench --quiet
 	$(PY) bench/pii.py
 	$(PY) bench/api.py
+
+SCIFACT ?= ../shared/data/scifact
+bench-retrieval: install
+	$(PY) bench/retrieval.py --corpus $(SCIFACT)/corpus.jsonl --queries $(SCIFACT)/queries.jsonl \
+		--qrels $(SCIFACT)/qrels/train.tsv
 
 histories: install
 	$(PY) tests/histories/record.py

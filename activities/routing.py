@@ -127,6 +127,11 @@ class RoutingActivities:
             stream=policy.stream,
             consensus=policy.consensus,
             approval=policy.approval,
+            memory_task_queue=(
+                self._settings.queues.memory
+                if self._settings.memory.enabled and policy.memory
+                else None
+            ),
         )
 
     @activity.defn(name="naestro.routing.resolve_policy")

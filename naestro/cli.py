@@ -269,5 +269,10 @@ _register_privacy(main)
 main.add_command(api_command)  # the gateway's commands: naestro/gateway_cli.py
 main.add_command(keys_group)
 
+# Memory commands (db migrate, ingest, feedback, search): see naestro/memory_cli.py.
+from naestro.memory_cli import register as register_memory_commands  # noqa: E402
+
+register_memory_commands(main)
+
 if __name__ == "__main__":
     main()

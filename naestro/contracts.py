@@ -122,6 +122,15 @@ class JudgeVerdict(Frozen):
     rationale: str = ""
 
 
+class MemoryUse(Frozen):
+    """What memory gave a task: cited context, similar past tasks, a budget estimate."""
+
+    citations: list[str] = []
+    similar_tasks: list[str] = []
+    estimated_tokens: int | None = None
+    estimated_usd: float | None = None
+
+
 class TaskResult(Frozen):
     task_id: str
     status: TaskStatusName
@@ -140,6 +149,7 @@ class TaskResult(Frozen):
     roles: list[RoleSummary] = []
     ledger: Ledger | None = None
     consensus: ConsensusSummary | None = None
+    memory: MemoryUse | None = None
 
 
 class TaskStatusView(Frozen):
@@ -283,6 +293,7 @@ class PolicySpec(Frozen):
     stream: bool = False
     consensus: ConsensusPolicy | None = None
     approval: ApprovalPolicy = ApprovalPolicy()
+    memory_task_queue: str | None = None  # None: the task neither recalls nor writes back
 
 
 # ---------------------------------------------------------------- sandbox

@@ -59,7 +59,8 @@ def find_temporal(data_dir: Path, *, install: bool = True) -> str | None:
     return str(local)
 
 
-def _start_pgserver(pg_dir: Path) -> str:
+def start_pgserver(pg_dir: Path) -> str:
+    """Start (or reuse) the embedded Postgres under pg_dir; returns its URL."""
     from pgserver.postgres_server import get_server  # heavy: only for the embedded database
 
     pg_dir.mkdir(parents=True, exist_ok=True)
@@ -115,10 +116,16 @@ class DevStack:
         return env.client
 
     async def _start_database(self) -> str:
-        url = os.environ.get(self.settings.memory.database_url_env)
-        if url:
-            return url
-        return await asyncio.to_thread(_start_pgserver, self.data_dir / "pg")
+        from naestro.db import migrate
+
+        env = self.settings.memory.database_url_env
+        url = os.environ.get(env)
+        if not url:
+            url = await asyncio.to_thread(start_pgserver, self.data_dir / "pg")
+            # The workers started beside the stack (memory worker) read the URL from here.
+            os.environ[env] = url
+        await migrate(url, self.settings.memory)
+        return url
 
     async def __aenter__(self) -> DevStack:
         self._client = await self._start_temporal()

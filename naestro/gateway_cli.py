@@ -36,9 +36,9 @@ def database_url(settings: Settings) -> str:
     url = os.environ.get(settings.api.database_url_env)
     if url:
         return url
-    from naestro.devstack import _start_pgserver
+    from naestro.devstack import start_pgserver
 
-    return _start_pgserver(Path(settings.dev.data_dir) / "pg")
+    return start_pgserver(Path(settings.dev.data_dir) / "pg")
 
 
 async def serve_api(

@@ -53,3 +53,25 @@ LOCAL_FAST = Preset(
         non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
     ),
 )
+
+# Memory calls (retrieval, write-back) on naestro.memory: a few quick retries, then the task
+# goes on without memory rather than failing.
+MEMORY_CALL = Preset(
+    start_to_close=timedelta(minutes=2),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_attempts=3,
+        non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
+    ),
+)
+
+# Ingestion jobs: long, heartbeating; a retry resumes after the last file it reported.
+INGEST_RUN = Preset(
+    start_to_close=timedelta(hours=6),
+    heartbeat=timedelta(minutes=2),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=5),
+        maximum_attempts=10,
+        non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
+    ),
+)

@@ -111,8 +111,8 @@ class PolicyConfig(Strict):
     stream: bool = Field(default=False, description="stream replies (heartbeat per chunk)")
     consensus: ConsensusPolicy | None = None
     routing: RoutingConfig = Field(default_factory=lambda: RoutingConfig())
-
     approval: ApprovalPolicy = ApprovalPolicy()
+    memory: bool = Field(default=True, description="use memory when memory.enabled is set")
 
 
 class RoutingConfig(Strict):
@@ -188,8 +188,45 @@ class PiiConfig(Strict):
         return self.tenants.get(tenant) or TenantPiiPolicy(cloud=self.cloud, local=self.local)
 
 
+class EmbedderConfig(Strict):
+    kind: Literal["local", "openai"] = Field(
+        default="local", description="local: all-MiniLM-L6-v2 (offline); openai: /v1/embeddings"
+    )
+    endpoint: str | None = Field(default=None, description="openai: base URL ending in /v1")
+    model: str = "all-MiniLM-L6-v2"
+    api_key_env: str | None = None
+    batch_size: int = Field(default=32, ge=1, le=2048)
+    timeout_seconds: float = Field(default=60.0, gt=0)
+
+
 class MemoryConfig(Strict):
     database_url_env: str = "DATABASE_URL"
+    enabled: bool = Field(default=False, description="retrieve before Plan, write back after")
+    dim: int = Field(default=384, ge=1, le=16000, description="the schema's embedding width")
+    text_config: str = Field(default="english", pattern=r"^[a-z_]+$", description="FTS config")
+    bm25_k1: float = Field(default=1.2, ge=0)
+    bm25_b: float = Field(default=0.75, ge=0, le=1)
+    fusion: Literal["rrf", "weighted"] = Field(
+        default="weighted", description="weighted: convex blend of min-max scores; rrf: ranks"
+    )
+    rrf_k: int = Field(default=60, ge=1)
+    vector_weight: float = Field(default=0.5, ge=0, le=1, description="weighted fusion only")
+    candidates: int = Field(default=50, ge=1, le=1000, description="top-k of each leg")
+    feedback_boost: float = Field(default=0.1, ge=0, description="per approved use")
+    feedback_boost_cap: float = Field(default=0.3, ge=0)
+    verified_boost: float = Field(default=0.2, ge=0, description="verified answers rank first")
+    rerank_endpoint: str | None = Field(default=None, description="optional /v1/rerank base URL")
+    rerank_model: str = ""
+    hnsw_m: int = Field(default=16, ge=2, le=100)
+    hnsw_ef_construction: int = Field(default=64, ge=4, le=1000)
+    hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
+    hnsw_build_cap_seconds: float = Field(default=1800.0, gt=0, description="then ivfflat")
+    ivfflat_probes: int = Field(default=10, ge=1)
+    partitions_ahead: int = Field(default=3, ge=0, le=120, description="months created ahead")
+    chunk_chars: int = Field(default=1500, ge=100)
+    context_chunks: int = Field(default=5, ge=0, le=50, description="cited in the plan prompt")
+    similar_tasks: int = Field(default=3, ge=0, le=50)
+    embedder: EmbedderConfig = EmbedderConfig()
 
 
 class DevConfig(Strict):

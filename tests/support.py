@@ -45,6 +45,7 @@ def make_settings(
             "orchestrator": f"orch-{tag}",
             "models_cloud": f"cloud-{tag}",
             "sandbox": f"sandbox-{tag}",
+            "memory": f"memory-{tag}",
         },
         **sections,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from activities.approvals import ApprovalActivities
 from activities.call_routing import CallRouting
@@ -14,6 +15,9 @@ from activities.sandbox import make_sandbox
 from activities.sandbox.activity import SandboxActivities
 from naestro.settings import Settings
 from workers.governor import Governor
+
+if TYPE_CHECKING:
+    from activities.memory.activity import MemoryActivities
 
 
 @dataclass
@@ -44,12 +48,24 @@ class Deps:
             self._approvals = ApprovalActivities(api.slack, api.public_url)
         return self._approvals
 
+    _memory: MemoryActivities | None = None
+
     @property
     def sandbox(self) -> SandboxActivities:
         # Built on first use: only sandbox workers need bubblewrap or Docker present.
         if self._sandbox is None:
             self._sandbox = SandboxActivities(make_sandbox(self.settings.sandbox))
         return self._sandbox
+
+    @property
+    def memory(self) -> MemoryActivities:
+        # Built on first use: only memory workers load the embedder and reach Postgres.
+        if self._memory is None:
+            from activities.memory.activity import MemoryActivities
+            from activities.memory.service import MemoryService
+
+            self._memory = MemoryActivities(MemoryService(self.settings.memory))
+        return self._memory
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Deps:
@@ -64,3 +80,5 @@ class Deps:
 
     async def aclose(self) -> None:
         await self.registry.aclose()
+        if self._memory is not None:
+            await self._memory.service.aclose()

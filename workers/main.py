@@ -13,11 +13,11 @@ from temporalio.worker import Worker
 
 from naestro.errors import ConfigError
 from naestro.settings import Settings
-from workers import models, orchestrator, sandbox
+from workers import memory, models, orchestrator, sandbox
 from workers.deps import Deps
 
 log = logging.getLogger(__name__)
-QueueKind = Literal["orchestrator", "models", "sandbox"]
+QueueKind = Literal["orchestrator", "models", "sandbox", "memory"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ def all_queues(settings: Settings) -> list[QueuePlan]:
         if p.queue not in {plan.queue for plan in plans}:
             plans.append(QueuePlan(p.queue, "models", p.max_concurrency))
     plans.append(QueuePlan(q.sandbox, "sandbox", q.sandbox_concurrency))
+    if settings.memory.enabled:
+        plans.append(QueuePlan(q.memory, "memory", q.memory_concurrency))
     return plans
 
 
@@ -61,6 +63,8 @@ def build_workers(client: Client, deps: Deps, plans: list[QueuePlan]) -> list[Wo
             built.append(orchestrator.build_worker(client, deps, plan.queue))
         elif plan.kind == "models":
             built.append(models.build_worker(client, deps, plan.queue, plan.concurrency))
+        elif plan.kind == "memory":
+            built.append(memory.build_worker(client, deps, plan.queue, plan.concurrency))
         else:
             built.append(sandbox.build_worker(client, deps, plan.queue, plan.concurrency))
     return built

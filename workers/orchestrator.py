@@ -13,10 +13,11 @@ from workers.deps import Deps
 from workers.runner import workflow_runner
 from workflows.calibration import PiiCalibrationWorkflow
 from workflows.consensus import ConsensusWorkflow
+from workflows.ingest import IngestWorkflow
 from workflows.task import TaskWorkflow
 
 TASK_QUEUE = "naestro.orchestrator"
-WORKFLOWS = [TaskWorkflow, ConsensusWorkflow, PiiCalibrationWorkflow]
+WORKFLOWS = [TaskWorkflow, ConsensusWorkflow, IngestWorkflow, PiiCalibrationWorkflow]
 # Deterministic failures: retrying the workflow task would fail the same way forever, so
 # they fail the workflow with their message instead.
 FAILURE_TYPES: list[type[BaseException]] = [NaestroError, pydantic.ValidationError]

@@ -45,10 +45,11 @@ from naestro.contracts import (
     VerifyRequest,
 )
 from naestro.ledger import fold, role_summaries
+from naestro.memory_contracts import MemoryContext
 from naestro.parsing import estimate_tokens, extract_files, parse_verdict, render_files
 from naestro.pii import restore
 from naestro.presets import LLM_CALL, LOCAL_FAST, SANDBOX_RUN
-from workflows import deliberate
+from workflows import deliberate, memory_steps
 from workflows.approval import ApprovalGate, ApprovalRejected
 
 WORKFLOW_NAME = "naestro.task"
@@ -108,6 +109,7 @@ class TaskWorkflow(ApprovalGate):
         self._pii = PiiScanResult(redacted="")
         self._spec: PolicySpec | None = None
         self._consensus: ConsensusSummary | None = None  # set when a phase deliberated
+        self._memory: MemoryContext | None = None
 
     # ------------------------------------------------------------ handlers
 
@@ -149,6 +151,10 @@ class TaskWorkflow(ApprovalGate):
             result = self._result("rejected", rejected.reason)
         if workflow.patched("naestro.pii.output-review"):  # histories from before it replay
             result = await self._review_output(result)
+        # Memory (skipped unless enabled): learn from this task's verified outcome.
+        await memory_steps.write_back(self._spec, *self._redacted_for_memory(request, result))
+        if self._memory is not None:
+            result = result.model_copy(update={"memory": memory_steps.usage(self._memory)})
         self._status = result.status
         self._set_phase("done")
         workflow.upsert_search_attributes([search.STATUS.value_set(result.status)])
@@ -177,9 +183,11 @@ class TaskWorkflow(ApprovalGate):
             retry_policy=LOCAL_FAST.retry,
             summary=f"route policy {request.policy}",
         )
-        self._plan = (
-            await self._call("plan", "planner", prompts.plan(request.kind, request.prompt))
-        ).text
+        self._memory = await memory_steps.recall(self._spec, request)
+        plan_prompt = memory_steps.with_context(
+            prompts.plan(request.kind, request.prompt), self._memory
+        )
+        self._plan = (await self._call("plan", "planner", plan_prompt)).text
         await self._approve("plan", self._plan)
         implement = prompts.implement(request.kind, request.prompt, self._plan)
         if deliberate.wants_consensus(self._spec, "implement"):
@@ -364,6 +372,20 @@ class TaskWorkflow(ApprovalGate):
             )
         self._record(phase, role, response, reason)
         return response
+
+    def _redacted_for_memory(
+        self, request: TaskRequest, result: TaskResult
+    ) -> tuple[TaskRequest, TaskResult]:
+        """Memory stores redacted text only: the prompt's PII stays out of Postgres."""
+        mapping = self._pii.mapping
+        if not mapping:
+            return request, result
+        return request.model_copy(update={"prompt": self._pii.redacted}), result.model_copy(
+            update={
+                "plan": _pseudonymize(result.plan, mapping),
+                "answer": _pseudonymize(result.answer, mapping),
+            }
+        )
 
     def _pii_action(self, route: RoutedProvider) -> str:
         """The tenant's PII policy for this provider; "block" fails the task, closed."""

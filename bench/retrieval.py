@@ -1,0 +1,245 @@
+"""Retrieval quality and speed of Naestro's memory on a BEIR-format dataset.
+
+Both sides of every comparison run here, on one embedded Postgres + pgvector:
+
+1. nDCG@10 of BM25 only, vector only (all-MiniLM-L6-v2, local) and hybrid (RRF, or
+   --fusion weighted) over --corpus/--queries/--qrels, one document per chunk (BEIR style),
+   beside the published SciFact figures.
+2. p50/p95 latency of a hybrid search at --chunks chunks (default 100k). The extra chunks
+   are SYNTHETIC: texts are 3 random sentences of the corpus, vectors are corpus embeddings
+   plus Gaussian noise (embedding 100k texts with numpy on 2 cores would take hours).
+3. HNSW recall@10 against an exact scan over the same chunks, with both latencies.
+
+Embeddings are cached in .naestro/cache/ (the first SciFact run embeds 5k abstracts).
+
+    .venv/bin/python bench/retrieval.py --corpus ../shared/data/scifact/corpus.jsonl \\
+        --queries ../shared/data/scifact/queries.jsonl \\
+        --qrels ../shared/data/scifact/qrels/train.tsv
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import re
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import asyncpg
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from activities.memory import retrieval
+from activities.memory.chunking import Chunk
+from activities.memory.store import NewDocument, add_document
+from bench.embed_cache import embed_cached
+from naestro import db
+from naestro.memory_contracts import SearchRequest
+from naestro.settings import MemoryConfig
+
+PUBLISHED = (
+    "published SciFact (BEIR test split): bm25 0.665-0.679, all-MiniLM-L6-v2 0.645, rrf ~0.72"
+)
+
+
+def load_beir(corpus: Path, queries: Path, qrels: Path) -> tuple[dict, dict, dict]:
+    docs = {d["_id"]: d for d in map(json.loads, corpus.read_text().splitlines())}
+    qs = {q["_id"]: q["text"] for q in map(json.loads, queries.read_text().splitlines())}
+    rel: dict[str, dict[str, int]] = defaultdict(dict)
+    for line in qrels.read_text().splitlines()[1:]:
+        qid, did, score = line.split("\t")
+        if int(score) > 0 and did in docs:
+            rel[qid][did] = int(score)
+    return docs, {q: qs[q] for q in rel if q in qs}, rel
+
+
+def ndcg_at_10(ranked: list[str], rel: dict[str, int]) -> float:
+    dcg = sum(rel.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:10]))
+    ideal = sorted(rel.values(), reverse=True)[:10]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+async def _bulk_load(pool: asyncpg.Pool, docs: list[NewDocument], vecs: np.ndarray) -> None:
+    """Load without the vector index (then build it once): far faster than per-row HNSW."""
+    async with pool.acquire() as conn:
+        await conn.execute("DROP INDEX IF EXISTS chunks_embedding")
+        await conn.execute("DELETE FROM memory_meta WHERE key = 'chunks_vector_index'")
+    sem = asyncio.Semaphore(4)
+    offsets = np.cumsum([0] + [len(d.chunks) for d in docs])
+
+    async def one(i: int) -> None:
+        async with sem, pool.acquire() as conn:
+            await add_document(conn, docs[i], vecs[offsets[i] : offsets[i + 1]], "english")
+
+    await asyncio.gather(*(one(i) for i in range(len(docs))))
+
+
+async def _build_index(pool: asyncpg.Pool, cfg: MemoryConfig) -> tuple[str, float]:
+    async with pool.acquire() as conn:
+        await conn.execute("SET maintenance_work_mem = '1GB'")
+        start = time.perf_counter()
+        kind = await db.ensure_vector_index(conn, cfg, rebuild=True)
+        await conn.execute("ANALYZE")
+        return kind, time.perf_counter() - start
+
+
+async def quality(pool: asyncpg.Pool, cfg: MemoryConfig, args: argparse.Namespace) -> dict:
+    docs, queries, rel = load_beir(Path(args.corpus), Path(args.queries), Path(args.qrels))
+    ids = list(docs)
+    texts = [f"{docs[d].get('title', '')} {docs[d]['text']}".strip() for d in ids]
+    print(f"# embedding {len(texts)} documents (cached after the first run)", file=sys.stderr)
+    dvecs = embed_cached(texts)
+    new = [NewDocument("beir", "corpus", d, texts[i], [Chunk(docs[d].get("title", ""),
+                       docs[d]["text"])]) for i, d in enumerate(ids)]  # fmt: skip
+    await _bulk_load(pool, new, dvecs)
+    await _build_index(pool, cfg)
+    qids = list(queries)
+    qvecs = embed_cached([queries[q] for q in qids])
+    scores: dict[str, list[float]] = defaultdict(list)
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT id, source FROM chunks")
+    chunk_source = {r["id"]: r["source"] for r in rows}
+    other = "rrf" if args.fusion == "weighted" else "weighted"
+    runs = [("bm25", "bm25", None), ("vector", "vector", None), ("hybrid", "hybrid", args.fusion),
+            (f"hybrid_{other}", "hybrid", other)]  # fmt: skip
+    for qid, qvec in zip(qids, qvecs, strict=True):
+        for name, legs, fusion in runs:
+            req = SearchRequest.model_validate(
+                {"query": queries[qid], "tenant": "beir", "k": 10, "legs": legs,
+                 "fusion": fusion}
+            )  # fmt: skip
+            hits = await retrieval.search(pool, cfg, req, qvec)
+            ranked = [chunk_source[h.chunk_id] for h in hits[:10]]
+            scores[name].append(ndcg_at_10(ranked, rel[qid]))
+    return {legs: statistics.fmean(v) for legs, v in scores.items()} | {
+        "_dvecs": dvecs,
+        "_texts": texts,
+        "_qtexts": [queries[q] for q in qids],
+        "_qvecs": qvecs,
+    }
+
+
+def synthetic(
+    texts: list[str], dvecs: np.ndarray, n: int, seed: int = 7
+) -> tuple[list[NewDocument], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    sentences = [s for t in texts for s in re.split(r"(?<=[.!?])\s+", t) if len(s) > 20]
+    picks = rng.integers(0, len(sentences), size=(n, 3))
+    base = dvecs[rng.integers(0, len(dvecs), size=n)]
+    vecs = base + rng.normal(0, 0.03, size=base.shape).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    chunks = [Chunk("", " ".join(sentences[j] for j in row)) for row in picks]
+    per_doc = 100
+    docs = [
+        NewDocument("synthetic", "load", f"s{i}", f"synthetic-{i}", chunks[s : s + per_doc])
+        for i, s in enumerate(range(0, n, per_doc))
+    ]
+    return docs, vecs.astype(np.float32)
+
+
+def pct(values: list[float], p: float) -> float:
+    return float(np.percentile(np.array(values), p))
+
+
+async def speed(pool: asyncpg.Pool, cfg: MemoryConfig, args: argparse.Namespace, q: dict) -> dict:
+    docs, vecs = synthetic(q["_texts"], q["_dvecs"], args.chunks)
+    start = time.perf_counter()
+    await _bulk_load(pool, docs, vecs)
+    load_s = time.perf_counter() - start
+    kind, build_s = await _build_index(pool, cfg)
+    print(f"# loaded {args.chunks} synthetic chunks in {load_s:.0f}s; {kind} built in "
+          f"{build_s:.0f}s", file=sys.stderr)  # fmt: skip
+    qtexts, qvecs = q["_qtexts"][: args.latency_queries], q["_qvecs"][: args.latency_queries]
+    lat: list[float] = []
+    for text, qvec in zip(qtexts, qvecs, strict=True):
+        req = SearchRequest(query=text, tenant="synthetic", k=10)
+        t0 = time.perf_counter()
+        await retrieval.search(pool, cfg, req, qvec)
+        lat.append((time.perf_counter() - t0) * 1000)
+    approx_ms, exact_ms, recalls = [], [], []
+    sql = "SELECT id FROM chunks ORDER BY {} LIMIT 10"
+    async with pool.acquire() as conn:
+        for qvec in qvecs[: args.recall_queries]:
+            async with conn.transaction():
+                await conn.execute(f"SET LOCAL hnsw.ef_search = {cfg.hnsw_ef_search}")
+                t0 = time.perf_counter()
+                approx = await conn.fetch(sql.format("embedding <=> $1"), qvec)
+                t1 = time.perf_counter()
+                exact = await conn.fetch(sql.format("(embedding <=> $1) + 0"), qvec)
+                t2 = time.perf_counter()
+            approx_ms.append((t1 - t0) * 1000)
+            exact_ms.append((t2 - t1) * 1000)
+            truth = {r["id"] for r in exact}
+            recalls.append(len(truth & {r["id"] for r in approx}) / len(truth))
+    return {
+        "p50": pct(lat, 50), "p95": pct(lat, 95), "recall": statistics.fmean(recalls),
+        "hnsw_ms": pct(approx_ms, 50), "exact_ms": pct(exact_ms, 50), "index": kind,
+    }  # fmt: skip
+
+
+async def main(args: argparse.Namespace) -> None:
+    cfg = MemoryConfig(enabled=True, fusion=args.fusion, hnsw_build_cap_seconds=3600)
+    print(f"# fusion {cfg.fusion} (vector_weight {cfg.vector_weight}), rrf_k {cfg.rrf_k}, "
+          f"candidates {cfg.candidates}, bm25 k1 {cfg.bm25_k1} b {cfg.bm25_b}")  # fmt: skip
+    url = args.database_url
+    if not url:
+        from pgserver import get_server
+
+        server = get_server(tempfile.mkdtemp(prefix="naestro-bench-pg-"), cleanup_mode="delete")
+        server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
+        url = server.get_uri()
+    admin = await asyncpg.connect(url)
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    await admin.execute(f"CREATE DATABASE {name}")
+    bench_url = re.sub(r"/[^/?]*(\?|$)", rf"/{name}\1", url.split("://", 1)[1], count=1)
+    bench_url = url.split("://", 1)[0] + "://" + bench_url
+    try:
+        await db.migrate(bench_url, cfg)
+        pool = await db.create_pool(bench_url, 6)
+        q = await quality(pool, cfg, args)
+        s = await speed(pool, cfg, args, q) if args.chunks else None
+        await pool.close()
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
+    print(f"bm25 ndcg@10 {q['bm25']:.3f}")
+    print(f"vector ndcg@10 {q['vector']:.3f}")
+    print(f"hybrid ndcg@10 {q['hybrid']:.3f}")
+    other = "rrf" if args.fusion == "weighted" else "weighted"
+    print(f"hybrid_{other} ndcg@10 {q[f'hybrid_{other}']:.3f}")
+    print(f"# {PUBLISHED}")
+    if s is not None:
+        n = f"{args.chunks // 1000}k"
+        print(f"hybrid_latency_p50_ms@{n} {s['p50']:.1f}")
+        print(f"hybrid_latency_p95_ms@{n} {s['p95']:.1f}")
+        print(f"{s['index']}_recall@10 {s['recall']:.3f}")
+        print(f"{s['index']}_latency_p50_ms@{n} {s['hnsw_ms']:.1f}")
+        print(f"exact_scan_latency_p50_ms@{n} {s['exact_ms']:.1f}")
+    print(f"hybrid_gain_over_best_leg {q['hybrid'] - max(q['bm25'], q['vector']):+.3f}")
+
+
+def parse() -> argparse.Namespace:
+    data = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "scifact"
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--corpus", default=str(data / "corpus.jsonl"))
+    p.add_argument("--queries", default=str(data / "queries.jsonl"))
+    p.add_argument("--qrels", default=str(data / "qrels" / "train.tsv"))
+    p.add_argument("--fusion", choices=["rrf", "weighted"], default="weighted")
+    p.add_argument("--chunks", type=int, default=100_000, help="0 skips the speed part")
+    p.add_argument("--latency-queries", type=int, default=200)
+    p.add_argument("--recall-queries", type=int, default=100)
+    p.add_argument("--database-url", default=None, help="default: a throwaway pgserver")
+    return p.parse_args()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse()))
