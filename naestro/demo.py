@@ -50,7 +50,7 @@ async def run_demo(settings: Settings, console: Console) -> TaskResult:
         policy=policy,
         budget=Budget(max_usd=0.5, max_refine_rounds=2),
     )
-    async with DevStack(settings, with_database=False) as stack:
+    async with DevStack(settings) as stack:  # Postgres too: the task recalls and learns
         console.print(f"Temporal UI: {stack.ui_url or '(external server)'}")
         stop = asyncio.Event()
         deps = Deps.from_settings(settings)
