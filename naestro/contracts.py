@@ -95,6 +95,28 @@ class TestCaseResult(Frozen):
     message: str = ""
 
 
+class LintFinding(Frozen):
+    code: str
+    message: str
+    path: str = ""
+    line: int = 0
+
+
+class LintReport(Frozen):
+    passed: bool
+    exit_code: int | None
+    findings: list[LintFinding] = []
+    summary: str = ""
+
+
+class ResourceUse(Frozen):
+    """What the command used, as the in-sandbox runner measured it (its waited-for children
+    included): peak resident set and CPU time."""
+
+    max_rss_kb: int = 0
+    cpu_seconds: float = 0.0
+
+
 class VerificationReport(Frozen):
     backend: str
     passed: bool
@@ -105,6 +127,10 @@ class VerificationReport(Frozen):
     output: str = ""
     output_truncated: bool = False
     summary: str = ""
+    lint: LintReport | None = None  # ruff's findings when the request asked for lint
+    resources: ResourceUse | None = None
+    cached: bool = False  # an identical earlier run's report, from the test cache
+    cache_key: str = ""  # sha256 of code + tests + command + limits + sandbox image
 
     @property
     def failed_tests(self) -> list[TestCaseResult]:
@@ -227,6 +253,8 @@ class VerifyRequest(Frozen):
     framework: Literal["pytest", "unittest", "script"] = "pytest"
     command: list[str] | None = None  # overrides the framework's default command
     limits: SandboxLimits = SandboxLimits()
+    lint: bool = False  # also run ruff over the files, in parallel with the tests
+    use_cache: bool = True  # answer an identical earlier run from the test cache
 
 
 # ---------------------------------------------------------------- PII

@@ -10,6 +10,7 @@ from activities.pii import PiiActivities
 from activities.routing import RoutingActivities
 from activities.sandbox import make_sandbox
 from activities.sandbox.activity import SandboxActivities
+from activities.sandbox.cache import ReportCache
 from naestro.settings import Settings
 
 
@@ -26,7 +27,10 @@ class Deps:
     def sandbox(self) -> SandboxActivities:
         # Built on first use: only sandbox workers need bubblewrap or Docker present.
         if self._sandbox is None:
-            self._sandbox = SandboxActivities(make_sandbox(self.settings.sandbox))
+            config = self.settings.sandbox
+            self._sandbox = SandboxActivities(
+                make_sandbox(config), cache=ReportCache(config.cache_entries)
+            )
         return self._sandbox
 
     @classmethod
@@ -42,3 +46,5 @@ class Deps:
 
     async def aclose(self) -> None:
         await self.registry.aclose()
+        if self._sandbox is not None:
+            await self._sandbox.aclose()  # warm sandbox containers go with the worker

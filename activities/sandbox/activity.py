@@ -1,4 +1,7 @@
-"""The sandbox activity: run a VerifyRequest in the worker's Sandbox, heartbeating."""
+"""The sandbox activity: run a VerifyRequest in the worker's Sandbox, heartbeating.
+
+Identical requests are answered from the test cache (cache.py) without running anything.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import asyncio
 from temporalio import activity
 
 from activities.sandbox.base import Sandbox
+from activities.sandbox.cache import ReportCache, cache_key
 from naestro.contracts import VerificationReport, VerifyRequest
 from naestro.errors import SandboxError, to_application_error
 
@@ -14,13 +18,35 @@ HEARTBEAT_EVERY_S = 5.0
 
 
 class SandboxActivities:
-    def __init__(self, sandbox: Sandbox, heartbeat_every_s: float = HEARTBEAT_EVERY_S) -> None:
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        heartbeat_every_s: float = HEARTBEAT_EVERY_S,
+        cache: ReportCache | None = None,
+    ) -> None:
         self._sandbox = sandbox
         self._heartbeat_every_s = heartbeat_every_s
+        self._cache = cache if cache is not None else ReportCache()
+
+    @property
+    def sandbox(self) -> Sandbox:
+        return self._sandbox
 
     @activity.defn(name="naestro.sandbox.verify")
     async def verify(self, request: VerifyRequest) -> VerificationReport:
         """Run the request's tests; failing tests are a report, a broken sandbox an error."""
+        try:
+            key = cache_key(request, self._sandbox.name, self._sandbox.fingerprint)
+            if request.use_cache and (hit := self._cache.get(key)):
+                return hit
+            report = await self._run(request)
+        except SandboxError as exc:
+            raise to_application_error(exc) from exc
+        report = report.model_copy(update={"cache_key": key})
+        self._cache.put(key, report)
+        return report
+
+    async def _run(self, request: VerifyRequest) -> VerificationReport:
         run = asyncio.create_task(self._sandbox.run(request))
         try:
             # Heartbeats carry Temporal's cancellation to us; heartbeat() is a no-op cost
@@ -28,11 +54,12 @@ class SandboxActivities:
             while not (await asyncio.wait({run}, timeout=self._heartbeat_every_s))[0]:
                 activity.heartbeat()
             return run.result()
-        except SandboxError as exc:
-            raise to_application_error(exc) from exc
         finally:
             if not run.done():
-                # Cancelled: the sandbox kills its process tree as its run unwinds; wait for
-                # that, so no sandboxed process outlives the activity.
+                # Cancelled: the sandbox kills its process tree (or container) as its run
+                # unwinds; wait for that, so nothing sandboxed outlives the activity.
                 run.cancel()
                 await asyncio.wait({run})
+
+    async def aclose(self) -> None:
+        await self._sandbox.aclose()

@@ -28,16 +28,16 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from activities.sandbox.commands import REPORT_NAME, WORKDIR, default_command
+from activities.sandbox.paths import validate_paths
 from activities.sandbox.report import build_report, read_junit
-from naestro.contracts import SandboxFile, SandboxLimits, VerificationReport, VerifyRequest
+from naestro.contracts import SandboxLimits, VerificationReport, VerifyRequest
 from naestro.errors import SandboxError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PYTHON = "/usr/bin/python3"
 INSTALL_HINT = "apt-get install bubblewrap"
-REPORT_NAME = ".naestro-junit.xml"
-WORKDIR = "/work"  # the work dir's path inside the sandbox
 MIB = 1024 * 1024
 _BWRAP_PROCESSES = 2  # bwrap itself and its PID 1 count against RLIMIT_NPROC too
 _CHUNK = 64 * 1024
@@ -51,19 +51,6 @@ _ENV = {
 # Only what the dynamic loader and time zones need; /etc as a whole stays out of sight.
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives")
 _ROOT_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
-
-
-def validate_paths(files: Sequence[SandboxFile]) -> list[tuple[PurePosixPath, str]]:
-    """The files' relative paths, or SandboxError naming the first that could escape."""
-    checked = []
-    for file in files:
-        path = PurePosixPath(file.path)
-        if "\0" in file.path or path.is_absolute() or ".." in path.parts or not path.parts:
-            raise SandboxError(
-                f"refusing sandbox file path {file.path!r}: it must be relative, without '..'"
-            )
-        checked.append((path, file.content))
-    return checked
 
 
 def _require_tool(name: str, hint: str) -> str:
@@ -283,6 +270,18 @@ class BwrapSandbox:
                 "inside the sandbox (Debian: apt-get install python3 python3-pytest)"
             )
 
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """bubblewrap's version and the python the sandbox runs: part of the cache key."""
+        version = subprocess.run(
+            [self._bwrap, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout.strip()
+        python = Path(self._python).resolve()
+        return f"{version} {python} {python.stat().st_mtime_ns}"
+
+    async def aclose(self) -> None:
+        """Nothing stays running between bubblewrap runs."""
+
     async def run(self, request: VerifyRequest) -> VerificationReport:
         files = validate_paths(request.files)
         command = self._command(request, files)
@@ -312,19 +311,8 @@ class BwrapSandbox:
         return report
 
     def _command(self, request: VerifyRequest, files: list[tuple[PurePosixPath, str]]) -> list[str]:
-        if request.command:
-            head, *rest = request.command
-            # Inside, PATH holds system dirs only: the usual names mean the configured python.
-            return [self._python if head in ("python", "python3") else head, *rest]
-        if request.framework == "pytest":
-            report = f"--junitxml={WORKDIR}/{REPORT_NAME}"
-            return [self._python, "-m", "pytest", "-q", "-p", "no:cacheprovider", report]
-        if request.framework == "unittest":
-            return [self._python, "-m", "unittest", "-v"]
-        if not files:
-            raise SandboxError("the script framework needs at least one file to run")
-        names = [str(path) for path, _ in files]
-        return [self._python, "main.py" if "main.py" in names else names[0]]
+        # Inside, PATH holds system dirs only: the usual names mean the configured python.
+        return default_command(request, self._python, files)
 
     def _prepare(self, files: list[tuple[PurePosixPath, str]]) -> _Scratch:
         scratch = _Scratch(Path(tempfile.mkdtemp(prefix="naestro-bwrap-")))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 
 import pytest
 
-from activities.sandbox import BwrapSandbox
+from activities.sandbox import Sandbox
 from tests.sandbox.conftest import NOBODY, needs_root, script, token
 
 pytestmark = pytest.mark.timeout(30)
@@ -51,7 +52,7 @@ for pid in sorted(p for p in os.listdir("/proc") if p.isdigit()):
 """
 
 
-async def test_network_egress_is_blocked(sandbox: BwrapSandbox) -> None:
+async def test_network_egress_is_blocked(sandbox: Sandbox) -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
@@ -73,17 +74,35 @@ async def test_network_egress_is_blocked(sandbox: BwrapSandbox) -> None:
     assert "IFACES ['lo']" in report.output
 
 
-async def test_host_files_are_out_of_sight(sandbox: BwrapSandbox) -> None:
-    secret = ["/etc/shadow", "/root", str(PROJECT), str(PROJECT / "pyproject.toml"), "/home"]
+@pytest.fixture
+def canary(tmp_path: Path) -> Path:
+    """A world-readable host file in a world-traversable dir."""
+    tmp_path.chmod(0o755)
+    made = tmp_path / "canary.txt"
+    made.write_text("host secret")
+    made.chmod(0o644)
+    return made
+
+
+async def test_host_files_are_out_of_sight(sandbox: Sandbox, canary: Path) -> None:
+    secret = [
+        "/etc/shadow",
+        "/root",
+        "/root/.ssh",
+        str(PROJECT),
+        str(PROJECT / "pyproject.toml"),
+        str(canary),
+    ]
     report = await sandbox.run(script(PROBE_FILES, token(), *secret))
     assert report.passed, report.output
     assert "READABLE" not in report.output
     assert all(f"DENIED {path} " in report.output for path in secret)
-    etc = "ETC ['alternatives', 'group', 'ld.so.cache', 'localtime', 'passwd']"
-    assert etc in report.output
+    if sandbox.name == "bwrap":  # Docker shows its image's own /etc, not the host's
+        etc = "ETC ['alternatives', 'group', 'ld.so.cache', 'localtime', 'passwd']"
+        assert etc in report.output
 
 
-async def test_writes_outside_the_work_dir_fail(sandbox: BwrapSandbox) -> None:
+async def test_writes_outside_the_work_dir_fail(sandbox: Sandbox) -> None:
     report = await sandbox.run(script(PROBE_WRITES, token()))
     wrote = {line.split()[1] for line in report.output.splitlines() if line.startswith("WROTE")}
     assert wrote == {"/work/ok", "/tmp/ok", "/dev/shm/ok"}, report.output
@@ -92,22 +111,32 @@ async def test_writes_outside_the_work_dir_fail(sandbox: BwrapSandbox) -> None:
     assert not any(map(os.path.exists, outside))  # nor on the host
 
 
+SANDBOX_ENV = {
+    "bwrap": ["HOME", "LANG", "PATH", "PWD", "PYTHONDONTWRITEBYTECODE"],
+    "docker": ["HOME", "HOSTNAME", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE"],
+}
+
+
 async def test_launcher_environment_is_invisible(
-    sandbox: BwrapSandbox, monkeypatch: pytest.MonkeyPatch
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     canary = token()
     monkeypatch.setenv("NAESTRO_CANARY", canary)
-    report = await sandbox.run(script(PROBE_ENV, "env-probe"))
+    report = await sandbox.run(script(PROBE_ENV, token()))
     assert report.passed, report.output
     assert canary not in report.output and "NAESTRO_CANARY" not in report.output
-    env = "ENV ['HOME', 'LANG', 'PATH', 'PWD', 'PYTHONDONTWRITEBYTECODE']"
-    assert env in report.output
-    # PID 1 is bwrap's own clone: its environment is the empty one the launcher passed.
-    assert "PROC 1 \n" in report.output
+    assert f"ENV {SANDBOX_ENV[sandbox.name]}" in report.output
+    if sandbox.name == "bwrap":
+        # PID 1 is bwrap's own clone: its environment is the empty one the launcher passed.
+        assert "PROC 1 \n" in report.output
+    else:  # PID 1 is the container's keeper, started by dockerd with the image's env only
+        pid1 = next(line for line in report.output.splitlines() if line.startswith("PROC 1 "))
+        names = sorted(item.split("=", 1)[0] for item in pid1.split()[2:])
+        assert names == sorted([*SANDBOX_ENV["docker"], "PWD"]), pid1  # sh adds PWD
 
 
 @needs_root()
-async def test_sandbox_user_has_no_privileges(sandbox: BwrapSandbox) -> None:
+async def test_sandbox_user_has_no_privileges(sandbox: Sandbox) -> None:
     code = (
         "import os\n"
         "print('IDS', os.getuid(), os.geteuid(), os.getgroups())\n"
@@ -119,6 +148,6 @@ async def test_sandbox_user_has_no_privileges(sandbox: BwrapSandbox) -> None:
         "print('USERNS', libc.unshare(CLONE_NEWUSER), ctypes.get_errno())\n"
     )
     report = await sandbox.run(script(code, token()))
-    assert f"IDS {NOBODY} {NOBODY} []" in report.output, report.output
+    assert re.search(rf"IDS {NOBODY} {NOBODY} \[({NOBODY})?\]", report.output), report.output
     assert "CAPS 0000000000000000 0000000000000000" in report.output
     assert "USERNS -1 " in report.output  # --disable-userns: no nested user namespaces
