@@ -252,5 +252,13 @@ async def demo(ctx: click.Context) -> None:
     await run_demo(_settings(ctx), console)
 
 
+def _add_eval_commands() -> None:
+    from naestro.eval_cli import eval_group
+
+    main.add_command(eval_group)
+
+
+_add_eval_commands()
+
 if __name__ == "__main__":
     main()

@@ -255,6 +255,15 @@ class VerifyRequest(Frozen):
     limits: SandboxLimits = SandboxLimits()
     lint: bool = False  # also run ruff over the files, in parallel with the tests
     use_cache: bool = True  # answer an identical earlier run from the test cache
+    # None: the worker's configured backend; else this one ("auto": Docker when it answers)
+    backend: Literal["auto", "bwrap", "docker"] | None = None
+
+
+class VerifyJob(Frozen):
+    """VerifyWorkflow's input: one request for the sandbox queue (``naestro eval``)."""
+
+    request: VerifyRequest
+    sandbox_task_queue: str = "naestro.sandbox"
 
 
 # ---------------------------------------------------------------- PII

@@ -29,7 +29,11 @@ class Deps:
         if self._sandbox is None:
             config = self.settings.sandbox
             self._sandbox = SandboxActivities(
-                make_sandbox(config), cache=ReportCache(config.cache_entries)
+                make_sandbox(config),
+                cache=ReportCache(config.cache_entries),
+                factory=lambda backend: make_sandbox(
+                    config.model_copy(update={"backend": backend})
+                ),
             )
         return self._sandbox
 

@@ -12,9 +12,10 @@ from naestro.errors import NaestroError
 from workers.deps import Deps
 from workers.runner import workflow_runner
 from workflows.task import TaskWorkflow
+from workflows.verify import VerifyWorkflow
 
 TASK_QUEUE = "naestro.orchestrator"
-WORKFLOWS = [TaskWorkflow]
+WORKFLOWS = [TaskWorkflow, VerifyWorkflow]
 # Deterministic failures: retrying the workflow task would fail the same way forever, so
 # they fail the workflow with their message instead.
 FAILURE_TYPES: list[type[BaseException]] = [NaestroError, pydantic.ValidationError]

@@ -7,16 +7,19 @@ import logging
 from activities.sandbox.activity import SandboxActivities
 from activities.sandbox.base import Sandbox
 from activities.sandbox.bwrap import DEFAULT_PYTHON, BwrapSandbox
-from activities.sandbox.docker import DockerSandbox
 from naestro.errors import SandboxError
 from naestro.settings import SandboxConfig
 
-__all__ = ["BwrapSandbox", "DockerSandbox", "Sandbox", "SandboxActivities", "make_sandbox"]
+__all__ = ["BwrapSandbox", "Sandbox", "SandboxActivities", "make_sandbox"]
 
 log = logging.getLogger(__name__)
 
 
-def _docker(config: SandboxConfig) -> DockerSandbox:
+def _docker(config: SandboxConfig) -> Sandbox:
+    # Imported here: workflows import this package (for SandboxActivities), and the docker
+    # SDK has no business inside the workflow sandbox.
+    from activities.sandbox.docker import DockerSandbox
+
     return DockerSandbox(
         config.image,
         pool_size=config.pool_size,

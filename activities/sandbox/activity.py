@@ -1,11 +1,13 @@
 """The sandbox activity: run a VerifyRequest in the worker's Sandbox, heartbeating.
 
 Identical requests are answered from the test cache (cache.py) without running anything.
+A request naming another backend than the worker's gets it from ``factory``, made once.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from temporalio import activity
 
@@ -23,10 +25,14 @@ class SandboxActivities:
         sandbox: Sandbox,
         heartbeat_every_s: float = HEARTBEAT_EVERY_S,
         cache: ReportCache | None = None,
+        factory: Callable[[str], Sandbox] | None = None,
     ) -> None:
         self._sandbox = sandbox
         self._heartbeat_every_s = heartbeat_every_s
         self._cache = cache if cache is not None else ReportCache()
+        self._factory = factory
+        self._others: dict[str, Sandbox] = {}
+        self._making = asyncio.Lock()
 
     @property
     def sandbox(self) -> Sandbox:
@@ -36,18 +42,30 @@ class SandboxActivities:
     async def verify(self, request: VerifyRequest) -> VerificationReport:
         """Run the request's tests; failing tests are a report, a broken sandbox an error."""
         try:
-            key = cache_key(request, self._sandbox.name, self._sandbox.fingerprint)
+            sandbox = await self._pick(request.backend)
+            key = cache_key(request, sandbox.name, sandbox.fingerprint)
             if request.use_cache and (hit := self._cache.get(key)):
                 return hit
-            report = await self._run(request)
+            report = await self._run(sandbox, request)
         except SandboxError as exc:
             raise to_application_error(exc) from exc
         report = report.model_copy(update={"cache_key": key})
         self._cache.put(key, report)
         return report
 
-    async def _run(self, request: VerifyRequest) -> VerificationReport:
-        run = asyncio.create_task(self._sandbox.run(request))
+    async def _pick(self, backend: str | None) -> Sandbox:
+        if backend is None or backend == self._sandbox.name:
+            return self._sandbox
+        if self._factory is None:
+            raise SandboxError(f"this worker runs the {self._sandbox.name} sandbox only")
+        async with self._making:
+            if backend not in self._others:
+                # Docker's engine check blocks: keep it off the event loop.
+                self._others[backend] = await asyncio.to_thread(self._factory, backend)
+        return self._others[backend]
+
+    async def _run(self, sandbox: Sandbox, request: VerifyRequest) -> VerificationReport:
+        run = asyncio.create_task(sandbox.run(request))
         try:
             # Heartbeats carry Temporal's cancellation to us; heartbeat() is a no-op cost
             # when the caller set no heartbeat timeout.
@@ -62,4 +80,5 @@ class SandboxActivities:
                 await asyncio.wait({run})
 
     async def aclose(self) -> None:
-        await self._sandbox.aclose()
+        for sandbox in [self._sandbox, *self._others.values()]:
+            await sandbox.aclose()

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from activities.sandbox import DockerSandbox, Sandbox
+from activities.sandbox import Sandbox
 from activities.sandbox.bwrap import DEFAULT_PYTHON, BwrapSandbox
+from activities.sandbox.docker import DockerSandbox
 from naestro.contracts import SandboxFile, SandboxLimits, VerifyRequest
 
 NOBODY = 65534

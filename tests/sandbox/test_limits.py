@@ -130,7 +130,8 @@ async def test_hostile_junit_file_is_not_followed(
 
 LAUNCHER = """
 import asyncio, sys
-from activities.sandbox import BwrapSandbox, DockerSandbox
+from activities.sandbox import BwrapSandbox
+from activities.sandbox.docker import DockerSandbox
 from tests.sandbox.conftest import script
 code = "import time\\ntime.sleep(60)\\n"
 made = {"bwrap": BwrapSandbox, "docker": lambda: DockerSandbox(pool_size=0)}[sys.argv[2]]()

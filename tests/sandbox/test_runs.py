@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from activities.sandbox import BwrapSandbox, DockerSandbox, Sandbox, make_sandbox
+from activities.sandbox import BwrapSandbox, Sandbox, make_sandbox
+from activities.sandbox.docker import DockerSandbox
 from naestro.contracts import SandboxFile, VerifyRequest
 from naestro.errors import SandboxError
 from naestro.settings import SandboxConfig
