@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 
 from naestro.contracts import (
     SandboxFile,
@@ -127,6 +128,15 @@ def verify_request(
     )
 
 
+def _root(exc: BaseException) -> str:
+    """The sandbox's own error message: the first application error down the causes
+    (workflow -> activity -> the activity's error)."""
+    cause = getattr(exc, "cause", None)
+    while isinstance(cause, BaseException) and not isinstance(exc, ApplicationError):
+        exc, cause = cause, getattr(cause, "cause", None)
+    return str(exc)
+
+
 def _outcome(task_id: str, report: VerificationReport) -> TaskOutcome:
     summary = report.summary
     if not report.passed:
@@ -172,7 +182,7 @@ async def evaluate(
                     result_type=VerificationReport,
                 )
             except WorkflowFailureError as exc:
-                raise NaestroError(f"{sample.task_id}: verification failed: {exc.cause}") from exc
+                raise NaestroError(f"{sample.task_id}: verification failed: {_root(exc)}") from exc
         outcome = _outcome(sample.task_id, report)
         if on_result is not None:
             on_result(outcome)

@@ -21,6 +21,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -28,9 +29,11 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from activities.sandbox.commands import REPORT_NAME, WORKDIR, default_command
+from activities.sandbox import seccomp
+from activities.sandbox.commands import LINT_COMMAND, REPORT_NAME, WORKDIR, default_command
+from activities.sandbox.lint import lint_report
 from activities.sandbox.paths import validate_paths
-from activities.sandbox.report import build_report, read_junit
+from activities.sandbox.report import build_report, parse_trailer, read_junit, resource_use
 from naestro.contracts import SandboxLimits, VerificationReport, VerifyRequest
 from naestro.errors import SandboxError
 
@@ -39,9 +42,14 @@ log = logging.getLogger(__name__)
 DEFAULT_PYTHON = "/usr/bin/python3"
 INSTALL_HINT = "apt-get install bubblewrap"
 MIB = 1024 * 1024
-_BWRAP_PROCESSES = 2  # bwrap itself and its PID 1 count against RLIMIT_NPROC too
+_BWRAP_PROCESSES = 3  # bwrap, its PID 1 and the runner count against RLIMIT_NPROC too
 _CHUNK = 64 * 1024
 _KILL_GRACE_S = 5.0
+_STDERR_LIMIT = 64 * 1024
+# Read-only inside every sandbox: the in-sandbox runner and ruff (for lint).
+RUNNER_HOST = Path(__file__).with_name("runner.py")
+RUNNER = "/.naestro/runner.py"
+RUFF = "/.naestro/ruff"
 _ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "HOME": WORKDIR,
@@ -51,6 +59,13 @@ _ENV = {
 # Only what the dynamic loader and time zones need; /etc as a whole stays out of sight.
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives")
 _ROOT_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+
+
+def _find_ruff() -> str | None:
+    """ruff from the worker's PATH, else beside the worker's python (the venv's bin)."""
+    beside = Path(sys.executable).with_name("ruff")
+    found = shutil.which("ruff") or (str(beside) if beside.is_file() else None)
+    return str(Path(found).resolve()) if found else None
 
 
 def _require_tool(name: str, hint: str) -> str:
@@ -140,6 +155,7 @@ class _Outcome:
     duration_s: float
     started: bool  # bwrap got as far as creating the namespaces
     capture: _Capture
+    errors: _Capture  # bwrap's own messages and the runner's JSON trailer (stderr)
 
 
 def _read_child_pid(fd: int) -> int | None:
@@ -187,10 +203,11 @@ class _Run:
     """
 
     def __init__(self, proc: asyncio.subprocess.Process, output_limit: int) -> None:
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stderr is not None
         self.proc = proc
         self.capture = _Capture(output_limit)
-        self.pump = asyncio.create_task(self.capture.drain(proc.stdout))
+        self.errors = _Capture(_STDERR_LIMIT)
+        self.pump = asyncio.gather(self.capture.drain(proc.stdout), self.errors.drain(proc.stderr))
         self.outer = _open_pidfd(proc.pid)
         self.inner: int | None = None
         self.started_at = time.monotonic()
@@ -211,7 +228,9 @@ class _Run:
         finally:
             await self._teardown()
         duration = time.monotonic() - self.started_at
-        return _Outcome(self.proc.returncode, timed_out, duration, started, self.capture)
+        return _Outcome(
+            self.proc.returncode, timed_out, duration, started, self.capture, self.errors
+        )
 
     def _kill(self) -> None:
         # Synchronous, before any await: even a second cancellation cannot skip it. Killing
@@ -258,6 +277,8 @@ class BwrapSandbox:
         self._check_python(python, ro_binds)
         self._system = _system_binds(ro_binds)
         self._disable_userns = _supports(self._bwrap, "--disable-userns")
+        self._ruff = _find_ruff()
+        seccomp.filter_program()  # fail now, not on the first run, without libseccomp
 
     @staticmethod
     def _check_python(python: str, ro_binds: Sequence[str]) -> None:
@@ -285,30 +306,58 @@ class BwrapSandbox:
     async def run(self, request: VerifyRequest) -> VerificationReport:
         files = validate_paths(request.files)
         command = self._command(request, files)
+        limits = request.limits
         # Synchronous on purpose: no await between creating the dir and the finally that
         # removes it, so a cancellation cannot leak it; it is a few small files.
         scratch = self._prepare(files)
         try:
-            outcome = await self._execute(scratch, request.limits, command)
+            runs = [self._execute(scratch, limits, self._wrap(command, limits))]
+            if request.lint:  # ruff reads the same files, bound read-only, at the same time
+                runs.append(self._execute(scratch, limits, self._lint_command(limits), ro=True))
+            outcomes = await asyncio.gather(*runs)
             junit = None
             if request.framework == "pytest":
                 junit = await asyncio.to_thread(read_junit, scratch.report)
         finally:
             await asyncio.to_thread(shutil.rmtree, scratch.root, ignore_errors=True)
+        report = self._report(request, outcomes[0], junit)
+        if request.lint:
+            lint = outcomes[1]
+            trailer = parse_trailer(bytes(lint.errors.head))
+            code = trailer.get("exit_code", lint.exit_code)
+            found = lint_report(code, bytes(lint.capture.head), lint.timed_out)
+            report = report.model_copy(update={"lint": found})
+        log.info("sandbox run finished: %s", report.summary)
+        return report
+
+    def _wrap(self, command: list[str], limits: SandboxLimits) -> list[str]:
+        """The command under the in-sandbox runner, which reports exit status and usage."""
+        return [self._python, RUNNER, "--limit", str(limits.output_bytes), "--", *command]
+
+    def _lint_command(self, limits: SandboxLimits) -> list[str]:
+        if self._ruff is None:
+            raise SandboxError("lint needs ruff on the worker's PATH (uv sync installs it)")
+        return self._wrap([RUFF, *LINT_COMMAND[1:]], limits)
+
+    def _report(
+        self, request: VerifyRequest, outcome: _Outcome, junit: bytes | None
+    ) -> VerificationReport:
+        trailer = parse_trailer(bytes(outcome.errors.head))
         self._check_sandbox_ran(outcome, request, junit)
+        code = trailer.get("exit_code", outcome.exit_code)
+        total = trailer.get("output_total")
         report = build_report(
             backend=self.name,
             framework=request.framework,
-            exit_code=outcome.exit_code,
+            exit_code=code if isinstance(code, int) else outcome.exit_code,
             timed_out=outcome.timed_out,
             duration_s=outcome.duration_s,
             wall_seconds=request.limits.wall_seconds,
             output=bytes(outcome.capture.head),
-            output_total=outcome.capture.total,
+            output_total=max(outcome.capture.total, total if isinstance(total, int) else 0),
             junit=junit,
         )
-        log.info("sandbox run finished: %s", report.summary)
-        return report
+        return report.model_copy(update={"resources": resource_use(trailer)})
 
     def _command(self, request: VerifyRequest, files: list[tuple[PurePosixPath, str]]) -> list[str]:
         # Inside, PATH holds system dirs only: the usual names mean the configured python.
@@ -344,9 +393,17 @@ class BwrapSandbox:
                 os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
 
     def build_argv(
-        self, root: Path, limits: SandboxLimits, command: Sequence[str], info_fd: int
+        self,
+        root: Path,
+        limits: SandboxLimits,
+        command: Sequence[str],
+        info_fd: int,
+        *,
+        seccomp_fd: int | None = None,
+        ro: bool = False,
     ) -> list[str]:
-        """The full launcher argv for a run whose private scratch dir is ``root``."""
+        """The full launcher argv for a run whose private scratch dir is ``root``
+        (``ro``: the work dir read-only, for lint)."""
         scratch = _Scratch(root)
         cpu, tmpfs = limits.cpu_seconds, str(limits.file_size_mb * MIB)
         prlimit = [
@@ -371,41 +428,51 @@ class BwrapSandbox:
             "--proc", "/proc", "--dev", "/dev",
             "--size", tmpfs, "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
             "--size", tmpfs, "--tmpfs", "/tmp",
-            "--bind", str(scratch.work), WORKDIR, "--chdir", WORKDIR, "--remount-ro", "/",
+            "--ro-bind" if ro else "--bind", str(scratch.work), WORKDIR, "--chdir", WORKDIR,
+            "--remount-ro", "/",
         ]  # fmt: skip
+        tools = ["--ro-bind", str(RUNNER_HOST), RUNNER]
+        if self._ruff is not None:
+            tools += ["--ro-bind", self._ruff, RUFF]
+        if seccomp_fd is not None:
+            tools += ["--seccomp", str(seccomp_fd)]
         bwrap = [
             self._bwrap, *namespaces, "--new-session", "--die-with-parent",
             "--cap-drop", "ALL", "--hostname", "sandbox", "--info-fd", str(info_fd),
-            "--clearenv", *env, *self._system, *identity, *mounts,
+            "--clearenv", *env, *self._system, *identity, *tools, *mounts,
         ]  # fmt: skip
         return [*prlimit, "--", *bwrap, "--", *command]
 
     async def _execute(
-        self, scratch: _Scratch, limits: SandboxLimits, command: Sequence[str]
+        self, scratch: _Scratch, limits: SandboxLimits, command: Sequence[str], *, ro: bool = False
     ) -> _Outcome:
         info_r, info_w = os.pipe()
+        filter_r = seccomp.filter_fd()
         try:
-            argv = self.build_argv(scratch.root, limits, command, info_w)
+            argv = self.build_argv(
+                scratch.root, limits, command, info_w, seccomp_fd=filter_r, ro=ro
+            )
             log.debug("sandbox argv: %s", argv)
-            proc = await self._spawn(argv, info_w)
+            proc = await self._spawn(argv, (info_w, filter_r))
         except BaseException:
             os.close(info_r)
             raise
         finally:
             os.close(info_w)  # bwrap holds the only write end: EOF tells us it is done
+            os.close(filter_r)
         return await _Run(proc, limits.output_bytes).complete(info_r, limits.wall_seconds)
 
-    async def _spawn(self, argv: list[str], info_fd: int) -> asyncio.subprocess.Process:
+    async def _spawn(self, argv: list[str], fds: tuple[int, ...]) -> asyncio.subprocess.Process:
         switch = self._identity.switch
         try:
             return await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
+                stderr=subprocess.PIPE,
                 env={},  # PID 1 inside is bwrap's clone: its /proc/1/environ is this one
                 start_new_session=True,
-                pass_fds=(info_fd,),
+                pass_fds=fds,
                 user=self._identity.uid if switch else None,
                 group=self._identity.gid if switch else None,
                 extra_groups=[] if switch else None,
@@ -419,7 +486,8 @@ class BwrapSandbox:
         """SandboxError when the sandbox, not the code under test, failed."""
         head = bytes(outcome.capture.head[:2000]).decode("utf-8", errors="replace")
         if not outcome.started and not outcome.timed_out:
-            raise SandboxError(f"bwrap could not set up the sandbox: {head.strip()}")
+            said = bytes(outcome.errors.head[:2000]).decode("utf-8", errors="replace")
+            raise SandboxError(f"bwrap could not set up the sandbox: {said.strip()}")
         no_pytest = f"{self._python}: No module named pytest"
         if request.command is None and junit is None and head.startswith(no_pytest):
             raise SandboxError(f"{no_pytest} (Debian: apt-get install python3-pytest)")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import logging
 import os
 import socket
@@ -35,6 +34,7 @@ from docker.models.containers import Container
 from docker.types import Ulimit
 
 from activities.sandbox.pool import WarmPool
+from activities.sandbox.report import parse_trailer
 from naestro.contracts import SandboxLimits
 from naestro.errors import SandboxError
 
@@ -197,7 +197,8 @@ class DockerEngine:
         with suppress(DockerException):
             warm.container.kill()
         with suppress(DockerException):
-            warm.container.wait(condition="removed", timeout=10)
+            # Stopped means every process in it is gone; auto_remove deletes it after.
+            warm.container.wait(condition="not-running", timeout=10)
         with suppress(OSError):
             _raw(warm.keeper).close()
 
@@ -223,15 +224,6 @@ class DockerEngine:
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.client.close()
-
-
-def parse_trailer(stderr: bytes) -> dict[str, Any]:
-    lines = stderr.decode("utf-8", errors="replace").strip().splitlines()
-    try:
-        found = json.loads(lines[-1]) if lines else {}
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
 
 
 async def run_in(

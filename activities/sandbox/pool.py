@@ -19,7 +19,7 @@ from naestro.errors import SandboxError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-_REFILL_PARALLEL = 2  # container starts at once: more only fight over the CPU
+_REFILL_PARALLEL = 3  # container starts at once: more only fight over the CPU
 
 
 class WarmPool(Generic[T]):
