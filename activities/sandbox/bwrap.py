@@ -332,7 +332,7 @@ class BwrapSandbox:
 
     def _wrap(self, command: list[str], limits: SandboxLimits) -> list[str]:
         """The command under the in-sandbox runner, which reports exit status and usage."""
-        return [self._python, RUNNER, "--limit", str(limits.output_bytes), "--", *command]
+        return [self._python, "-S", RUNNER, "--limit", str(limits.output_bytes), "--", *command]
 
     def _lint_command(self, limits: SandboxLimits) -> list[str]:
         if self._ruff is None:

@@ -85,7 +85,7 @@ class DockerSandbox:
         payload = tar_files(files)
         limits = request.limits
         size = str(limits.output_bytes)
-        runner = ["python3", RUNNER, "--unpack", "--limit", size]
+        runner = ["python3", "-S", RUNNER, "--unpack", "--limit", size]
         junit = ["--junit", f"{WORKDIR}/{REPORT_NAME}"] if request.framework == "pytest" else []
         warm = await self._container(limits)
         try:

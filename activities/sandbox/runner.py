@@ -18,17 +18,14 @@ reading once the command itself is gone and the pipe is momentarily empty.
 
 from __future__ import annotations
 
-import ctypes
-import io
-import json
 import os
 import select
 import stat
-import subprocess
 import sys
-import tarfile
-from pathlib import PurePosixPath
 from typing import Any
+
+# Started once per sandboxed run (with ``python3 -S``): only cheap modules at the top; json,
+# tarfile and pathlib load when an option needs them.
 
 PR_SET_DUMPABLE = 4
 CHUNK = 64 * 1024
@@ -40,11 +37,17 @@ MAX_DRAINS_AFTER_EXIT = 64
 def _undumpable() -> None:
     # Not dumpable: code running as the same user can neither ptrace us nor open
     # /proc/<our pid>/fd/2 to forge the trailer.
+    import ctypes
+
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def _unpack(data: bytes) -> None:
+    import io
+    import tarfile
+    from pathlib import PurePosixPath
+
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
         for member in archive.getmembers():
             path = PurePosixPath(member.name)
@@ -53,12 +56,11 @@ def _unpack(data: bytes) -> None:
         archive.extractall(".")
 
 
-def _pump(proc: subprocess.Popen[bytes], limit: int) -> int:
+def _pump(pid: int, out: int, limit: int) -> int:
     """Copy at most ``limit`` bytes of the command's output to stdout; return the total."""
-    assert proc.stdout is not None
-    out, total = proc.stdout.fileno(), 0
+    total = 0
     os.set_blocking(out, False)
-    pidfd = os.pidfd_open(proc.pid)
+    pidfd = os.pidfd_open(pid)
     exited, drains = False, 0
     while drains < MAX_DRAINS_AFTER_EXIT:
         watch, wait = ([out], 0.0) if exited else ([out, pidfd], None)
@@ -108,18 +110,42 @@ def _junit(path: str) -> str | None:
     return data.decode("utf-8", errors="replace") if len(data) <= MAX_JUNIT else None
 
 
+def _spawn(command: list[str]) -> tuple[int, int]:
+    """fork + exec (no subprocess module: it costs more to import than the rest): the
+    command's stdin is /dev/null, its stdout and stderr one pipe. Returns (pid, read end)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: only async-signal-safe work until exec
+        try:
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(write_end, 1)
+            os.dup2(write_end, 2)
+            os.closerange(3, 1 << 16)
+            os.execvp(command[0], command)
+        except OSError as exc:
+            os.write(2, f"naestro runner: cannot run {command[0]!r}: {exc}\n".encode())
+        os._exit(127)
+    os.close(write_end)
+    return pid, read_end
+
+
 def _run(command: list[str], limit: int) -> tuple[int, int, Any]:
-    try:
-        proc = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
-    except OSError as exc:
-        sys.stdout.write(f"naestro runner: cannot run {command[0]!r}: {exc}\n")
-        return 127, 0, None
-    total = _pump(proc, limit)
-    _, raw, usage = os.wait4(proc.pid, 0)
-    status = proc.returncode = os.waitstatus_to_exitcode(raw)
+    pid, out = _spawn(command)
+    total = _pump(pid, out, limit)
+    _, raw, usage = os.wait4(pid, 0)
+    status = os.waitstatus_to_exitcode(raw)
     return (128 - status if status < 0 else status), total, usage
+
+
+def _trailer(status: int, total: int, usage: Any, junit: str | None) -> str:
+    rss, cpu = usage.ru_maxrss, round(usage.ru_utime + usage.ru_stime, 3)
+    head = f'{{"exit_code": {status}, "output_total": {total}, "max_rss_kb": {rss}, '
+    if junit is None:
+        return head + f'"cpu_s": {cpu}, "junit": null}}'
+    import json
+
+    return head + f'"cpu_s": {cpu}, "junit": {json.dumps(junit)}}}'
 
 
 def main(argv: list[str]) -> int:
@@ -128,14 +154,9 @@ def main(argv: list[str]) -> int:
     if "--unpack" in options:
         _unpack(sys.stdin.buffer.read())
     status, total, usage = _run(command, int(options.get("--limit", "65536")))
-    trailer = {
-        "exit_code": status,
-        "output_total": total,
-        "max_rss_kb": usage.ru_maxrss if usage else 0,
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3) if usage else 0.0,
-        "junit": _junit(options["--junit"]) if "--junit" in options else None,
-    }
-    sys.stderr.write(json.dumps(trailer) + "\n")
+    junit = _junit(options["--junit"]) if "--junit" in options else None
+    sys.stdout.flush()
+    sys.stderr.write(_trailer(status, total, usage, junit) + "\n")
     return 0
 
 
