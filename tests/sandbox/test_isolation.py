@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import socket
+import struct
 from pathlib import Path
 
 import pytest
+from temporalio.client import Client
 
 from activities.sandbox import Sandbox
 from tests.sandbox.conftest import NOBODY, needs_root, script, token
@@ -15,6 +18,7 @@ from tests.sandbox.conftest import NOBODY, needs_root, script, token
 pytestmark = pytest.mark.timeout(30)
 
 PROJECT = Path(__file__).resolve().parents[2]
+SIOCGIFADDR = 0x8915
 
 PROBE_FILES = """
 import os, sys
@@ -52,25 +56,50 @@ for pid in sorted(p for p in os.listdir("/proc") if p.isdigit()):
 """
 
 
-async def test_network_egress_is_blocked(sandbox: Sandbox) -> None:
+def host_addresses() -> list[str]:
+    """This machine's own IPv4 interface addresses (loopback, eth0, docker0, ...)."""
+    found = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        for _, name in socket.if_nameindex():
+            request = struct.pack("256s", name.encode()[:15])
+            try:
+                answer = fcntl.ioctl(probe.fileno(), SIOCGIFADDR, request)
+            except OSError:
+                continue  # no IPv4 address on this interface
+            found.append(socket.inet_ntoa(answer[20:24]))
+    return found
+
+
+EGRESS = """
+import socket, sys
+for target in sys.argv[2:]:
+    host, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+        print("CONNECTED", target)
+    except OSError as exc:
+        print("BLOCKED", target, type(exc).__name__)
+print("IFACES", sorted(name for _, name in socket.if_nameindex()))
+"""
+
+
+async def test_network_egress_is_blocked(sandbox: Sandbox, client: Client) -> None:
+    temporal_port = client.service_client.config.target_host.rsplit(":", 1)[1]
     with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
+        listener.bind(("0.0.0.0", 0))  # every address of this machine
         listener.listen()
         listener.setblocking(False)
         port = listener.getsockname()[1]
-        code = (
-            "import socket\n"
-            "try:\n"
-            f"    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
-            "    print('CONNECTED')\n"
-            "except OSError as exc:\n"
-            "    print('BLOCKED', type(exc).__name__)\n"
-            "print('IFACES', sorted(name for _, name in socket.if_nameindex()))\n"
-        )
-        report = await sandbox.run(script(code, token()))
+        addresses = host_addresses()
+        targets = [f"{address}:{port}" for address in addresses]
+        targets += [f"127.0.0.1:{temporal_port}", f"::1:{temporal_port}"]  # Temporal
+        report = await sandbox.run(script(EGRESS, token(), *targets))
         with pytest.raises(BlockingIOError):
             listener.accept()  # nothing ever reached the host's listener
-    assert "BLOCKED ConnectionRefusedError" in report.output, report.output
+    assert report.passed, report.output
+    assert "CONNECTED" not in report.output and "gaierror" not in report.output
+    assert all(f"BLOCKED {target} " in report.output for target in targets), report.output
+    assert len(addresses) >= 2  # loopback and at least one real interface were tried
     assert "IFACES ['lo']" in report.output
 
 
