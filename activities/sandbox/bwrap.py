@@ -29,7 +29,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from activities.sandbox import seccomp
+from activities.sandbox import cgroup, seccomp
 from activities.sandbox.commands import LINT_COMMAND, REPORT_NAME, WORKDIR, default_command
 from activities.sandbox.lint import lint_report
 from activities.sandbox.paths import validate_paths
@@ -257,6 +257,17 @@ class _Run:
                     os.close(pidfd)
 
 
+def _release(proc: asyncio.subprocess.Process, group: cgroup.RunCgroup) -> None:
+    """Move the gated launcher into its cgroup, then let it go on."""
+    assert proc.stdin is not None
+    try:
+        group.add(proc.pid)
+    except OSError as exc:
+        log.warning("could not join the sandbox cgroup (%s): rlimits only", exc)
+    proc.stdin.write(b"go\n")
+    proc.stdin.close()
+
+
 class BwrapSandbox:
     """The Sandbox protocol over bubblewrap; see the module docstring for the layers."""
 
@@ -446,28 +457,37 @@ class BwrapSandbox:
     async def _execute(
         self, scratch: _Scratch, limits: SandboxLimits, command: Sequence[str], *, ro: bool = False
     ) -> _Outcome:
-        info_r, info_w = os.pipe()
-        filter_r = seccomp.filter_fd()
+        group = cgroup.create(limits) if self._identity.switch else None
         try:
-            argv = self.build_argv(
-                scratch.root, limits, command, info_w, seccomp_fd=filter_r, ro=ro
-            )
-            log.debug("sandbox argv: %s", argv)
-            proc = await self._spawn(argv, (info_w, filter_r))
-        except BaseException:
-            os.close(info_r)
-            raise
+            info_r, info_w = os.pipe()
+            filter_r = seccomp.filter_fd()
+            try:
+                argv = self.build_argv(
+                    scratch.root, limits, command, info_w, seccomp_fd=filter_r, ro=ro
+                )
+                log.debug("sandbox argv: %s", argv)
+                proc = await self._spawn(argv, (info_w, filter_r), group)
+            except BaseException:
+                os.close(info_r)
+                raise
+            finally:
+                os.close(info_w)  # bwrap holds the only write end: EOF tells us it is done
+                os.close(filter_r)
+            return await _Run(proc, limits.output_bytes).complete(info_r, limits.wall_seconds)
         finally:
-            os.close(info_w)  # bwrap holds the only write end: EOF tells us it is done
-            os.close(filter_r)
-        return await _Run(proc, limits.output_bytes).complete(info_r, limits.wall_seconds)
+            if group is not None:
+                group.kill_and_remove()
 
-    async def _spawn(self, argv: list[str], fds: tuple[int, ...]) -> asyncio.subprocess.Process:
+    async def _spawn(
+        self, argv: list[str], fds: tuple[int, ...], group: cgroup.RunCgroup | None
+    ) -> asyncio.subprocess.Process:
         switch = self._identity.switch
+        if group is not None:  # wait at the gate until the worker has moved us in
+            argv = ["/bin/sh", "-c", cgroup.GATE, "sh", *argv]
         try:
-            return await asyncio.create_subprocess_exec(
+            proc = await asyncio.create_subprocess_exec(
                 *argv,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE if group is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env={},  # PID 1 inside is bwrap's clone: its /proc/1/environ is this one
@@ -479,6 +499,9 @@ class BwrapSandbox:
             )
         except OSError as exc:
             raise SandboxError(f"could not start bwrap: {exc}") from exc
+        if group is not None:
+            _release(proc, group)
+        return proc
 
     def _check_sandbox_ran(
         self, outcome: _Outcome, request: VerifyRequest, junit: bytes | None

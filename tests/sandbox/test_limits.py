@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import resource
 import shutil
 import subprocess
@@ -13,9 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from activities.sandbox import Sandbox
+from activities.sandbox import BwrapSandbox, Sandbox
 from naestro.contracts import SandboxFile, SandboxLimits, VerifyRequest
-from tests.sandbox.conftest import processes_in_namespace, processes_with, script, token
+from tests.sandbox.conftest import (
+    needs_root,
+    processes_in_namespace,
+    processes_with,
+    script,
+    token,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -181,3 +188,36 @@ def test_sandbox_dies_with_its_launcher(backend: str) -> None:
         launcher.wait()
         for leftover in scratch:  # what a crashed worker leaves behind
             shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _sandbox_cgroups(marker: str) -> list[Path]:
+    """The naestro-sandbox cgroup dirs of the processes whose command line holds marker."""
+    found = []
+    for pid in processes_with(marker):
+        with suppress(OSError):
+            for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+                _, controllers, path = line.split(":", 2)
+                if "/naestro-sandbox/" in path:
+                    found.append(Path("/sys/fs/cgroup", controllers, path.lstrip("/")))
+    return found
+
+
+@needs_root()
+async def test_bwrap_run_gets_its_own_pids_and_memory_cgroup(
+    bwrap_sandbox: BwrapSandbox,
+) -> None:
+    # Seen from the host: inside, the cgroup namespace shows "/".
+    marker = token()
+    request = script("import time\ntime.sleep(30)\n", marker, processes=16, wall_seconds=3)
+    run = asyncio.create_task(bwrap_sandbox.run(request))
+    dirs: list[Path] = []
+    for _ in range(100):  # until the sandboxed process shows up, 2.5 s at most
+        if dirs := _sandbox_cgroups(marker):
+            break
+        await asyncio.sleep(0.025)
+    report = await run
+    assert report.timed_out and dirs, report.output
+    assert {d.parent.name for d in dirs} == {"naestro-sandbox"}
+    pids_max = [d / "pids.max" for d in dirs if d.parts[4] in ("pids", "naestro-sandbox")]
+    assert pids_max  # the v1 pids controller, or the v2 unified hierarchy
+    assert not any(map(Path.exists, dirs))  # removed after the run
