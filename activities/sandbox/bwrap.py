@@ -46,6 +46,7 @@ _BWRAP_PROCESSES = 3  # bwrap, its PID 1 and the runner count against RLIMIT_NPR
 _CHUNK = 64 * 1024
 _KILL_GRACE_S = 5.0
 _STDERR_LIMIT = 64 * 1024
+_NPROC_RUNS = 32  # concurrent runs RLIMIT_NPROC leaves room for when cgroups cap each run
 # Read-only inside every sandbox: the in-sandbox runner and ruff (for lint).
 RUNNER_HOST = Path(__file__).with_name("runner.py")
 RUNNER = "/.naestro/runner.py"
@@ -412,6 +413,7 @@ class BwrapSandbox:
         *,
         seccomp_fd: int | None = None,
         ro: bool = False,
+        cgrouped: bool = False,
     ) -> list[str]:
         """The full launcher argv for a run whose private scratch dir is ``root``
         (``ro``: the work dir read-only, for lint)."""
@@ -421,7 +423,7 @@ class BwrapSandbox:
             self._prlimit,
             f"--cpu={cpu}:{cpu + 1}",  # SIGXCPU first, SIGKILL a second later
             f"--as={limits.memory_mb * MIB}",
-            f"--nproc={limits.processes + _BWRAP_PROCESSES}",
+            f"--nproc={self._nproc(limits, cgrouped)}",
             f"--fsize={limits.file_size_mb * MIB}",
             "--core=0",
         ]
@@ -454,6 +456,14 @@ class BwrapSandbox:
         ]  # fmt: skip
         return [*prlimit, "--", *bwrap, "--", *command]
 
+    @staticmethod
+    def _nproc(limits: SandboxLimits, cgrouped: bool) -> int:
+        # RLIMIT_NPROC counts every process of the sandbox user on the host, so concurrent
+        # runs share it: with a cgroup's pids.max capping each run alone, it only needs to
+        # stop a host-wide runaway; without one it is the per-run cap.
+        own = limits.processes + _BWRAP_PROCESSES
+        return max(own * _NPROC_RUNS, 1024) if cgrouped else own
+
     async def _execute(
         self, scratch: _Scratch, limits: SandboxLimits, command: Sequence[str], *, ro: bool = False
     ) -> _Outcome:
@@ -463,7 +473,13 @@ class BwrapSandbox:
             filter_r = seccomp.filter_fd()
             try:
                 argv = self.build_argv(
-                    scratch.root, limits, command, info_w, seccomp_fd=filter_r, ro=ro
+                    scratch.root,
+                    limits,
+                    command,
+                    info_w,
+                    seccomp_fd=filter_r,
+                    ro=ro,
+                    cgrouped=group is not None,
                 )
                 log.debug("sandbox argv: %s", argv)
                 proc = await self._spawn(argv, (info_w, filter_r), group)
