@@ -8,28 +8,31 @@ runs the command. When it dies the kernel kills everything else in its PID names
 the launcher holds pidfds on bwrap and on that PID 1 (whose PID ``--info-fd`` reports) and
 SIGKILLs both after every run, on timeout and on cancellation alike; ``--die-with-parent``
 covers the launcher itself dying.
+
+Hardening on top: a seccomp filter (seccomp.py, ``--seccomp``), nested user namespaces
+off (``--disable-userns``), read-only ``/``, size-capped tmpfs, and where the host offers
+one a pids + memory cgroup per run (cgroup.py; the launcher waits at a gate until it is
+inside). The command runs under the in-sandbox runner (runner.py), which reports its exit
+status and resource use; lint runs ruff in a second bwrap over the same files, read-only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import os
 import pwd
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
-from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from activities.sandbox import cgroup, seccomp
+from activities.sandbox.bwrap_run import Outcome, Run
 from activities.sandbox.commands import LINT_COMMAND, REPORT_NAME, WORKDIR, default_command
 from activities.sandbox.lint import lint_report
 from activities.sandbox.paths import validate_paths
@@ -43,9 +46,6 @@ DEFAULT_PYTHON = "/usr/bin/python3"
 INSTALL_HINT = "apt-get install bubblewrap"
 MIB = 1024 * 1024
 _BWRAP_PROCESSES = 3  # bwrap, its PID 1 and the runner count against RLIMIT_NPROC too
-_CHUNK = 64 * 1024
-_KILL_GRACE_S = 5.0
-_STDERR_LIMIT = 64 * 1024
 _NPROC_RUNS = 32  # concurrent runs RLIMIT_NPROC leaves room for when cgroups cap each run
 # Read-only inside every sandbox: the in-sandbox runner and ruff (for lint).
 RUNNER_HOST = Path(__file__).with_name("runner.py")
@@ -131,131 +131,6 @@ class _Scratch:
     @property
     def report(self) -> Path:
         return self.work / REPORT_NAME
-
-
-@dataclass
-class _Capture:
-    limit: int
-    head: bytearray = field(default_factory=bytearray)
-    total: int = 0
-
-    async def drain(self, stream: asyncio.StreamReader) -> None:
-        # Read to EOF even past the limit so the writer never blocks on a full pipe, but keep
-        # only the head so the worker's memory stays flat whatever the code prints.
-        while chunk := await stream.read(_CHUNK):
-            self.total += len(chunk)
-            room = self.limit - len(self.head)
-            if room > 0:
-                self.head += chunk[:room]
-
-
-@dataclass
-class _Outcome:
-    exit_code: int | None
-    timed_out: bool
-    duration_s: float
-    started: bool  # bwrap got as far as creating the namespaces
-    capture: _Capture
-    errors: _Capture  # bwrap's own messages and the runner's JSON trailer (stderr)
-
-
-def _read_child_pid(fd: int) -> int | None:
-    """bwrap's --info-fd JSON ({"child-pid": N, ...}); EOF without it means setup failed."""
-    with os.fdopen(fd, "rb") as info:
-        data = info.read(64 * 1024)
-    try:
-        pid = json.loads(data).get("child-pid")
-    except (ValueError, AttributeError):
-        return None
-    return pid if isinstance(pid, int) else None
-
-
-async def _until_readable(fd: int) -> None:
-    """A pidfd turns readable once its process has exited."""
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    loop.add_reader(fd, wake)
-    try:
-        await ready
-    finally:
-        loop.remove_reader(fd)
-
-
-def _open_pidfd(pid: int) -> int | None:
-    with suppress(ProcessLookupError):
-        return os.pidfd_open(pid)
-    return None
-
-
-class _Run:
-    """One launched bwrap: its output pump, its two processes, their teardown.
-
-    ``outer`` is bwrap itself, which exits when the command does (its exit status is the
-    command's); ``inner`` is PID 1 of the sandbox, which outlives the command while any
-    other sandboxed process lives and takes them all down when it dies. Both are held as
-    pidfds, so signalling them cannot hit a recycled PID. Waiting on ``outer``'s pidfd
-    rather than on ``proc.wait()`` matters: asyncio's wait() also waits for the output
-    pipe to close, which a leftover background process could hold open.
-    """
-
-    def __init__(self, proc: asyncio.subprocess.Process, output_limit: int) -> None:
-        assert proc.stdout is not None and proc.stderr is not None
-        self.proc = proc
-        self.capture = _Capture(output_limit)
-        self.errors = _Capture(_STDERR_LIMIT)
-        self.pump = asyncio.gather(self.capture.drain(proc.stdout), self.errors.drain(proc.stderr))
-        self.outer = _open_pidfd(proc.pid)
-        self.inner: int | None = None
-        self.started_at = time.monotonic()
-
-    async def complete(self, info_fd: int, wall_seconds: float) -> _Outcome:
-        timed_out, started = False, False
-        try:
-            async with asyncio.timeout(wall_seconds):
-                child = await asyncio.to_thread(_read_child_pid, info_fd)
-                if child is not None:
-                    started, self.inner = True, _open_pidfd(child)
-                if self.outer is not None:
-                    await _until_readable(self.outer)
-                else:  # already gone and reaped before we could open it
-                    await self.proc.wait()
-        except TimeoutError:
-            timed_out = True
-        finally:
-            await self._teardown()
-        duration = time.monotonic() - self.started_at
-        return _Outcome(
-            self.proc.returncode, timed_out, duration, started, self.capture, self.errors
-        )
-
-    def _kill(self) -> None:
-        # Synchronous, before any await: even a second cancellation cannot skip it. Killing
-        # the sandbox's PID 1 makes the kernel kill every process in its PID namespace.
-        for pidfd in (self.inner, self.outer):
-            if pidfd is not None:
-                with suppress(ProcessLookupError):
-                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-
-    async def _teardown(self) -> None:
-        self._kill()
-        try:
-            async with asyncio.timeout(_KILL_GRACE_S):
-                if self.inner is not None:
-                    await _until_readable(self.inner)  # the whole namespace is gone
-                await self.proc.wait()
-                await self.pump
-        except TimeoutError:
-            log.error("sandbox processes still alive %ss after SIGKILL", _KILL_GRACE_S)
-            self.pump.cancel()
-        finally:
-            for pidfd in (self.inner, self.outer):
-                if pidfd is not None:
-                    os.close(pidfd)
 
 
 def _release(proc: asyncio.subprocess.Process, group: cgroup.RunCgroup) -> None:
@@ -352,7 +227,7 @@ class BwrapSandbox:
         return self._wrap([RUFF, *LINT_COMMAND[1:]], limits)
 
     def _report(
-        self, request: VerifyRequest, outcome: _Outcome, junit: bytes | None
+        self, request: VerifyRequest, outcome: Outcome, junit: bytes | None
     ) -> VerificationReport:
         trailer = parse_trailer(bytes(outcome.errors.head))
         self._check_sandbox_ran(outcome, request, junit)
@@ -466,7 +341,7 @@ class BwrapSandbox:
 
     async def _execute(
         self, scratch: _Scratch, limits: SandboxLimits, command: Sequence[str], *, ro: bool = False
-    ) -> _Outcome:
+    ) -> Outcome:
         group = cgroup.create(limits) if self._identity.switch else None
         try:
             info_r, info_w = os.pipe()
@@ -489,7 +364,7 @@ class BwrapSandbox:
             finally:
                 os.close(info_w)  # bwrap holds the only write end: EOF tells us it is done
                 os.close(filter_r)
-            return await _Run(proc, limits.output_bytes).complete(info_r, limits.wall_seconds)
+            return await Run(proc, limits.output_bytes).complete(info_r, limits.wall_seconds)
         finally:
             if group is not None:
                 group.kill_and_remove()
@@ -520,7 +395,7 @@ class BwrapSandbox:
         return proc
 
     def _check_sandbox_ran(
-        self, outcome: _Outcome, request: VerifyRequest, junit: bytes | None
+        self, outcome: Outcome, request: VerifyRequest, junit: bytes | None
     ) -> None:
         """SandboxError when the sandbox, not the code under test, failed."""
         head = bytes(outcome.capture.head[:2000]).decode("utf-8", errors="replace")
