@@ -274,5 +274,14 @@ from naestro.memory_cli import register as register_memory_commands  # noqa: E40
 
 register_memory_commands(main)
 
+
+def _add_eval_commands() -> None:
+    from naestro.eval_cli import eval_group
+
+    main.add_command(eval_group)
+
+
+_add_eval_commands()
+
 if __name__ == "__main__":
     main()

@@ -100,6 +100,28 @@ class TestCaseResult(Frozen):
     message: str = ""
 
 
+class LintFinding(Frozen):
+    code: str
+    message: str
+    path: str = ""
+    line: int = 0
+
+
+class LintReport(Frozen):
+    passed: bool
+    exit_code: int | None
+    findings: list[LintFinding] = []
+    summary: str = ""
+
+
+class ResourceUse(Frozen):
+    """What the command used, as the in-sandbox runner measured it (its waited-for children
+    included): peak resident set and CPU time."""
+
+    max_rss_kb: int = 0
+    cpu_seconds: float = 0.0
+
+
 class VerificationReport(Frozen):
     backend: str
     passed: bool
@@ -110,6 +132,10 @@ class VerificationReport(Frozen):
     output: str = ""
     output_truncated: bool = False
     summary: str = ""
+    lint: LintReport | None = None  # ruff's findings when the request asked for lint
+    resources: ResourceUse | None = None
+    cached: bool = False  # an identical earlier run's report, from the test cache
+    cache_key: str = ""  # sha256 of code + tests + command + limits + sandbox image
 
     @property
     def failed_tests(self) -> list[TestCaseResult]:
@@ -318,6 +344,17 @@ class VerifyRequest(Frozen):
     framework: Literal["pytest", "unittest", "script"] = "pytest"
     command: list[str] | None = None  # overrides the framework's default command
     limits: SandboxLimits = SandboxLimits()
+    lint: bool = False  # also run ruff over the files, in parallel with the tests
+    use_cache: bool = True  # answer an identical earlier run from the test cache
+    # None: the worker's configured backend; else this one ("auto": Docker when it answers)
+    backend: Literal["auto", "bwrap", "docker"] | None = None
+
+
+class VerifyJob(Frozen):
+    """VerifyWorkflow's input: one request for the sandbox queue (``naestro eval``)."""
+
+    request: VerifyRequest
+    sandbox_task_queue: str = "naestro.sandbox"
 
 
 # ---------------------------------------------------------------- PII

@@ -153,6 +153,13 @@ class SandboxConfig(Strict):
     backend: Literal["auto", "bwrap", "docker"] = "auto"
     user: str = Field(default="nobody", description="unprivileged user the sandbox runs as")
     limits: SandboxLimits = SandboxLimits()
+    # Docker backend (auto picks it when the engine answers): the locally built image
+    # (infra/sandbox/build.sh), the engine (None: DOCKER_HOST or the local socket), and how
+    # many started containers wait for runs with the default limits.
+    image: str = "naestro-sandbox:current"
+    docker_host: str | None = None
+    pool_size: int = Field(default=8, ge=0)
+    cache_entries: int = Field(default=1024, ge=0, description="test cache size; 0: off")
 
 
 PiiAction = Literal["redact", "block", "allow"]

@@ -31,6 +31,9 @@ UV=$(command -v uv || echo "$(python3 -m site --user-base)/bin/uv")
 log "syncing the Python environment (uv.lock)"
 "$UV" sync --frozen --quiet
 
+log "setting up the Docker sandbox (docker.io, dockerd, the sandbox image)"
+./scripts/sandbox-setup.sh
+
 log "looking for the Temporal CLI"
 export PATH="$PATH:/usr/local/go/bin"
 .venv/bin/python -m naestro.devstack

@@ -50,7 +50,7 @@ async def test_run_prints_answer_verification_cost_and_link(client: Client, tmp_
     out = done.stdout
     assert "succeeded" in out
     assert "a + b" in out
-    assert "verification [bwrap]: 2 passed" in out
+    assert "verification [docker]: 2 passed" in out  # auto: Docker answers (bootstrap.sh)
     assert "cost: $" in out
     assert "http://localhost:8233/namespaces/default/workflows/task-" in out
     assert "SCRIPTED" in out

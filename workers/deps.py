@@ -13,6 +13,7 @@ from activities.pii import PiiActivities
 from activities.routing import RoutingActivities
 from activities.sandbox import make_sandbox
 from activities.sandbox.activity import SandboxActivities
+from activities.sandbox.cache import ReportCache
 from naestro.settings import Settings
 from workers.governor import Governor
 
@@ -54,7 +55,14 @@ class Deps:
     def sandbox(self) -> SandboxActivities:
         # Built on first use: only sandbox workers need bubblewrap or Docker present.
         if self._sandbox is None:
-            self._sandbox = SandboxActivities(make_sandbox(self.settings.sandbox))
+            config = self.settings.sandbox
+            self._sandbox = SandboxActivities(
+                make_sandbox(config),
+                cache=ReportCache(config.cache_entries),
+                factory=lambda backend: make_sandbox(
+                    config.model_copy(update={"backend": backend})
+                ),
+            )
         return self._sandbox
 
     @property
@@ -82,3 +90,5 @@ class Deps:
         await self.registry.aclose()
         if self._memory is not None:
             await self._memory.service.aclose()
+        if self._sandbox is not None:
+            await self._sandbox.aclose()  # warm sandbox containers go with the worker

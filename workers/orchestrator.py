@@ -15,9 +15,16 @@ from workflows.calibration import PiiCalibrationWorkflow
 from workflows.consensus import ConsensusWorkflow
 from workflows.ingest import IngestWorkflow
 from workflows.task import TaskWorkflow
+from workflows.verify import VerifyWorkflow
 
 TASK_QUEUE = "naestro.orchestrator"
-WORKFLOWS = [TaskWorkflow, ConsensusWorkflow, IngestWorkflow, PiiCalibrationWorkflow]
+WORKFLOWS = [
+    TaskWorkflow,
+    ConsensusWorkflow,
+    VerifyWorkflow,
+    IngestWorkflow,
+    PiiCalibrationWorkflow,
+]
 # Deterministic failures: retrying the workflow task would fail the same way forever, so
 # they fail the workflow with their message instead.
 FAILURE_TYPES: list[type[BaseException]] = [NaestroError, pydantic.ValidationError]

@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
+import logging
+
 from activities.sandbox.activity import SandboxActivities
 from activities.sandbox.base import Sandbox
-from activities.sandbox.bwrap import DEFAULT_PYTHON, INSTALL_HINT, BwrapSandbox
+from activities.sandbox.bwrap import DEFAULT_PYTHON, BwrapSandbox
 from naestro.errors import SandboxError
 from naestro.settings import SandboxConfig
 
 __all__ = ["BwrapSandbox", "Sandbox", "SandboxActivities", "make_sandbox"]
 
+log = logging.getLogger(__name__)
+
+
+def _docker(config: SandboxConfig) -> Sandbox:
+    # Imported here: workflows import this package (for SandboxActivities), and the docker
+    # SDK has no business inside the workflow sandbox.
+    from activities.sandbox.docker import DockerSandbox
+
+    return DockerSandbox(
+        config.image,
+        pool_size=config.pool_size,
+        limits=config.limits,
+        base_url=config.docker_host,
+    )
+
 
 def make_sandbox(config: SandboxConfig, *, python: str = DEFAULT_PYTHON) -> Sandbox:
-    """The sandbox temporal.yaml asks for; SandboxError says what to install when missing."""
+    """The sandbox temporal.yaml asks for; SandboxError says what to install when missing.
+
+    ``auto`` picks Docker when the engine answers and has the sandbox image, else bubblewrap.
+    """
     if config.backend == "docker":
-        raise SandboxError(
-            "the docker sandbox backend is not available yet: use backend 'bwrap' or 'auto' "
-            f"({INSTALL_HINT})"
-        )
-    # "auto" has a single candidate until Docker lands; BwrapSandbox checks that bwrap exists.
+        return _docker(config)
+    if config.backend == "auto":
+        try:
+            return _docker(config)
+        except SandboxError as exc:
+            log.info("docker sandbox unavailable (%s): using bubblewrap", exc)
     return BwrapSandbox(user=config.user, python=python)

@@ -10,7 +10,17 @@ from naestro.contracts import VerificationReport, VerifyRequest
 class Sandbox(Protocol):
     name: str
 
+    @property
+    def fingerprint(self) -> str:
+        """What else decides a run's outcome besides the request (the image, the tools):
+        part of the test cache key."""
+        ...
+
     async def run(self, request: VerifyRequest) -> VerificationReport:
         """Run the request's command over its files. Raises naestro.errors.SandboxError only
         when the sandbox itself cannot run; failing tests are a report with passed=False."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop what the sandbox keeps running between runs (warm containers)."""
         ...

@@ -8,40 +8,49 @@ runs the command. When it dies the kernel kills everything else in its PID names
 the launcher holds pidfds on bwrap and on that PID 1 (whose PID ``--info-fd`` reports) and
 SIGKILLs both after every run, on timeout and on cancellation alike; ``--die-with-parent``
 covers the launcher itself dying.
+
+Hardening on top: a seccomp filter (seccomp.py, ``--seccomp``), nested user namespaces
+off (``--disable-userns``), read-only ``/``, size-capped tmpfs, and where the host offers
+one a pids + memory cgroup per run (cgroup.py; the launcher waits at a gate until it is
+inside). The command runs under the in-sandbox runner (runner.py), which reports its exit
+status and resource use; lint runs ruff in a second bwrap over the same files, read-only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import os
 import pwd
 import shutil
-import signal
 import subprocess
+import sys
 import tempfile
-import time
 from collections.abc import Sequence
-from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from activities.sandbox.report import build_report, read_junit
-from naestro.contracts import SandboxFile, SandboxLimits, VerificationReport, VerifyRequest
+from activities.sandbox import cgroup, seccomp
+from activities.sandbox.bwrap_run import Outcome, Run
+from activities.sandbox.commands import LINT_COMMAND, REPORT_NAME, WORKDIR, default_command
+from activities.sandbox.lint import lint_report
+from activities.sandbox.paths import validate_paths
+from activities.sandbox.report import build_report, parse_trailer, read_junit, resource_use
+from naestro.contracts import SandboxLimits, VerificationReport, VerifyRequest
 from naestro.errors import SandboxError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PYTHON = "/usr/bin/python3"
 INSTALL_HINT = "apt-get install bubblewrap"
-REPORT_NAME = ".naestro-junit.xml"
-WORKDIR = "/work"  # the work dir's path inside the sandbox
 MIB = 1024 * 1024
-_BWRAP_PROCESSES = 2  # bwrap itself and its PID 1 count against RLIMIT_NPROC too
-_CHUNK = 64 * 1024
-_KILL_GRACE_S = 5.0
+_BWRAP_PROCESSES = 3  # bwrap, its PID 1 and the runner count against RLIMIT_NPROC too
+_NPROC_RUNS = 32  # concurrent runs RLIMIT_NPROC leaves room for when cgroups cap each run
+# Read-only inside every sandbox: the in-sandbox runner and ruff (for lint).
+RUNNER_HOST = Path(__file__).with_name("runner.py")
+RUNNER = "/.naestro/runner.py"
+RUFF = "/.naestro/ruff"
 _ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "HOME": WORKDIR,
@@ -53,17 +62,11 @@ _ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives")
 _ROOT_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 
 
-def validate_paths(files: Sequence[SandboxFile]) -> list[tuple[PurePosixPath, str]]:
-    """The files' relative paths, or SandboxError naming the first that could escape."""
-    checked = []
-    for file in files:
-        path = PurePosixPath(file.path)
-        if "\0" in file.path or path.is_absolute() or ".." in path.parts or not path.parts:
-            raise SandboxError(
-                f"refusing sandbox file path {file.path!r}: it must be relative, without '..'"
-            )
-        checked.append((path, file.content))
-    return checked
+def _find_ruff() -> str | None:
+    """ruff from the worker's PATH, else beside the worker's python (the venv's bin)."""
+    beside = Path(sys.executable).with_name("ruff")
+    found = shutil.which("ruff") or (str(beside) if beside.is_file() else None)
+    return str(Path(found).resolve()) if found else None
 
 
 def _require_tool(name: str, hint: str) -> str:
@@ -130,125 +133,15 @@ class _Scratch:
         return self.work / REPORT_NAME
 
 
-@dataclass
-class _Capture:
-    limit: int
-    head: bytearray = field(default_factory=bytearray)
-    total: int = 0
-
-    async def drain(self, stream: asyncio.StreamReader) -> None:
-        # Read to EOF even past the limit so the writer never blocks on a full pipe, but keep
-        # only the head so the worker's memory stays flat whatever the code prints.
-        while chunk := await stream.read(_CHUNK):
-            self.total += len(chunk)
-            room = self.limit - len(self.head)
-            if room > 0:
-                self.head += chunk[:room]
-
-
-@dataclass
-class _Outcome:
-    exit_code: int | None
-    timed_out: bool
-    duration_s: float
-    started: bool  # bwrap got as far as creating the namespaces
-    capture: _Capture
-
-
-def _read_child_pid(fd: int) -> int | None:
-    """bwrap's --info-fd JSON ({"child-pid": N, ...}); EOF without it means setup failed."""
-    with os.fdopen(fd, "rb") as info:
-        data = info.read(64 * 1024)
+def _release(proc: asyncio.subprocess.Process, group: cgroup.RunCgroup) -> None:
+    """Move the gated launcher into its cgroup, then let it go on."""
+    assert proc.stdin is not None
     try:
-        pid = json.loads(data).get("child-pid")
-    except (ValueError, AttributeError):
-        return None
-    return pid if isinstance(pid, int) else None
-
-
-async def _until_readable(fd: int) -> None:
-    """A pidfd turns readable once its process has exited."""
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    loop.add_reader(fd, wake)
-    try:
-        await ready
-    finally:
-        loop.remove_reader(fd)
-
-
-def _open_pidfd(pid: int) -> int | None:
-    with suppress(ProcessLookupError):
-        return os.pidfd_open(pid)
-    return None
-
-
-class _Run:
-    """One launched bwrap: its output pump, its two processes, their teardown.
-
-    ``outer`` is bwrap itself, which exits when the command does (its exit status is the
-    command's); ``inner`` is PID 1 of the sandbox, which outlives the command while any
-    other sandboxed process lives and takes them all down when it dies. Both are held as
-    pidfds, so signalling them cannot hit a recycled PID. Waiting on ``outer``'s pidfd
-    rather than on ``proc.wait()`` matters: asyncio's wait() also waits for the output
-    pipe to close, which a leftover background process could hold open.
-    """
-
-    def __init__(self, proc: asyncio.subprocess.Process, output_limit: int) -> None:
-        assert proc.stdout is not None
-        self.proc = proc
-        self.capture = _Capture(output_limit)
-        self.pump = asyncio.create_task(self.capture.drain(proc.stdout))
-        self.outer = _open_pidfd(proc.pid)
-        self.inner: int | None = None
-        self.started_at = time.monotonic()
-
-    async def complete(self, info_fd: int, wall_seconds: float) -> _Outcome:
-        timed_out, started = False, False
-        try:
-            async with asyncio.timeout(wall_seconds):
-                child = await asyncio.to_thread(_read_child_pid, info_fd)
-                if child is not None:
-                    started, self.inner = True, _open_pidfd(child)
-                if self.outer is not None:
-                    await _until_readable(self.outer)
-                else:  # already gone and reaped before we could open it
-                    await self.proc.wait()
-        except TimeoutError:
-            timed_out = True
-        finally:
-            await self._teardown()
-        duration = time.monotonic() - self.started_at
-        return _Outcome(self.proc.returncode, timed_out, duration, started, self.capture)
-
-    def _kill(self) -> None:
-        # Synchronous, before any await: even a second cancellation cannot skip it. Killing
-        # the sandbox's PID 1 makes the kernel kill every process in its PID namespace.
-        for pidfd in (self.inner, self.outer):
-            if pidfd is not None:
-                with suppress(ProcessLookupError):
-                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-
-    async def _teardown(self) -> None:
-        self._kill()
-        try:
-            async with asyncio.timeout(_KILL_GRACE_S):
-                if self.inner is not None:
-                    await _until_readable(self.inner)  # the whole namespace is gone
-                await self.proc.wait()
-                await self.pump
-        except TimeoutError:
-            log.error("sandbox processes still alive %ss after SIGKILL", _KILL_GRACE_S)
-            self.pump.cancel()
-        finally:
-            for pidfd in (self.inner, self.outer):
-                if pidfd is not None:
-                    os.close(pidfd)
+        group.add(proc.pid)
+    except OSError as exc:
+        log.warning("could not join the sandbox cgroup (%s): rlimits only", exc)
+    proc.stdin.write(b"go\n")
+    proc.stdin.close()
 
 
 class BwrapSandbox:
@@ -271,6 +164,8 @@ class BwrapSandbox:
         self._check_python(python, ro_binds)
         self._system = _system_binds(ro_binds)
         self._disable_userns = _supports(self._bwrap, "--disable-userns")
+        self._ruff = _find_ruff()
+        seccomp.filter_program()  # fail now, not on the first run, without libseccomp
 
     @staticmethod
     def _check_python(python: str, ro_binds: Sequence[str]) -> None:
@@ -283,48 +178,77 @@ class BwrapSandbox:
                 "inside the sandbox (Debian: apt-get install python3 python3-pytest)"
             )
 
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """bubblewrap's version and the python the sandbox runs: part of the cache key."""
+        version = subprocess.run(
+            [self._bwrap, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout.strip()
+        python = Path(self._python).resolve()
+        return f"{version} {python} {python.stat().st_mtime_ns}"
+
+    async def aclose(self) -> None:
+        """Nothing stays running between bubblewrap runs."""
+
     async def run(self, request: VerifyRequest) -> VerificationReport:
         files = validate_paths(request.files)
         command = self._command(request, files)
+        limits = request.limits
         # Synchronous on purpose: no await between creating the dir and the finally that
         # removes it, so a cancellation cannot leak it; it is a few small files.
         scratch = self._prepare(files)
         try:
-            outcome = await self._execute(scratch, request.limits, command)
+            runs = [self._execute(scratch, limits, self._wrap(command, limits))]
+            if request.lint:  # ruff reads the same files, bound read-only, at the same time
+                runs.append(self._execute(scratch, limits, self._lint_command(limits), ro=True))
+            outcomes = await asyncio.gather(*runs)
             junit = None
             if request.framework == "pytest":
                 junit = await asyncio.to_thread(read_junit, scratch.report)
         finally:
             await asyncio.to_thread(shutil.rmtree, scratch.root, ignore_errors=True)
+        report = self._report(request, outcomes[0], junit)
+        if request.lint:
+            lint = outcomes[1]
+            trailer = parse_trailer(bytes(lint.errors.head))
+            code = trailer.get("exit_code", lint.exit_code)
+            found = lint_report(code, bytes(lint.capture.head), lint.timed_out)
+            report = report.model_copy(update={"lint": found})
+        log.info("sandbox run finished: %s", report.summary)
+        return report
+
+    def _wrap(self, command: list[str], limits: SandboxLimits) -> list[str]:
+        """The command under the in-sandbox runner, which reports exit status and usage."""
+        return [self._python, "-S", RUNNER, "--limit", str(limits.output_bytes), "--", *command]
+
+    def _lint_command(self, limits: SandboxLimits) -> list[str]:
+        if self._ruff is None:
+            raise SandboxError("lint needs ruff on the worker's PATH (uv sync installs it)")
+        return self._wrap([RUFF, *LINT_COMMAND[1:]], limits)
+
+    def _report(
+        self, request: VerifyRequest, outcome: Outcome, junit: bytes | None
+    ) -> VerificationReport:
+        trailer = parse_trailer(bytes(outcome.errors.head))
         self._check_sandbox_ran(outcome, request, junit)
+        code = trailer.get("exit_code", outcome.exit_code)
+        total = trailer.get("output_total")
         report = build_report(
             backend=self.name,
             framework=request.framework,
-            exit_code=outcome.exit_code,
+            exit_code=code if isinstance(code, int) else outcome.exit_code,
             timed_out=outcome.timed_out,
             duration_s=outcome.duration_s,
             wall_seconds=request.limits.wall_seconds,
             output=bytes(outcome.capture.head),
-            output_total=outcome.capture.total,
+            output_total=max(outcome.capture.total, total if isinstance(total, int) else 0),
             junit=junit,
         )
-        log.info("sandbox run finished: %s", report.summary)
-        return report
+        return report.model_copy(update={"resources": resource_use(trailer)})
 
     def _command(self, request: VerifyRequest, files: list[tuple[PurePosixPath, str]]) -> list[str]:
-        if request.command:
-            head, *rest = request.command
-            # Inside, PATH holds system dirs only: the usual names mean the configured python.
-            return [self._python if head in ("python", "python3") else head, *rest]
-        if request.framework == "pytest":
-            report = f"--junitxml={WORKDIR}/{REPORT_NAME}"
-            return [self._python, "-m", "pytest", "-q", "-p", "no:cacheprovider", report]
-        if request.framework == "unittest":
-            return [self._python, "-m", "unittest", "-v"]
-        if not files:
-            raise SandboxError("the script framework needs at least one file to run")
-        names = [str(path) for path, _ in files]
-        return [self._python, "main.py" if "main.py" in names else names[0]]
+        # Inside, PATH holds system dirs only: the usual names mean the configured python.
+        return default_command(request, self._python, files)
 
     def _prepare(self, files: list[tuple[PurePosixPath, str]]) -> _Scratch:
         scratch = _Scratch(Path(tempfile.mkdtemp(prefix="naestro-bwrap-")))
@@ -356,16 +280,25 @@ class BwrapSandbox:
                 os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
 
     def build_argv(
-        self, root: Path, limits: SandboxLimits, command: Sequence[str], info_fd: int
+        self,
+        root: Path,
+        limits: SandboxLimits,
+        command: Sequence[str],
+        info_fd: int,
+        *,
+        seccomp_fd: int | None = None,
+        ro: bool = False,
+        cgrouped: bool = False,
     ) -> list[str]:
-        """The full launcher argv for a run whose private scratch dir is ``root``."""
+        """The full launcher argv for a run whose private scratch dir is ``root``
+        (``ro``: the work dir read-only, for lint)."""
         scratch = _Scratch(root)
         cpu, tmpfs = limits.cpu_seconds, str(limits.file_size_mb * MIB)
         prlimit = [
             self._prlimit,
             f"--cpu={cpu}:{cpu + 1}",  # SIGXCPU first, SIGKILL a second later
             f"--as={limits.memory_mb * MIB}",
-            f"--nproc={limits.processes + _BWRAP_PROCESSES}",
+            f"--nproc={self._nproc(limits, cgrouped)}",
             f"--fsize={limits.file_size_mb * MIB}",
             "--core=0",
         ]
@@ -383,55 +316,92 @@ class BwrapSandbox:
             "--proc", "/proc", "--dev", "/dev",
             "--size", tmpfs, "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
             "--size", tmpfs, "--tmpfs", "/tmp",
-            "--bind", str(scratch.work), WORKDIR, "--chdir", WORKDIR, "--remount-ro", "/",
+            "--ro-bind" if ro else "--bind", str(scratch.work), WORKDIR, "--chdir", WORKDIR,
+            "--remount-ro", "/",
         ]  # fmt: skip
+        tools = ["--ro-bind", str(RUNNER_HOST), RUNNER]
+        if self._ruff is not None:
+            tools += ["--ro-bind", self._ruff, RUFF]
+        if seccomp_fd is not None:
+            tools += ["--seccomp", str(seccomp_fd)]
         bwrap = [
             self._bwrap, *namespaces, "--new-session", "--die-with-parent",
             "--cap-drop", "ALL", "--hostname", "sandbox", "--info-fd", str(info_fd),
-            "--clearenv", *env, *self._system, *identity, *mounts,
+            "--clearenv", *env, *self._system, *identity, *tools, *mounts,
         ]  # fmt: skip
         return [*prlimit, "--", *bwrap, "--", *command]
 
-    async def _execute(
-        self, scratch: _Scratch, limits: SandboxLimits, command: Sequence[str]
-    ) -> _Outcome:
-        info_r, info_w = os.pipe()
-        try:
-            argv = self.build_argv(scratch.root, limits, command, info_w)
-            log.debug("sandbox argv: %s", argv)
-            proc = await self._spawn(argv, info_w)
-        except BaseException:
-            os.close(info_r)
-            raise
-        finally:
-            os.close(info_w)  # bwrap holds the only write end: EOF tells us it is done
-        return await _Run(proc, limits.output_bytes).complete(info_r, limits.wall_seconds)
+    @staticmethod
+    def _nproc(limits: SandboxLimits, cgrouped: bool) -> int:
+        # RLIMIT_NPROC counts every process of the sandbox user on the host, so concurrent
+        # runs share it: with a cgroup's pids.max capping each run alone, it only needs to
+        # stop a host-wide runaway; without one it is the per-run cap.
+        own = limits.processes + _BWRAP_PROCESSES
+        return max(own * _NPROC_RUNS, 1024) if cgrouped else own
 
-    async def _spawn(self, argv: list[str], info_fd: int) -> asyncio.subprocess.Process:
-        switch = self._identity.switch
+    async def _execute(
+        self, scratch: _Scratch, limits: SandboxLimits, command: Sequence[str], *, ro: bool = False
+    ) -> Outcome:
+        group = cgroup.create(limits) if self._identity.switch else None
         try:
-            return await asyncio.create_subprocess_exec(
+            info_r, info_w = os.pipe()
+            filter_r = seccomp.filter_fd()
+            try:
+                argv = self.build_argv(
+                    scratch.root,
+                    limits,
+                    command,
+                    info_w,
+                    seccomp_fd=filter_r,
+                    ro=ro,
+                    cgrouped=group is not None,
+                )
+                log.debug("sandbox argv: %s", argv)
+                proc = await self._spawn(argv, (info_w, filter_r), group)
+            except BaseException:
+                os.close(info_r)
+                raise
+            finally:
+                os.close(info_w)  # bwrap holds the only write end: EOF tells us it is done
+                os.close(filter_r)
+            return await Run(proc, limits.output_bytes).complete(info_r, limits.wall_seconds)
+        finally:
+            if group is not None:
+                group.kill_and_remove()
+
+    async def _spawn(
+        self, argv: list[str], fds: tuple[int, ...], group: cgroup.RunCgroup | None
+    ) -> asyncio.subprocess.Process:
+        switch = self._identity.switch
+        if group is not None:  # wait at the gate until the worker has moved us in
+            argv = ["/bin/sh", "-c", cgroup.GATE, "sh", *argv]
+        try:
+            proc = await asyncio.create_subprocess_exec(
                 *argv,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE if group is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
+                stderr=subprocess.PIPE,
                 env={},  # PID 1 inside is bwrap's clone: its /proc/1/environ is this one
                 start_new_session=True,
-                pass_fds=(info_fd,),
+                pass_fds=fds,
                 user=self._identity.uid if switch else None,
                 group=self._identity.gid if switch else None,
                 extra_groups=[] if switch else None,
             )
         except OSError as exc:
             raise SandboxError(f"could not start bwrap: {exc}") from exc
+        if group is not None:
+            _release(proc, group)
+        return proc
 
     def _check_sandbox_ran(
-        self, outcome: _Outcome, request: VerifyRequest, junit: bytes | None
+        self, outcome: Outcome, request: VerifyRequest, junit: bytes | None
     ) -> None:
         """SandboxError when the sandbox, not the code under test, failed."""
         head = bytes(outcome.capture.head[:2000]).decode("utf-8", errors="replace")
         if not outcome.started and not outcome.timed_out:
-            raise SandboxError(f"bwrap could not set up the sandbox: {head.strip()}")
+            said = bytes(outcome.errors.head[:2000]).decode("utf-8", errors="replace")
+            raise SandboxError(f"bwrap could not set up the sandbox: {said.strip()}")
         no_pytest = f"{self._python}: No module named pytest"
         if request.command is None and junit is None and head.startswith(no_pytest):
             raise SandboxError(f"{no_pytest} (Debian: apt-get install python3-pytest)")

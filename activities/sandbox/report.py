@@ -7,15 +7,17 @@ is ever declared, let alone expanded.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import stat
 from collections import Counter
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
-from naestro.contracts import TestCaseResult, VerificationReport
+from naestro.contracts import ResourceUse, TestCaseResult, VerificationReport
 
 MAX_JUNIT_BYTES = 5 * 1024 * 1024
 MAX_TESTS = 1000  # the report travels through workflow history (2 MB limit)
@@ -196,3 +198,22 @@ def build_report(
         output_truncated=truncated,
         summary=summary,
     )
+
+
+def resource_use(trailer: dict[str, object]) -> ResourceUse | None:
+    """The runner's measurements, when it got as far as reporting them."""
+    rss, cpu = trailer.get("max_rss_kb"), trailer.get("cpu_s")
+    if not isinstance(rss, int) or not isinstance(cpu, int | float):
+        return None
+    return ResourceUse(max_rss_kb=max(rss, 0), cpu_seconds=max(float(cpu), 0.0))
+
+
+def parse_trailer(stderr: bytes) -> dict[str, Any]:
+    """The runner's JSON trailer: the last line of its stderr ({} when it never wrote one,
+    e.g. killed at the wall-time limit)."""
+    lines = stderr.decode("utf-8", errors="replace").strip().splitlines()
+    try:
+        found = json.loads(lines[-1]) if lines else {}
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}

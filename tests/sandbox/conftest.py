@@ -1,4 +1,5 @@
-"""Fixtures for the sandbox tests: a real BwrapSandbox (skipped, saying why, without one)."""
+"""Fixtures for the sandbox tests: every test that takes ``sandbox`` runs once per backend,
+on a real BwrapSandbox and a real DockerSandbox (scripts/bootstrap.sh installs both)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from activities.sandbox import Sandbox
 from activities.sandbox.bwrap import DEFAULT_PYTHON, BwrapSandbox
+from activities.sandbox.docker import DockerSandbox
 from naestro.contracts import SandboxFile, SandboxLimits, VerifyRequest
 
 NOBODY = 65534
@@ -29,11 +33,27 @@ def _missing() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def sandbox() -> BwrapSandbox:
+def bwrap_sandbox() -> BwrapSandbox:
     reason = _missing()
     if reason:
         pytest.skip(reason)
     return BwrapSandbox()
+
+
+@pytest.fixture(scope="session")
+async def docker_sandbox() -> AsyncIterator[DockerSandbox]:
+    # Not skipped when Docker is missing: bootstrap.sh installs and starts it, and builds
+    # the image, so a missing engine is a broken setup that must show.
+    made = DockerSandbox(pool_size=4, limits=FAST)
+    await made.warm_up()
+    yield made
+    await made.aclose()
+
+
+@pytest.fixture(scope="session", params=["bwrap", "docker"])
+def sandbox(request: pytest.FixtureRequest) -> Sandbox:
+    made: Sandbox = request.getfixturevalue(f"{request.param}_sandbox")
+    return made
 
 
 def needs_root() -> pytest.MarkDecorator:

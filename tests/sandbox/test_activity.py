@@ -8,14 +8,14 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.sandbox import BwrapSandbox, SandboxActivities
+from activities.sandbox import Sandbox, SandboxActivities
 from naestro.contracts import SandboxFile, VerifyRequest
 from tests.sandbox.conftest import processes_with, script, token
 
 pytestmark = pytest.mark.timeout(30)
 
 
-async def test_verify_returns_a_report_and_heartbeats(sandbox: BwrapSandbox) -> None:
+async def test_verify_returns_a_report_and_heartbeats(sandbox: Sandbox) -> None:
     beats: list[tuple[object, ...]] = []
     activity_env = ActivityEnvironment()
     activity_env.on_heartbeat = lambda *details: beats.append(details)
@@ -26,7 +26,7 @@ async def test_verify_returns_a_report_and_heartbeats(sandbox: BwrapSandbox) -> 
     assert len(beats) >= 2
 
 
-async def test_sandbox_error_becomes_an_application_error(sandbox: BwrapSandbox) -> None:
+async def test_sandbox_error_becomes_an_application_error(sandbox: Sandbox) -> None:
     request = VerifyRequest(files=[SandboxFile(path="../x.py", content="")])
     with pytest.raises(ApplicationError) as caught:
         await ActivityEnvironment().run(SandboxActivities(sandbox).verify, request)
@@ -34,7 +34,7 @@ async def test_sandbox_error_becomes_an_application_error(sandbox: BwrapSandbox)
     assert "'../x.py'" in caught.value.message
 
 
-async def test_cancelling_the_activity_kills_the_sandbox(sandbox: BwrapSandbox) -> None:
+async def test_cancelling_the_activity_kills_the_sandbox(sandbox: Sandbox) -> None:
     marker = token()
     request = script("import time\ntime.sleep(60)\n", marker, wall_seconds=25)
     activity_env = ActivityEnvironment()

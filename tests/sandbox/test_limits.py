@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import resource
 import shutil
 import subprocess
@@ -13,9 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from activities.sandbox import BwrapSandbox
+from activities.sandbox import BwrapSandbox, Sandbox
 from naestro.contracts import SandboxFile, SandboxLimits, VerifyRequest
-from tests.sandbox.conftest import processes_in_namespace, processes_with, script, token
+from tests.sandbox.conftest import (
+    needs_root,
+    processes_in_namespace,
+    processes_with,
+    script,
+    token,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -23,10 +30,10 @@ NAMESPACE = "import os\nprint('PIDNS', os.readlink('/proc/self/ns/pid'), flush=T
 FORK_BOMB = NAMESPACE + "while True:\n    os.fork()\n"
 MEMORY_BOMB = "blocks = []\nwhile True:\n    blocks.append(bytearray(16 * 1024 * 1024))\n"
 SPIN = "while True:\n    pass\n"
-FLOOD = (
+FLOOD = (  # 1 GiB
     "import sys\n"
     "chunk = b'x' * (1 << 20)\n"
-    "for _ in range(200):\n"
+    "for _ in range(1024):\n"
     "    sys.stdout.buffer.write(chunk)\n"
 )
 DAEMON = f"""{NAMESPACE}
@@ -51,7 +58,7 @@ def _pid_namespace(output: str) -> str:
     return next(line.split()[1] for line in output.splitlines() if line.startswith("PIDNS"))
 
 
-async def test_fork_bomb_hits_the_process_limit(sandbox: BwrapSandbox) -> None:
+async def test_fork_bomb_hits_the_process_limit(sandbox: Sandbox) -> None:
     marker, started = token(), time.monotonic()
     report = await sandbox.run(script(FORK_BOMB, marker, processes=16, wall_seconds=8))
     assert not report.passed and not report.timed_out, report.summary
@@ -61,14 +68,14 @@ async def test_fork_bomb_hits_the_process_limit(sandbox: BwrapSandbox) -> None:
     assert processes_in_namespace(_pid_namespace(report.output)) == []
 
 
-async def test_memory_bomb_is_stopped(sandbox: BwrapSandbox) -> None:
+async def test_memory_bomb_is_stopped(sandbox: Sandbox) -> None:
     report = await sandbox.run(script(MEMORY_BOMB, token(), memory_mb=128))
     assert not report.passed and not report.timed_out
     assert "MemoryError" in report.output
     assert report.summary == "killed: memory limit"
 
 
-async def test_endless_loop_is_killed_at_the_wall_limit(sandbox: BwrapSandbox) -> None:
+async def test_endless_loop_is_killed_at_the_wall_limit(sandbox: Sandbox) -> None:
     marker = token()
     report = await sandbox.run(script(SPIN, marker, wall_seconds=1.5))
     assert report.timed_out and not report.passed
@@ -77,24 +84,24 @@ async def test_endless_loop_is_killed_at_the_wall_limit(sandbox: BwrapSandbox) -
     assert processes_with(marker) == []
 
 
-async def test_cpu_limit_kills(sandbox: BwrapSandbox) -> None:
+async def test_cpu_limit_kills(sandbox: Sandbox) -> None:
     report = await sandbox.run(script(SPIN, token(), cpu_seconds=1, wall_seconds=10))
     assert not report.timed_out and not report.passed
     assert report.summary == "killed: CPU time limit"
 
 
-async def test_huge_output_is_truncated_in_flat_memory(sandbox: BwrapSandbox) -> None:
+async def test_huge_output_is_truncated_in_flat_memory(sandbox: Sandbox) -> None:
     rss_before, peak_before = _rss_kib(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    report = await sandbox.run(script(FLOOD, token(), wall_seconds=20))
+    report = await sandbox.run(script(FLOOD, token(), wall_seconds=25, cpu_seconds=25))
     rss_growth = _rss_kib() - rss_before
     peak_growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before
     assert report.passed and report.output_truncated, report.summary
     assert report.output.startswith("x" * 64_000)
-    assert "kept the first 64000 of 209715200 bytes" in report.output
+    assert "kept the first 64000 of 1073741824 bytes" in report.output
     assert rss_growth < 50 * 1024 and peak_growth < 50 * 1024, (rss_growth, peak_growth)
 
 
-async def test_no_sandboxed_process_survives_a_run(sandbox: BwrapSandbox) -> None:
+async def test_no_sandboxed_process_survives_a_run(sandbox: Sandbox) -> None:
     report = await sandbox.run(script(DAEMON, token()))
     assert report.passed, report.output
     assert processes_in_namespace(_pid_namespace(report.output)) == []
@@ -102,7 +109,7 @@ async def test_no_sandboxed_process_survives_a_run(sandbox: BwrapSandbox) -> Non
 
 @pytest.mark.parametrize("kind", ["symlink", "fifo"])
 async def test_hostile_junit_file_is_not_followed(
-    sandbox: BwrapSandbox, tmp_path: Path, kind: str
+    sandbox: Sandbox, tmp_path: Path, kind: str
 ) -> None:
     # A root-only host file that a link planted in the work dir points at.
     leak = tmp_path / "leak.xml"
@@ -131,9 +138,11 @@ async def test_hostile_junit_file_is_not_followed(
 LAUNCHER = """
 import asyncio, sys
 from activities.sandbox import BwrapSandbox
+from activities.sandbox.docker import DockerSandbox
 from tests.sandbox.conftest import script
 code = "import time\\ntime.sleep(60)\\n"
-asyncio.run(BwrapSandbox().run(script(code, sys.argv[1], wall_seconds=30)))
+made = {"bwrap": BwrapSandbox, "docker": lambda: DockerSandbox(pool_size=0)}[sys.argv[2]]()
+asyncio.run(made.run(script(code, sys.argv[1], wall_seconds=30)))
 """
 
 
@@ -157,9 +166,12 @@ def _scratch_dirs_of(pids: list[int]) -> set[Path]:
     return found
 
 
-def test_sandbox_dies_with_its_launcher() -> None:
+@pytest.mark.parametrize("backend", ["bwrap", "docker"])
+def test_sandbox_dies_with_its_launcher(backend: str) -> None:
+    # bwrap: --die-with-parent; Docker: the container's PID 1 reads a stdin only the
+    # launcher holds, so the launcher's death ends the container.
     marker, root = token(), Path(__file__).resolve().parents[2]
-    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, marker], cwd=root)
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, marker, backend], cwd=root)
 
     def sandboxed() -> list[int]:
         return [pid for pid in processes_with(marker) if pid != launcher.pid]
@@ -168,11 +180,44 @@ def test_sandbox_dies_with_its_launcher() -> None:
     try:
         assert _wait_until(lambda: bool(sandboxed()), 10), "the sandbox never started"
         scratch = _scratch_dirs_of(sandboxed())
-        launcher.kill()  # SIGKILL: no finally runs in the launcher; --die-with-parent must act
+        launcher.kill()  # SIGKILL: no finally runs in the launcher
         launcher.wait()
-        assert _wait_until(lambda: not sandboxed(), 5), sandboxed()
+        assert _wait_until(lambda: not sandboxed(), 10), sandboxed()
     finally:
         launcher.kill()
         launcher.wait()
         for leftover in scratch:  # what a crashed worker leaves behind
             shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _sandbox_cgroups(marker: str) -> list[Path]:
+    """The naestro-sandbox cgroup dirs of the processes whose command line holds marker."""
+    found = []
+    for pid in processes_with(marker):
+        with suppress(OSError):
+            for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+                _, controllers, path = line.split(":", 2)
+                if "/naestro-sandbox/" in path:
+                    found.append(Path("/sys/fs/cgroup", controllers, path.lstrip("/")))
+    return found
+
+
+@needs_root()
+async def test_bwrap_run_gets_its_own_pids_and_memory_cgroup(
+    bwrap_sandbox: BwrapSandbox,
+) -> None:
+    # Seen from the host: inside, the cgroup namespace shows "/".
+    marker = token()
+    request = script("import time\ntime.sleep(30)\n", marker, processes=16, wall_seconds=3)
+    run = asyncio.create_task(bwrap_sandbox.run(request))
+    dirs: list[Path] = []
+    for _ in range(100):  # until the sandboxed process shows up, 2.5 s at most
+        if dirs := _sandbox_cgroups(marker):
+            break
+        await asyncio.sleep(0.025)
+    report = await run
+    assert report.timed_out and dirs, report.output
+    assert {d.parent.name for d in dirs} == {"naestro-sandbox"}
+    pids_max = [d / "pids.max" for d in dirs if d.parts[4] in ("pids", "naestro-sandbox")]
+    assert pids_max  # the v1 pids controller, or the v2 unified hierarchy
+    assert not any(map(Path.exists, dirs))  # removed after the run
