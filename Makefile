@@ -23,15 +23,17 @@ lint:
 typecheck:
 	.venv/bin/mypy
 
+# Each bench prints `name value` lines, its headline ratio last.
 bench: install
 	$(PY) bench/overhead.py
 	$(PY) bench/consensus.py
+	$(PY) bench/api.py
+	$(PY) bench/sandbox.py
 
 # PII detection vs Microsoft Presidio (the bench dependency group holds Presidio).
 bench-pii: install
 	uv sync --frozen --group bench --quiet
 	$(PY) bench/pii.py
-	$(PY) bench/api.py
 
 SCIFACT ?= ../shared/data/scifact
 bench-retrieval: install
