@@ -15,9 +15,9 @@ from typing import Protocol
 
 from temporalio import activity
 
-from activities.routing import EndpointProbe, RoutingActivities
+from activities.routing import EndpointProbe, RoutingActivities, routed
 from activities.tokens import count_tokens
-from naestro.contracts import CallOutcome, CallRoute, CallRouteRequest, RoutedProvider, RouteRequest
+from naestro.contracts import CallOutcome, CallRoute, CallRouteRequest, RouteRequest
 from naestro.errors import NaestroError, NoProviderError, UnknownPolicyError, to_application_error
 from naestro.settings import PolicyConfig, ProviderConfig, Settings
 
@@ -36,18 +36,6 @@ class _NoHealth:
 
     def blocked(self, provider_id: str) -> str | None:
         return None
-
-
-def routed(p: ProviderConfig) -> RoutedProvider:
-    return RoutedProvider(
-        provider_id=p.id,
-        task_queue=p.queue,
-        location=p.where,
-        model=p.model,
-        context_window=p.context_window,
-        price_input_per_mtok=p.price.input_per_mtok,
-        price_output_per_mtok=p.price.output_per_mtok,
-    )
 
 
 class CallRouting(RoutingActivities):

@@ -23,6 +23,19 @@ PROBE_TTL_SECONDS = 10.0
 PROBE_TIMEOUT_SECONDS = 0.5
 
 
+def routed(p: ProviderConfig) -> RoutedProvider:
+    """What a workflow carries of a provider: its id, queue, place, window and prices."""
+    return RoutedProvider(
+        provider_id=p.id,
+        task_queue=p.queue,
+        location=p.where,
+        model=p.model,
+        context_window=p.context_window,
+        price_input_per_mtok=p.price.input_per_mtok,
+        price_output_per_mtok=p.price.output_per_mtok,
+    )
+
+
 class EndpointProbe:
     """Is a local engine's endpoint accepting connections? Cached briefly per endpoint."""
 
@@ -106,15 +119,7 @@ class RoutingActivities:
         routes: dict[str, RoutedProvider] = {}
         for role in dict.fromkeys([*REQUIRED_ROLES, *request.roles]):
             p = await self._pick(role, self._wanted(policy, role), request)
-            routes[role] = RoutedProvider(
-                provider_id=p.id,
-                task_queue=p.queue,
-                location=p.where,
-                model=p.model,
-                context_window=p.context_window,
-                price_input_per_mtok=p.price.input_per_mtok,
-                price_output_per_mtok=p.price.output_per_mtok,
-            )
+            routes[role] = routed(p)
         return PolicySpec(
             name=request.policy,
             routes=routes,

@@ -68,6 +68,27 @@ class ModelCall(Frozen):
     gpu_seconds: float = 0.0
     route_reason: str = ""
 
+    @classmethod
+    def of(
+        cls, phase: str, role: str, r: ModelResponse, *, gpus: int = 0, reason: str = ""
+    ) -> ModelCall:
+        """The trace entry of a response; GPU-seconds = latency x the engine's GPUs."""
+        return cls(
+            phase=phase,
+            role=role,
+            provider=r.provider_id,
+            model=r.model,
+            input_tokens=r.usage.input_tokens,
+            output_tokens=r.usage.output_tokens,
+            cost_usd=r.cost_usd,
+            latency_ms=r.latency_ms,
+            scripted=r.scripted,
+            cached_input_tokens=r.usage.cached_input_tokens,
+            reasoning_tokens=r.usage.reasoning_tokens,
+            gpu_seconds=round(r.latency_ms / 1000 * gpus, 6),
+            route_reason=reason,
+        )
+
 
 class Spend(Frozen):
     input_tokens: int = 0

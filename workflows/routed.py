@@ -212,18 +212,4 @@ class RoutedCaller:
 
     @staticmethod
     def _as_call(route: CallRoute, role: str, phase: str, r: ModelResponse) -> ModelCall:
-        return ModelCall(
-            phase=phase,
-            role=role,
-            provider=r.provider_id,
-            model=r.model,
-            input_tokens=r.usage.input_tokens,
-            output_tokens=r.usage.output_tokens,
-            cost_usd=r.cost_usd,
-            latency_ms=r.latency_ms,
-            scripted=r.scripted,
-            cached_input_tokens=r.usage.cached_input_tokens,
-            reasoning_tokens=r.usage.reasoning_tokens,
-            gpu_seconds=round(r.latency_ms / 1000 * route.gpus, 6),
-            route_reason=route.reason,
-        )
+        return ModelCall.of(phase, role, r, gpus=route.gpus, reason=route.reason)

@@ -429,18 +429,7 @@ class TaskWorkflow(ApprovalGate):
         raise _Stop("cancelled", self._cancel or "cancelled")
 
     def _record(self, phase: str, role: str, r: ModelResponse, reason: str = "") -> None:
-        call = ModelCall(
-            phase=phase,
-            role=role,
-            provider=r.provider_id,
-            model=r.model,
-            input_tokens=r.usage.input_tokens,
-            output_tokens=r.usage.output_tokens,
-            cost_usd=r.cost_usd,
-            latency_ms=r.latency_ms,
-            scripted=r.scripted,
-            route_reason=reason,
-        )
+        call = ModelCall.of(phase, role, r, reason=reason)
         self._trace.append(call)
         self._emit("model_call", **call.model_dump(mode="json"))
         self._spend = self._spend.add(call)
