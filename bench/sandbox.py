@@ -9,8 +9,9 @@ All in one run on this machine, the same trivial script (``print('ok')``) each t
                 over the exec's stream), i.e. what the pool leaves of container start-up
 then the wall time of all 164 HumanEval canonical solutions through each backend directly
 (8 at once, the sandbox queue's default concurrency). Prints p50/p95 in ms per figure and
-the ratios last: Docker cold / warm, and bwrap / bare (target <= 2); the warm dispatch
-target (p50 <= 50 ms) is the warm_dispatch_p50_ms line.
+the ratios last: Docker cold / warm, bwrap / bare on the trivial script, and (the headline)
+bwrap / bare on what Verify really runs, pytest over a small solution and its tests
+(target <= 2); the warm dispatch target (p50 <= 50 ms) is the warm_dispatch_p50_ms line.
 
     .venv/bin/python bench/sandbox.py [--runs 30] [--humaneval ../shared/data/HumanEval.jsonl.gz]
 """
@@ -43,6 +44,17 @@ SCRIPT = VerifyRequest(
     limits=LIMITS,
 )
 
+SOLUTION = "def add(a, b):\n    return a + b\n"
+TESTS = "from solution import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+PYTEST = VerifyRequest(
+    files=[
+        SandboxFile(path="solution.py", content=SOLUTION),
+        SandboxFile(path="test_solution.py", content=TESTS),
+    ],
+    framework="pytest",
+    limits=LIMITS,
+)
+
 
 def _pct(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
@@ -65,13 +77,14 @@ async def _timed(
     return found
 
 
-def _write_script(work: str) -> None:
-    Path(work, "main.py").write_text("print('ok')\n")
+def _write_files(work: str, request: VerifyRequest) -> None:
+    for file in request.files:
+        Path(work, file.path).write_text(file.content)
 
 
-async def _bare(work: str) -> None:
+async def _bare(work: str, *args: str) -> None:
     proc = await asyncio.create_subprocess_exec(
-        DEFAULT_PYTHON, "main.py", cwd=work, stdout=asyncio.subprocess.PIPE
+        DEFAULT_PYTHON, *args, cwd=work, stdout=asyncio.subprocess.PIPE
     )
     await proc.communicate()
 
@@ -116,11 +129,17 @@ async def main(runs: int, humaneval: Path) -> None:
     warm = DockerSandbox(pool_size=8, limits=LIMITS)
 
     with tempfile.TemporaryDirectory() as work:
-        _write_script(work)
-        bare = await _timed(runs, lambda: _bare(work))
+        _write_files(work, SCRIPT)
+        bare = await _timed(runs, lambda: _bare(work, "main.py"))
+    with tempfile.TemporaryDirectory() as work:
+        _write_files(work, PYTEST)
+        pytest_args = ("-m", "pytest", "-q", "-p", "no:cacheprovider")
+        bare_pytest = await _timed(runs, lambda: _bare(work, *pytest_args))
     figures: dict[str, list[float]] = {
         "bare": bare,
         "bwrap": await _timed(runs, lambda: bwrap.run(SCRIPT)),
+        "bare_pytest": bare_pytest,
+        "bwrap_pytest": await _timed(runs, lambda: bwrap.run(PYTEST)),
         "docker_cold": await _timed(runs, lambda: cold.run(SCRIPT)),
     }
     # A ready container for every timed run (the pool refills between runs, untimed).
@@ -137,6 +156,7 @@ async def main(runs: int, humaneval: Path) -> None:
     p50 = {name: statistics.median(samples) for name, samples in figures.items()}
     print(f"docker_cold_over_warm_p50 {p50['docker_cold'] / p50['docker_warm']:.2f}")
     print(f"bwrap_over_bare_p50 {p50['bwrap'] / p50['bare']:.2f}")
+    print(f"bwrap_over_bare_pytest_p50 {p50['bwrap_pytest'] / p50['bare_pytest']:.2f}")
 
 
 if __name__ == "__main__":
