@@ -137,7 +137,12 @@ class CallRouting(RoutingActivities):
             )
             if not allowed:
                 return f"policy forbids {home} -> {p.where} fallback"
-        legacy = RouteRequest(policy=request.policy, roles=[], contains_pii=request.contains_pii)
+        legacy = RouteRequest(
+            policy=request.policy,
+            roles=[],
+            contains_pii=request.contains_pii,
+            tenant=request.tenant,
+        )
         why = await self._unusable(p, legacy)
         return why if why is not None else self.health.blocked(p.id)
 

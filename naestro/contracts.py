@@ -507,6 +507,7 @@ class CallRouteRequest(Frozen):
     prefer_index: int = Field(default=0, ge=0, description="rotate the candidates (proposer i)")
     exclude: list[str] = []
     outcomes: list[CallOutcome] = []
+    tenant: str = "default"  # whose PII policy (block / redact / allow) applies
 
 
 class CallRoute(Frozen):
@@ -552,6 +553,7 @@ class ConsensusRequest(Frozen):
     # Code tasks: proposals are verified in the sandbox; identical passing outcomes agree.
     sandbox_task_queue: str = ""
     verify_timeout_seconds: int = 60
+    tenant: str = "default"
 
 
 class ConsensusSummary(Frozen):

@@ -72,6 +72,7 @@ def consensus_request(
         priority=request.priority,
         sandbox_task_queue=spec.sandbox_task_queue if request.kind == "code" else "",
         verify_timeout_seconds=spec.verify_timeout_seconds,
+        tenant=request.tenant,
     )
 
 
@@ -125,7 +126,12 @@ def final_confidence(
 
 
 async def route_call(
-    policy: str, phase: str, role: str, messages: list[ChatMessage], contains_pii: bool
+    policy: str,
+    phase: str,
+    role: str,
+    messages: list[ChatMessage],
+    contains_pii: bool,
+    tenant: str = "default",
 ) -> tuple[RoutedProvider, str]:
     """One of the task's own calls routed afresh (breakers, context length, SLM ramp)."""
     route = await workflow.execute_local_activity_method(
@@ -137,6 +143,7 @@ async def route_call(
             messages=messages,
             contains_pii=contains_pii,
             slm_draw=workflow.random().random(),
+            tenant=tenant,
         ),
         start_to_close_timeout=LOCAL_FAST.start_to_close,
         retry_policy=LOCAL_FAST.retry,

@@ -111,6 +111,7 @@ class RoutedCaller:
             prefer_index=prefer,
             exclude=exclude,
             outcomes=self.drain(),
+            tenant=self.request.tenant,
         )
         try:
             return await workflow.execute_local_activity_method(

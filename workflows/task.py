@@ -333,7 +333,12 @@ class TaskWorkflow(ApprovalGate):
         route, reason = self._spec.routes[role], ""
         if self._spec.consensus is not None:  # consensus policies route every call afresh
             route, reason = await deliberate.route_call(
-                self._spec.name, phase, role, messages, bool(self._pii.findings)
+                self._spec.name,
+                phase,
+                role,
+                messages,
+                bool(self._pii.findings),
+                self._request.tenant,
             )
         redacting = self._pii_action(route) == "redact" and bool(self._pii.mapping)
         if redacting:
