@@ -35,8 +35,8 @@ def _missing() -> str | None:
 @pytest.fixture(scope="session")
 def bwrap_sandbox() -> BwrapSandbox:
     reason = _missing()
-    if reason:
-        pytest.skip(reason)
+    if reason:  # scripts/bootstrap.sh installs both: a missing one is a broken set-up
+        pytest.fail(f"{reason}; run ./scripts/bootstrap.sh")
     return BwrapSandbox()
 
 
