@@ -301,3 +301,11 @@ def restore(text: str, mapping: Mapping[str, str]) -> str:
     alternatives = sorted(mapping, key=lambda p: (-len(p), p))
     pattern = re.compile("|".join(re.escape(p) for p in alternatives))
     return pattern.sub(lambda m: mapping[m.group()], text)
+
+
+def pseudonymize(text: str, mapping: Mapping[str, str]) -> str:
+    """The inverse of :func:`restore`: originals back to their placeholders, longest first
+    (for text that mentions the prompt's PII again, e.g. a plan or an answer)."""
+    for placeholder, original in sorted(mapping.items(), key=lambda kv: -len(kv[1])):
+        text = text.replace(original, placeholder)
+    return text

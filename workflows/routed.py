@@ -31,19 +31,12 @@ from naestro.contracts import (
 )
 from naestro.errors import NON_RETRYABLE_ERROR_TYPES
 from naestro.ledger import BudgetExceeded, LedgerBook
-from naestro.pii import restore
+from naestro.pii import pseudonymize, restore
 from naestro.presets import LLM_CALL, LOCAL_FAST
 from naestro.structured import repair_messages, schema_for, validate
 
 T = TypeVar("T", bound=BaseModel)
 BUDGET_ERROR = "BudgetExhausted"
-
-
-def pseudonymize(text: str, mapping: dict[str, str]) -> str:
-    """Replace originals by their placeholders (longest original first)."""
-    for placeholder, original in sorted(mapping.items(), key=lambda kv: -len(kv[1])):
-        text = text.replace(original, placeholder)
-    return text
 
 
 def _call_retry(attempts: int) -> RetryPolicy:

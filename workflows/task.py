@@ -29,11 +29,9 @@ from naestro.contracts import (
     ModelCall,
     ModelRequest,
     ModelResponse,
-    PiiReviewRequest,
     PiiScanRequest,
     PiiScanResult,
     PolicySpec,
-    RoutedProvider,
     RouteRequest,
     SandboxFile,
     Spend,
@@ -47,9 +45,9 @@ from naestro.contracts import (
 from naestro.ledger import fold, role_summaries
 from naestro.memory_contracts import MemoryContext
 from naestro.parsing import estimate_tokens, extract_files, parse_verdict, render_files
-from naestro.pii import restore
+from naestro.pii import pseudonymize, restore
 from naestro.presets import LLM_CALL, LOCAL_FAST, SANDBOX_RUN
-from workflows import deliberate, memory_steps
+from workflows import deliberate, memory_steps, privacy_steps
 from workflows.approval import ApprovalGate, ApprovalRejected
 
 WORKFLOW_NAME = "naestro.task"
@@ -84,13 +82,6 @@ def _pass_fraction(report: VerificationReport) -> float:
     if not report.tests:
         return 0.0
     return sum(t.outcome == "passed" for t in report.tests) / len(report.tests)
-
-
-def _pseudonymize(text: str, mapping: dict[str, str]) -> str:
-    """Replace originals by their placeholders (longest original first)."""
-    for placeholder, original in sorted(mapping.items(), key=lambda kv: -len(kv[1])):
-        text = text.replace(original, placeholder)
-    return text
 
 
 @workflow.defn(name=WORKFLOW_NAME, failure_exception_types=[ApplicationError])
@@ -150,9 +141,11 @@ class TaskWorkflow(ApprovalGate):
         except ApprovalRejected as rejected:
             result = self._result("rejected", rejected.reason)
         if workflow.patched("naestro.pii.output-review"):  # histories from before it replay
-            result = await self._review_output(result)
+            result = await privacy_steps.review_output(self._pii, result)
         # Memory (skipped unless enabled): learn from this task's verified outcome.
-        await memory_steps.write_back(self._spec, *self._redacted_for_memory(request, result))
+        await memory_steps.write_back(
+            self._spec, *privacy_steps.redacted_for_memory(self._pii, request, result)
+        )
         if self._memory is not None:
             result = result.model_copy(update={"memory": memory_steps.usage(self._memory)})
         self._status = result.status
@@ -340,10 +333,12 @@ class TaskWorkflow(ApprovalGate):
                 bool(self._pii.findings),
                 self._request.tenant,
             )
-        redacting = self._pii_action(route) == "redact" and bool(self._pii.mapping)
+        redacting = privacy_steps.action_for(
+            self._pii, route, self._request.tenant
+        ) == "redact" and bool(self._pii.mapping)
         if redacting:
             messages = [
-                ChatMessage(role=m.role, content=_pseudonymize(m.content, self._pii.mapping))
+                ChatMessage(role=m.role, content=pseudonymize(m.content, self._pii.mapping))
                 for m in messages
             ]
         cap = self._budget_guard(messages, route.price_input_per_mtok, route.price_output_per_mtok)
@@ -377,46 +372,6 @@ class TaskWorkflow(ApprovalGate):
             )
         self._record(phase, role, response, reason)
         return response
-
-    def _redacted_for_memory(
-        self, request: TaskRequest, result: TaskResult
-    ) -> tuple[TaskRequest, TaskResult]:
-        """Memory stores redacted text only: the prompt's PII stays out of Postgres."""
-        mapping = self._pii.mapping
-        if not mapping:
-            return request, result
-        return request.model_copy(update={"prompt": self._pii.redacted}), result.model_copy(
-            update={
-                "plan": _pseudonymize(result.plan, mapping),
-                "answer": _pseudonymize(result.answer, mapping),
-            }
-        )
-
-    def _pii_action(self, route: RoutedProvider) -> str:
-        """The tenant's PII policy for this provider; "block" fails the task, closed."""
-        action = self._pii.cloud_action if route.location == "cloud" else self._pii.local_action
-        if action == "block" and self._pii.findings:
-            kinds = sorted({f.entity_type for f in self._pii.findings})
-            raise ApplicationError(
-                f"PII policy of tenant {self._request.tenant!r} blocks sending "
-                f"{', '.join(kinds)} to {route.location} provider {route.provider_id}",
-                type="PiiPolicyBlocked",
-                non_retryable=True,
-            )
-        return action
-
-    async def _review_output(self, result: TaskResult) -> TaskResult:
-        """PII scan of the final answer: flag (or redact) PII the user did not supply."""
-        if not result.answer:
-            return result
-        review = await workflow.execute_local_activity_method(
-            PiiActivities.review,
-            PiiReviewRequest(text=result.answer, mapping=self._pii.mapping),
-            start_to_close_timeout=LOCAL_FAST.start_to_close,
-            retry_policy=LOCAL_FAST.retry,
-            summary="PII review of the answer",
-        )
-        return result.model_copy(update={"answer": review.text, "output_pii": review.new_pii})
 
     async def _await(self, handle: workflow.ActivityHandle[Any]) -> Any:
         """Wait for an activity, or for a cancel signal (which cancels the activity)."""
