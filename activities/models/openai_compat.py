@@ -101,34 +101,29 @@ class OpenAIProvider:
             "json_schema": {"name": request.schema_name, "schema": schema, "strict": False},
         }, None
 
-    async def _create(self, client: AsyncOpenAI, request: ModelRequest) -> ChatCompletion:
+    def _params(self, request: ModelRequest) -> dict[str, Any]:
+        """What a streamed and a plain request both send."""
         max_completion_tokens, max_tokens = self._limits(request)
         response_format, extra_body = self._structured(request)
-        return await client.chat.completions.create(
-            model=self.config.model,
-            messages=_messages(request.messages),
-            temperature=request.temperature,
-            max_completion_tokens=max_completion_tokens,
-            max_tokens=max_tokens,
-            response_format=response_format,
-            extra_body=extra_body,
-        )
+        return {
+            "model": self.config.model,
+            "messages": _messages(request.messages),
+            "temperature": request.temperature,
+            "max_completion_tokens": max_completion_tokens,
+            "max_tokens": max_tokens,
+            "response_format": response_format,
+            "extra_body": extra_body,
+        }
+
+    async def _create(self, client: AsyncOpenAI, request: ModelRequest) -> ChatCompletion:
+        completion: ChatCompletion = await client.chat.completions.create(**self._params(request))
+        return completion
 
     async def _stream(
         self, client: AsyncOpenAI, request: ModelRequest, on_progress: OnProgress | None
     ) -> Reply:
-        max_completion_tokens, max_tokens = self._limits(request)
-        response_format, extra_body = self._structured(request)
         stream = await client.chat.completions.create(
-            model=self.config.model,
-            messages=_messages(request.messages),
-            temperature=request.temperature,
-            max_completion_tokens=max_completion_tokens,
-            max_tokens=max_tokens,
-            response_format=response_format,
-            extra_body=extra_body,
-            stream=True,
-            stream_options={"include_usage": True},
+            **self._params(request), stream=True, stream_options={"include_usage": True}
         )
         parts: list[str] = []
         model, finish, usage = "", "", Usage()

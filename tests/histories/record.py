@@ -8,21 +8,16 @@ until no such workflow can be open anywhere.
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import tempfile
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from naestro import search  # noqa: E402
 from naestro.client import start_task  # noqa: E402
 from naestro.contracts import Budget, TaskRequest  # noqa: E402
-from naestro.devstack import find_temporal  # noqa: E402
+from tests.histories.recording import recording_env, save  # noqa: E402
 from tests.support import (  # noqa: E402
     make_settings,
     replay_provider,
@@ -38,13 +33,7 @@ CASES = {
 
 
 async def main() -> None:
-    out = Path(__file__).parent
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=find_temporal(ROOT / ".naestro"),
-        search_attributes=search.ALL,
-        data_converter=pydantic_data_converter,
-    )
-    async with env:
+    async with recording_env() as env:
         with tempfile.TemporaryDirectory() as tmp:
             script = write_script(Path(tmp) / "s.jsonl", code_task_rules())
             settings = make_settings(Path(tmp), [replay_provider(script)])
@@ -57,10 +46,7 @@ async def main() -> None:
                         task_queue=settings.queues.orchestrator,
                     )
                     await handle.result()
-                    history = await handle.fetch_history()
-                    data = json.loads(history.to_json())
-                    (out / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
-                    sys.stdout.write(f"recorded {name}: {len(history.events)} events\n")
+                    save(name, await handle.fetch_history())
 
 
 if __name__ == "__main__":
