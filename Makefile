@@ -19,6 +19,7 @@ test: install
 
 lint:
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports
 
 typecheck:
 	.venv/bin/mypy

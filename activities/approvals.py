@@ -13,8 +13,8 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from naestro.config.gateway import SlackConfig
 from naestro.contracts import ApprovalNotice
-from naestro.gateway_config import SlackConfig
 
 log = logging.getLogger(__name__)
 

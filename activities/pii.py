@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from temporalio import activity
 
-from naestro import pii, pii_calibration
+from naestro.config.settings import PiiConfig
 from naestro.contracts import (
     PiiCalibrationReport,
     PiiCalibrationRequest,
@@ -26,7 +26,8 @@ from naestro.contracts import (
     PiiScanResult,
 )
 from naestro.errors import NaestroError, PiiScanError, to_application_error
-from naestro.settings import PiiConfig
+from naestro.pii import calibration as pii_calibration
+from naestro.pii import redaction as pii
 
 T = TypeVar("T")
 

@@ -26,9 +26,9 @@ from api.limits import Backpressure, RateLimiter, TooBusy
 from api.routers import approvals, openai_compat, slack, tasks, web
 from api.service import ApiError, Gateway
 from naestro.codec import codec_from_env
+from naestro.config.settings import Settings
 from naestro.connect import connect
 from naestro.errors import ConfigError
-from naestro.settings import Settings
 
 
 class BodyLimit:
@@ -77,7 +77,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         temporal = client or await connect()
-        pool = await create_pool(_database_url(settings, database_url))
+        pool = await create_pool(_database_url(settings, database_url), settings.memory)
         cfg = settings.api
         app.state.gateway = Gateway(
             settings=settings,

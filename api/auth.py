@@ -15,7 +15,7 @@ import jwt
 
 from api.db import Pool
 from api.keys import SCOPES, KeyRecord, verify_key
-from naestro.gateway_config import JwtConfig
+from naestro.config.gateway import JwtConfig
 
 
 class AuthError(Exception):

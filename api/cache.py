@@ -13,8 +13,8 @@ import re
 import unicodedata
 
 from api.db import Pool
+from naestro.config.settings import Settings
 from naestro.contracts import TaskRequest, TaskResult
-from naestro.settings import Settings
 
 _SPACE = re.compile(r"\s+")
 BYPASS_HEADER = "X-Naestro-Cache"  # "bypass" skips the lookup; answers say "hit" or "miss"

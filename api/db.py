@@ -1,4 +1,5 @@
-"""The gateway's Postgres tables: plain idempotent SQL run at startup, owned by the API.
+"""The gateway's Postgres pool. Its tables are migrations (naestro/migrations/002_gateway.sql),
+applied with the rest of the schema by ``naestro.db.migrate`` at start:
 
 api_keys         hashed API keys (sha256 of the secret part), scopes, tenant, revocation
 api_tasks        which tenant started a task and under which response-cache key
@@ -13,43 +14,8 @@ from typing import Any
 
 import asyncpg
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    id          text PRIMARY KEY,
-    secret_hash text NOT NULL,
-    name        text NOT NULL DEFAULT '',
-    tenant      text NOT NULL,
-    scopes      text[] NOT NULL,
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    revoked_at  timestamptz
-);
-CREATE TABLE IF NOT EXISTS api_tasks (
-    task_id    text PRIMARY KEY,
-    tenant     text NOT NULL,
-    cache_key  text,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS response_cache (
-    cache_key  text PRIMARY KEY,
-    tenant     text NOT NULL,
-    task_id    text NOT NULL,
-    result     jsonb NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS task_feedback (
-    id         bigserial PRIMARY KEY,
-    task_id    text NOT NULL,
-    tenant     text NOT NULL,
-    reporter   text NOT NULL,
-    kind       text NOT NULL,
-    comment    text NOT NULL DEFAULT '',
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS slack_requests (
-    signature  text PRIMARY KEY,
-    applied_at timestamptz NOT NULL DEFAULT now()
-);
-"""
+from naestro import db
+from naestro.config.settings import MemoryConfig
 
 Pool = Any  # asyncpg.Pool (asyncpg ships no type information)
 
@@ -65,14 +31,10 @@ class _NoResetConnection(asyncpg.Connection):  # type: ignore[misc]
         return ""
 
 
-async def create_pool(database_url: str) -> Pool:
-    """A small pool with the schema in place (idempotent: safe on every start)."""
+async def create_pool(database_url: str, memory: MemoryConfig) -> Pool:
+    """A small pool with the schema migrated (idempotent, under a lock: safe on every start)."""
+    await db.migrate(database_url, memory)
     pool = await asyncpg.create_pool(
         database_url, min_size=1, max_size=10, connection_class=_NoResetConnection
     )
-    async with pool.acquire() as conn:
-        # One gateway at a time creates the tables (concurrent CREATE IF NOT EXISTS races).
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(7061676174)")
-            await conn.execute(SCHEMA)
     return pool

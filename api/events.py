@@ -18,6 +18,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from api.service import Gateway
+from naestro import names
 from naestro.contracts import TaskEvent
 
 POLL_SECONDS = 0.25
@@ -26,7 +27,7 @@ POLL_SECONDS = 0.25
 async def _fetch(gw: Gateway, task_id: str, after: int) -> list[TaskEvent] | None:
     try:
         events: list[TaskEvent] = await gw.handle(task_id).query(
-            "events", after, result_type=list[TaskEvent]
+            names.EVENTS_QUERY, after, result_type=list[TaskEvent]
         )
     except (RPCError, WorkflowQueryFailedError):
         return None  # not queryable yet (first workflow task pending)

@@ -12,7 +12,7 @@ import time
 
 from temporalio.client import Client
 
-from naestro.gateway_config import ApiConfig, RateLimitConfig
+from naestro.config.gateway import ApiConfig, RateLimitConfig
 
 MODEL_PHASES = ("pii", "plan", "implement", "refine", "review")
 COUNT_TTL_SECONDS = 1.0

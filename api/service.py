@@ -18,13 +18,6 @@ from temporalio.client import (
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import (
-    Priority,
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -33,8 +26,9 @@ from api.cache import ResponseCache, cache_key
 from api.db import Pool
 from api.limits import Backpressure, RateLimiter
 from api.models import PRIORITY_KEYS, TaskCreate, TaskView
-from naestro import search
-from naestro.client import WORKFLOW_NAME
+from naestro import names, search
+from naestro.client import start_task
+from naestro.config.settings import Settings
 from naestro.connect import workflow_url
 from naestro.contracts import (
     ApprovalDecision,
@@ -44,7 +38,6 @@ from naestro.contracts import (
     TaskResult,
     TaskStatusView,
 )
-from naestro.settings import Settings
 
 
 class ApiError(Exception):
@@ -99,26 +92,9 @@ def to_request(gw: Gateway, body: TaskCreate, tenant: str) -> TaskRequest:
 
 
 async def _start(gw: Gateway, request: TaskRequest, task_id: str) -> None:
-    attrs = TypedSearchAttributes(
-        [
-            SearchAttributePair(search.KIND, request.kind),
-            SearchAttributePair(search.TENANT, request.tenant),
-            SearchAttributePair(search.PRIORITY, request.priority),
-            SearchAttributePair(search.STATUS, "running"),
-            SearchAttributePair(search.PHASE, "pii"),
-        ]
-    )
     try:
-        await gw.client.start_workflow(
-            WORKFLOW_NAME,
-            request,
-            id=task_id,
-            task_queue=gw.settings.queues.orchestrator,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            priority=Priority(priority_key=request.priority),
-            search_attributes=attrs,
-            static_summary=f"{request.kind} task, policy {request.policy}, tenant {request.tenant}",
+        await start_task(
+            gw.client, request, task_id=task_id, task_queue=gw.settings.queues.orchestrator
         )
     except WorkflowAlreadyStartedError:
         pass  # the idempotency key names a task that has already finished: that task
@@ -175,7 +151,9 @@ async def owned(gw: Gateway, who: Principal, task_id: str) -> WorkflowExecutionS
             raise ApiError(404, f"no task with id {task_id!r}") from None
         raise
     tenant = desc.typed_search_attributes.get(search.TENANT)
-    if desc.workflow_type != WORKFLOW_NAME or (tenant != who.tenant and not who.allows("admin")):
+    if desc.workflow_type != names.TASK_WORKFLOW or (
+        tenant != who.tenant and not who.allows("admin")
+    ):
         raise ApiError(404, f"no task with id {task_id!r}")
     return desc.status
 
@@ -185,7 +163,7 @@ async def cancel(gw: Gateway, who: Principal, task_id: str, reason: str) -> None
     if status != WorkflowExecutionStatus.RUNNING:
         name = status.name.lower() if status else "unknown"
         raise ApiError(409, f"task {task_id} is not running (it is {name})")
-    await gw.handle(task_id).signal("cancel", CancelRequest(reason=reason))
+    await gw.handle(task_id).signal(names.CANCEL_SIGNAL, CancelRequest(reason=reason))
 
 
 async def decide(
@@ -197,7 +175,7 @@ async def decide(
         raise ApiError(409, f"task {task_id} is not running: nothing to approve")
     try:
         outcome: ApprovalOutcome = await gw.handle(task_id).execute_update(
-            "approval", decision, result_type=ApprovalOutcome
+            names.APPROVAL_UPDATE, decision, result_type=ApprovalOutcome
         )
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
@@ -209,7 +187,9 @@ async def decide(
 
 async def status_view(gw: Gateway, task_id: str) -> TaskStatusView | None:
     try:
-        view: TaskStatusView = await gw.handle(task_id).query("status", result_type=TaskStatusView)
+        view: TaskStatusView = await gw.handle(task_id).query(
+            names.STATUS_QUERY, result_type=TaskStatusView
+        )
     except (RPCError, WorkflowQueryFailedError):
         return None  # its first workflow task has not run yet
     return view

@@ -9,8 +9,7 @@ from temporalio.client import WorkflowExecution, WorkflowExecutionStatus
 from api.auth import Principal
 from api.models import ExecutionState, PendingApproval, TaskView
 from api.service import Gateway, owned, status_view
-from naestro import search
-from naestro.client import WORKFLOW_NAME
+from naestro import names, search
 from naestro.connect import workflow_url
 from naestro.contracts import TaskResult
 
@@ -50,7 +49,7 @@ def _quote(value: str) -> str:
 
 def visibility_query(tenant: str | None, status: str | None, kind: str | None) -> str:
     """The visibility query; the caller's tenant is always part of it (isolation)."""
-    parts = [f"WorkflowType = {_quote(WORKFLOW_NAME)}"]
+    parts = [f"WorkflowType = {_quote(names.TASK_WORKFLOW)}"]
     if tenant is not None:
         parts.append(f"{search.TENANT.name} = {_quote(tenant)}")
     if status:

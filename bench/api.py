@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from api.app import create_app
 from api.db import create_pool
 from api.keys import create_key
+from cli.devstack import find_temporal
 from naestro import search
-from naestro.devstack import find_temporal
-from naestro.settings import Settings
+from naestro.config.settings import Settings
 from workers.deps import Deps
 from workers.main import build_workers, select_queues
 
@@ -170,7 +170,7 @@ async def run(a: argparse.Namespace, database_url: str, tmp: Path) -> dict[str, 
         + "\n"
     )
     settings = bench_settings(script, uuid.uuid4().hex[:8])
-    pool = await create_pool(database_url)
+    pool = await create_pool(database_url, settings.memory)
     key = await create_key(pool, "bench", ["admin"])
     await pool.close()
     env = await WorkflowEnvironment.start_local(

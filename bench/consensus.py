@@ -28,10 +28,10 @@ from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cli.devstack import find_temporal
 from naestro import search
+from naestro.config.settings import Settings
 from naestro.contracts import ChatMessage, ConsensusRequest, ConsensusResult
-from naestro.devstack import find_temporal
-from naestro.settings import Settings
 from workers.deps import Deps
 from workers.main import build_workers, select_queues
 from workflows.consensus import ConsensusWorkflow

@@ -28,11 +28,11 @@ from temporalio.worker import Worker
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bare import BareWorkflow, noop
+from cli.devstack import find_temporal
 from naestro import search
 from naestro.client import start_task
+from naestro.config.settings import Settings
 from naestro.contracts import Budget, TaskRequest
-from naestro.devstack import find_temporal
-from naestro.settings import Settings
 from workers.deps import Deps
 from workers.main import build_workers, select_queues
 

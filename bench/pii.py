@@ -1,8 +1,8 @@
 """PII detection: Naestro's scanner side by side with Microsoft Presidio, in one run.
 
-Both run on the same labelled corpus (naestro.pii_corpus: templates + Faker, fixed seed),
+Both run on the same labelled corpus (naestro.pii.corpus: templates + Faker, fixed seed),
 split 40/35/25 as calibration does. Each side gets a minimum score per detector/entity
-chosen for F1 on the validation split (Naestro: naestro.pii_calibration; Presidio: the same
+chosen for F1 on the validation split (Naestro: naestro.pii.calibration; Presidio: the same
 search over its own scores), then both are measured on the test split. Throughput is
 characters scanned per second over the whole corpus, as MB/s of UTF-8 text.
 
@@ -28,9 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer import predefined_recognizers as pr
 
-from naestro import pii, pii_calibration
 from naestro.contracts import PiiFinding
-from naestro.pii_corpus import Sample, build_corpus
+from naestro.pii import calibration as pii_calibration
+from naestro.pii import redaction as pii
+from naestro.pii.corpus import Sample, build_corpus
 
 # Presidio entity -> ours, for the types both detect.
 PRESIDIO_TYPES = {

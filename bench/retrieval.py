@@ -42,8 +42,8 @@ from activities.memory.chunking import Chunk
 from activities.memory.store import NewDocument, add_document
 from bench.embed_cache import embed_cached
 from naestro import db
-from naestro.memory_contracts import SearchRequest
-from naestro.settings import MemoryConfig
+from naestro.config.settings import MemoryConfig
+from naestro.contracts.memory import SearchRequest
 
 PUBLISHED = (
     "published SciFact (BEIR test split): bm25 0.665-0.679, all-MiniLM-L6-v2 0.645, rrf ~0.72"

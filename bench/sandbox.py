@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 from activities.sandbox.bwrap import DEFAULT_PYTHON, BwrapSandbox  # noqa: E402
 from activities.sandbox.docker import DockerSandbox  # noqa: E402
 from activities.sandbox.docker_engine import USER  # noqa: E402
+from cli.evals import load_problems, verify_request  # noqa: E402
 from naestro.contracts import SandboxFile, SandboxLimits, VerifyRequest  # noqa: E402
-from naestro.evals import load_problems, verify_request  # noqa: E402
 
 LIMITS = SandboxLimits()
 SCRIPT = VerifyRequest(

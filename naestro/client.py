@@ -10,10 +10,10 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import Priority, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from naestro import names, search
 from naestro.contracts import CancelRequest, TaskRequest, TaskResult, TaskStatusView
 from naestro.errors import NaestroError
 
-WORKFLOW_NAME = "naestro.task"  # == workflows.task.WORKFLOW_NAME, kept import-free here
 DEFAULT_QUEUE = "naestro.orchestrator"
 
 
@@ -32,9 +32,12 @@ async def start_task(
     task_id: str | None = None,
     task_queue: str = DEFAULT_QUEUE,
 ) -> WorkflowHandle[object, TaskResult]:
-    """Start a TaskWorkflow. A task id already used returns that task (idempotent)."""
+    """Start a TaskWorkflow (with its search attributes and summary for the Temporal UI).
+
+    A task id already used by a running task returns that task (idempotent); one used by a
+    finished task raises ``WorkflowAlreadyStartedError``."""
     handle: WorkflowHandle[object, TaskResult] = await client.start_workflow(
-        WORKFLOW_NAME,
+        names.TASK_WORKFLOW,
         request,
         id=task_id or new_task_id(),
         task_queue=task_queue,
@@ -42,6 +45,7 @@ async def start_task(
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         priority=Priority(priority_key=request.priority),
+        search_attributes=search.initial(request.kind, request.tenant, request.priority),
         static_summary=f"{request.kind} task, policy {request.policy}, tenant {request.tenant}",
     )
     return handle
@@ -74,7 +78,7 @@ async def cancel_task(client: Client, task_id: str, reason: str) -> None:
     if status != WorkflowExecutionStatus.RUNNING:
         name = status.name.lower() if status else "unknown"
         raise NaestroError(f"task {task_id} is not running (it is {name})")
-    await task_handle(client, task_id).signal("cancel", CancelRequest(reason=reason))
+    await task_handle(client, task_id).signal(names.CANCEL_SIGNAL, CancelRequest(reason=reason))
 
 
 async def follow(
@@ -88,7 +92,7 @@ async def follow(
     try:
         while not result_task.done():
             try:
-                view = await handle.query("status", result_type=TaskStatusView)
+                view = await handle.query(names.STATUS_QUERY, result_type=TaskStatusView)
             except RPCError:
                 view = None  # the first workflow task may not have run yet
             if view is not None and view != last:

@@ -1,31 +1,38 @@
 """The memory database: migrations, monthly chunk partitions and the embedding index.
 
-Importable without the activities (the CLI and the dev stack use it). Migrations are the
-``infra/sql/NNN_*.sql`` files, applied in order, each once, under an advisory lock;
-``{{dim}}`` in them becomes ``memory.dim``.
+Importable without the activities (the CLI, the gateway and the dev stack use it). The one
+schema (memory and gateway tables) is the ``naestro/migrations/NNN_*.sql`` files, shipped in
+the package, applied in order, each once, under an advisory lock; ``{{dim}}`` in them
+becomes ``memory.dim``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from datetime import UTC, date, datetime
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any
 
 import asyncpg
 from pgvector.asyncpg import register_vector
 
+from naestro.config.settings import MemoryConfig
 from naestro.errors import ConfigError, NaestroError
-from naestro.settings import MemoryConfig
 
 log = logging.getLogger(__name__)
-SQL_DIR = Path(__file__).resolve().parent.parent / "infra" / "sql"
 _LOCK = 0x6E6165737472  # advisory lock key: "naestr"
+_MIGRATION = re.compile(r"[0-9]{3}_[a-z0-9_]+\.sql")
 
 
 class MemoryUnavailable(NaestroError):
     """Memory is enabled but no database is configured or reachable."""
+
+
+def _version(file: Traversable) -> str:
+    return file.name.removesuffix(".sql")
 
 
 def database_url(cfg: MemoryConfig) -> str:
@@ -52,8 +59,10 @@ async def create_pool(url: str, size: int = 8) -> asyncpg.Pool:
     return await asyncpg.create_pool(url, min_size=1, max_size=size, init=_init)
 
 
-def migration_files(sql_dir: Path = SQL_DIR) -> list[Path]:
-    return sorted(p for p in sql_dir.glob("[0-9][0-9][0-9]_*.sql"))
+def migration_files() -> list[Traversable]:
+    """The migrations shipped inside the package (so an installed wheel has them too)."""
+    found = resources.files("naestro").joinpath("migrations").iterdir()
+    return sorted((p for p in found if _MIGRATION.fullmatch(p.name)), key=lambda p: p.name)
 
 
 async def _schema_dim(conn: asyncpg.Connection) -> int | None:
@@ -77,14 +86,17 @@ async def migrate(url: str, cfg: MemoryConfig, *, now: datetime | None = None) -
         done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
         applied = []
         for file in migration_files():
-            if file.stem in done:
+            version = _version(file)
+            if version in done:
                 continue
-            sql = file.read_text().replace("{{dim}}", str(cfg.dim))
+            sql = file.read_text(encoding="utf-8").replace("{{dim}}", str(cfg.dim))
             async with conn.transaction():
                 await conn.execute(sql)
-                await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", file.stem)
-            applied.append(file.stem)
-            log.info("applied migration %s", file.stem)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version) VALUES ($1)", _version(file)
+                )
+            applied.append(_version(file))
+            log.info("applied migration %s", _version(file))
         dim = await _schema_dim(conn)
         if dim is not None and dim != cfg.dim:
             raise ConfigError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 PHASE = SearchAttributeKey.for_keyword("NaestroPhase")
 KIND = SearchAttributeKey.for_keyword("NaestroKind")
@@ -21,3 +21,16 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     PRIORITY,
     COST,
 )
+
+
+def initial(kind: str, tenant: str, priority: int) -> TypedSearchAttributes:
+    """A new task's attributes, set at start so it is findable before its first step."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(KIND, kind),
+            SearchAttributePair(TENANT, tenant),
+            SearchAttributePair(PRIORITY, priority),
+            SearchAttributePair(STATUS, "running"),
+            SearchAttributePair(PHASE, "pii"),
+        ]
+    )

@@ -36,4 +36,4 @@ log "setting up the Docker sandbox (docker.io, dockerd, the sandbox image)"
 
 log "looking for the Temporal CLI"
 export PATH="$PATH:/usr/local/go/bin"
-.venv/bin/python -m naestro.devstack
+.venv/bin/python -m cli.devstack

@@ -11,10 +11,10 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
+from cli.devstack import find_temporal
 from naestro import search
 from naestro.admin import ensure_search_attributes
 from naestro.codec import KEYS_ENV, EncryptionCodec, data_converter, generate_key, parse_keys
-from naestro.devstack import find_temporal
 from tests.providers.wire import WireServer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from temporalio.client import Client
 
-from naestro.settings import Settings, load_settings
+from naestro.config.settings import Settings, load_settings
 from workers.deps import Deps
 from workers.main import build_workers, select_queues
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from naestro.settings import Settings
+from naestro.config.settings import Settings
 from tests.support import make_settings, replay_provider, running_workers, write_script
 from tests.workflow.scripts import PROMPT, code_task_rules
 
@@ -23,7 +23,7 @@ def naestro(
     if config:
         env["NAESTRO_CONFIG"] = config
     return subprocess.run(
-        [sys.executable, "-m", "naestro.cli", *args],
+        [sys.executable, "-m", "cli.main", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

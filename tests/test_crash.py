@@ -137,7 +137,7 @@ async def _result_when_back(client: Client, task_id: str):
 def _spawn_worker(config: str, address: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "TEMPORAL_ADDRESS": address}
     return subprocess.Popen(
-        [sys.executable, "-m", "naestro.cli", "--config", config, "worker"],
+        [sys.executable, "-m", "cli.main", "--config", config, "worker"],
         env=env,
         cwd=ROOT,
         start_new_session=True,  # its own process group: SIGKILL takes its children too

@@ -29,7 +29,7 @@ class Dev:
         self.log = log
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "naestro.cli", "--config", str(config), "dev"],
+                [sys.executable, "-m", "cli.main", "--config", str(config), "dev"],
                 cwd=config.parent,
                 env={**env, "COLUMNS": "200", "NO_COLOR": "1"},
                 stdout=out,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from naestro.config.settings import load_settings
 from naestro.errors import ConfigError
-from naestro.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,16 +6,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from activities.approvals import ApprovalActivities
-from activities.call_routing import CallRouting
 from activities.models.activity import ModelActivities
 from activities.models.registry import ProviderRegistry
 from activities.pii import PiiActivities
-from activities.routing import RoutingActivities
+from activities.routing.calls import CallRouting
+from activities.routing.governor import Governor
+from activities.routing.policy import RoutingActivities
 from activities.sandbox import make_sandbox
 from activities.sandbox.activity import SandboxActivities
 from activities.sandbox.cache import ReportCache
-from naestro.settings import Settings
-from workers.governor import Governor
+from naestro.config.settings import Settings
 
 if TYPE_CHECKING:
     from activities.memory.activity import MemoryActivities

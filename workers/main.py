@@ -11,8 +11,8 @@ from typing import Literal
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from naestro.config.settings import Settings
 from naestro.errors import ConfigError
-from naestro.settings import Settings
 from workers import memory, models, orchestrator, sandbox
 from workers.deps import Deps
 

@@ -16,9 +16,9 @@ PASSTHROUGH = (
     "google",  # google-genai, likewise
     "httpx",  # imported by the provider SDKs
     "phonenumbers",  # naestro.pii (pure detectors)
-    "yaml",  # naestro.settings, imported by activity modules
+    "yaml",  # naestro.config.settings, imported by activity modules
     "naestro.contracts",  # our payload models: pure, immutable; rebuilt per run otherwise
-    "naestro.settings",  # likewise (config models), reached through activity modules
+    "naestro.config.settings",  # likewise (config models), reached through activity modules
     "activities",  # activity classes: workflows only reference their methods
 )
 

@@ -12,10 +12,11 @@ from datetime import timedelta
 from temporalio import workflow
 
 from activities.pii import PiiActivities
+from naestro import names
 from naestro.contracts import PiiCalibrationReport, PiiCalibrationRequest
 from naestro.presets import SANDBOX_RUN
 
-WORKFLOW_NAME = "naestro.pii.calibration"
+WORKFLOW_NAME = names.PII_CALIBRATION_WORKFLOW
 SCHEDULE_ID = "naestro-pii-calibration"
 
 

@@ -3,7 +3,7 @@
 Run as a child of TaskWorkflow for the phases a policy's ``consensus:`` section names.
 Proposals that agree (normalised equality) skip critics and synthesis; a confidence below
 the policy's threshold runs another round with the judge's rationale, or waits for a human
-review signal, as the policy says. Every call is routed on its own (workflows/routed.py).
+review signal, as the policy says. Every call is routed on its own (workflows/steps/calls.py).
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from activities.call_routing import CallRouting
+from activities.routing.calls import CallRouting
 from naestro import confidence as conf
 from naestro import consensus_prompts as cp
+from naestro import names
 from naestro.contracts import (
     ChatMessage,
     ConsensusRequest,
@@ -31,10 +32,10 @@ from naestro.contracts import (
 )
 from naestro.ledger import LedgerBook
 from naestro.presets import LOCAL_FAST
-from workflows.routed import RoutedCaller
-from workflows.verifying import same_passing_outcomes, verify_all
+from workflows.steps.calls import RoutedCaller
+from workflows.steps.verify import same_passing_outcomes, verify_all
 
-WORKFLOW_NAME = "naestro.consensus"
+WORKFLOW_NAME = names.CONSENSUS_WORKFLOW
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,11 @@ class ConsensusWorkflow:
         self._book = LedgerBook(max_tokens=1, max_usd=0.0)
         self._human: HumanReview | None = None
 
-    @workflow.query(name="ledger")
+    @workflow.query(name=names.LEDGER_QUERY)
     def ledger(self) -> Ledger:
         return self._book.view()
 
-    @workflow.signal(name="human_review")
+    @workflow.signal(name=names.HUMAN_REVIEW_SIGNAL)
     def human_review(self, review: HumanReview) -> None:
         self._human = review
 

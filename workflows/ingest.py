@@ -9,10 +9,11 @@ from __future__ import annotations
 from temporalio import workflow
 
 from activities.memory.activity import MemoryActivities
-from naestro.memory_contracts import IngestReport, IngestRequest
+from naestro import names
+from naestro.contracts.memory import IngestReport, IngestRequest
 from naestro.presets import INGEST_RUN
 
-WORKFLOW_NAME = "naestro.ingest"
+WORKFLOW_NAME = names.INGEST_WORKFLOW
 MEMORY_QUEUE = "naestro.memory"
 
 

@@ -15,9 +15,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from activities.models.activity import ModelActivities
 from activities.pii import PiiActivities
-from activities.routing import RoutingActivities
+from activities.routing.policy import RoutingActivities
 from activities.sandbox.activity import SandboxActivities
-from naestro import prompts, search
+from naestro import names, prompts, search
 from naestro.contracts import (
     ApprovalStage,
     Artifact,
@@ -42,15 +42,17 @@ from naestro.contracts import (
     VerificationReport,
     VerifyRequest,
 )
+from naestro.contracts.memory import MemoryContext
 from naestro.ledger import fold, role_summaries
-from naestro.memory_contracts import MemoryContext
 from naestro.parsing import estimate_tokens, extract_files, parse_verdict, render_files
 from naestro.pii import pseudonymize, restore
 from naestro.presets import LLM_CALL, LOCAL_FAST, SANDBOX_RUN
-from workflows import deliberate, memory_steps, privacy_steps
-from workflows.approval import ApprovalGate, ApprovalRejected
+from workflows.steps import deliberate
+from workflows.steps import memory as memory_steps
+from workflows.steps import privacy as privacy_steps
+from workflows.steps.approval import ApprovalGate, ApprovalRejected
 
-WORKFLOW_NAME = "naestro.task"
+WORKFLOW_NAME = names.TASK_WORKFLOW
 _WEIGHTS = ConfidenceWeights()
 
 
@@ -104,7 +106,7 @@ class TaskWorkflow(ApprovalGate):
 
     # ------------------------------------------------------------ handlers
 
-    @workflow.query(name="status")
+    @workflow.query(name=names.STATUS_QUERY)
     def status(self) -> TaskStatusView:
         score = self._best.verdict.score if self._best and self._best.verdict else None
         return TaskStatusView(
@@ -116,7 +118,7 @@ class TaskWorkflow(ApprovalGate):
             pending_approval=self._pending,
         )
 
-    @workflow.signal(name="cancel")
+    @workflow.signal(name=names.CANCEL_SIGNAL)
     def cancel(self, request: CancelRequest) -> None:
         self._cancel = request.reason or "cancelled"
 

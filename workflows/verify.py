@@ -8,6 +8,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 from activities.sandbox.activity import SandboxActivities
+from naestro import names
 from naestro.contracts import VerificationReport, VerifyJob
 from naestro.presets import SANDBOX_RUN
 
@@ -15,7 +16,7 @@ from naestro.presets import SANDBOX_RUN
 _SLACK_S = 60
 
 
-@workflow.defn(name="naestro.verify")
+@workflow.defn(name=names.VERIFY_WORKFLOW)
 class VerifyWorkflow:
     @workflow.run
     async def run(self, job: VerifyJob) -> VerificationReport:

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from naestro.errors import ConfigError, NaestroError, to_application_error
-from naestro.memory_contracts import (
+from naestro.contracts.memory import (
     FeedbackRequest,
     FeedbackResult,
     IngestReport,
@@ -24,6 +23,7 @@ from naestro.memory_contracts import (
     SearchResult,
     WriteBackRequest,
 )
+from naestro.errors import ConfigError, NaestroError, to_application_error
 
 if TYPE_CHECKING:
     from activities.memory.service import MemoryService

@@ -15,8 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from activities.memory.minilm import MiniLM
+from naestro.config.settings import EmbedderConfig
 from naestro.errors import ConfigError, ProviderError, ProviderRequestRejected, is_retryable_status
-from naestro.settings import EmbedderConfig
 
 Vectors = NDArray[np.float32]
 

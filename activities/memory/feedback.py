@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncpg
 
+from naestro.contracts.memory import FeedbackRequest, FeedbackResult
 from naestro.errors import NaestroError
-from naestro.memory_contracts import FeedbackRequest, FeedbackResult
 
 
 class FeedbackTargetError(NaestroError):

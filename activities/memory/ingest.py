@@ -17,10 +17,10 @@ import asyncpg
 from activities.memory.chunking import SUPPORTED, UnsupportedFile, chunk_text, read_file
 from activities.memory.embedders import CheckedEmbedder
 from activities.memory.store import NewDocument, add_document, content_hash, known_hashes
+from naestro.config.settings import MemoryConfig
+from naestro.contracts.memory import IngestReport, IngestRequest
 from naestro.db import ensure_partitions
 from naestro.errors import NaestroError
-from naestro.memory_contracts import IngestReport, IngestRequest
-from naestro.settings import MemoryConfig
 
 Progress = Callable[[int, int, str], Awaitable[None] | None]
 SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".naestro", ".mypy_cache"}

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
+from naestro.contracts.memory import Hit
 from naestro.errors import ProviderError, ProviderRequestRejected, is_retryable_status
-from naestro.memory_contracts import Hit
 
 
 def _scores(body: Any, n: int) -> list[float]:

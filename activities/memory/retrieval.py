@@ -16,8 +16,8 @@ import numpy as np
 
 from activities.memory import fusion
 from activities.memory.embedders import Vectors
-from naestro.memory_contracts import Hit, SearchRequest
-from naestro.settings import MemoryConfig
+from naestro.config.settings import MemoryConfig
+from naestro.contracts.memory import Hit, SearchRequest
 
 # The query's distinct lexemes (same parser and dictionaries as the chunks), their IDF
 # from the per-(tenant, collection) statistics, and the BM25 sum over matching chunks.

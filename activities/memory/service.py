@@ -17,7 +17,8 @@ from activities.memory.embedders import CheckedEmbedder, make_embedder
 from activities.memory.ingest import Ingestor
 from activities.memory.rerank import rerank
 from naestro import db
-from naestro.memory_contracts import (
+from naestro.config.settings import MemoryConfig
+from naestro.contracts.memory import (
     FeedbackRequest,
     FeedbackResult,
     MemoryContext,
@@ -26,7 +27,6 @@ from naestro.memory_contracts import (
     SearchResult,
     WriteBackRequest,
 )
-from naestro.settings import MemoryConfig
 
 
 class MemoryService:

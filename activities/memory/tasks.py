@@ -18,7 +18,7 @@ from activities.memory.chunking import chunk_text
 from activities.memory.embedders import Vectors
 from activities.memory.ingest import Ingestor
 from activities.memory.store import NewDocument
-from naestro.memory_contracts import PastTask, WriteBackRequest
+from naestro.contracts.memory import PastTask, WriteBackRequest
 
 ANSWERS = "answers"
 

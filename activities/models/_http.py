@@ -18,9 +18,9 @@ import httpx
 import httpx2
 
 from activities.models.base import cost_usd
+from naestro.config.settings import CLOUD_ENGINES, ProviderConfig
 from naestro.contracts import ModelResponse, Usage
 from naestro.errors import ProviderError, ProviderRequestRejected, is_retryable_status
-from naestro.settings import CLOUD_ENGINES, ProviderConfig
 
 MAX_MESSAGE_CHARS = 500
 

@@ -21,9 +21,9 @@ from activities.models._http import (
     to_response,
 )
 from activities.models.base import OnProgress
+from naestro.config.settings import ProviderConfig
 from naestro.contracts import ChatMessage, ModelRequest, ModelResponse, Usage
 from naestro.errors import ProviderError
-from naestro.settings import ProviderConfig
 
 DEFAULT_ENDPOINT = "https://api.anthropic.com"
 

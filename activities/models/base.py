@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from naestro.config.settings import ProviderConfig
 from naestro.contracts import ModelRequest, ModelResponse, Usage
-from naestro.settings import ProviderConfig
 
 OnProgress = Callable[[], None]
 """Called while a reply streams in (per chunk), so the activity can heartbeat."""

@@ -19,9 +19,9 @@ from activities.models._http import (
     to_response,
 )
 from activities.models.base import OnProgress
+from naestro.config.settings import ProviderConfig
 from naestro.contracts import ChatMessage, ModelRequest, ModelResponse, Usage
 from naestro.errors import ProviderError
-from naestro.settings import ProviderConfig
 
 API_VERSION = "v1beta"
 _RETRY_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")

@@ -20,9 +20,9 @@ from activities.models._http import (
     to_response,
 )
 from activities.models.base import OnProgress
+from naestro.config.settings import ProviderConfig
 from naestro.contracts import ChatMessage, ModelRequest, ModelResponse, Usage
 from naestro.errors import ConfigError, ProviderError
-from naestro.settings import ProviderConfig
 
 DEFAULT_ENDPOINTS = {
     "openai": "https://api.openai.com/v1",

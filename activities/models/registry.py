@@ -10,8 +10,8 @@ from activities.models.base import ModelProvider
 from activities.models.google_genai import GoogleProvider
 from activities.models.openai_compat import OpenAIProvider
 from activities.models.replay import ReplayProvider
+from naestro.config.settings import ProviderConfig, Settings
 from naestro.errors import UnknownProviderError
-from naestro.settings import ProviderConfig, Settings
 
 ADAPTERS: dict[str, Callable[[ProviderConfig], ModelProvider]] = {
     "openai": OpenAIProvider,

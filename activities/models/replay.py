@@ -23,9 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from activities.models._http import Reply, status_error, to_response
 from activities.models.base import OnProgress
+from naestro.config.settings import ProviderConfig
 from naestro.contracts import ModelRequest, ModelResponse, Usage
 from naestro.errors import ConfigError, ProviderRequestRejected
-from naestro.settings import ProviderConfig
 
 # Streaming requests get a progress call at least this often while latency is simulated.
 PROGRESS_EVERY_SECONDS = 1.0

@@ -7,8 +7,8 @@ import logging
 from activities.sandbox.activity import SandboxActivities
 from activities.sandbox.base import Sandbox
 from activities.sandbox.bwrap import DEFAULT_PYTHON, BwrapSandbox
+from naestro.config.settings import SandboxConfig
 from naestro.errors import SandboxError
-from naestro.settings import SandboxConfig
 
 __all__ = ["BwrapSandbox", "Sandbox", "SandboxActivities", "make_sandbox"]
 

@@ -21,7 +21,7 @@ from temporalio.client import Client
 
 from api.app import create_app
 from api.keys import create_key
-from naestro.settings import Settings
+from naestro.config.settings import Settings
 from tests.support import make_settings, replay_provider, running_workers, write_script
 
 JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789"
@@ -124,7 +124,7 @@ class Gw:
     async def key(self, tenant: str = "acme", scopes: tuple[str, ...] = ("admin",)) -> str:
         from api.db import create_pool
 
-        pool = await create_pool(self.database_url)
+        pool = await create_pool(self.database_url, self.settings.memory)
         try:
             return await create_key(pool, tenant, list(scopes))
         finally:

@@ -62,7 +62,7 @@ async def test_jwt_scopes_limit_what_it_may_do(gw: Gw) -> None:
 async def test_revoked_key_is_refused(gw: Gw) -> None:
     key = await gw.key("acme", ("tasks:read",))
     assert (await _get(gw, key)).status_code == 200
-    pool = await create_pool(gw.database_url)
+    pool = await create_pool(gw.database_url, gw.settings.memory)
     try:
         await revoke_key(pool, key)
     finally:

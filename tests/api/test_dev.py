@@ -20,7 +20,7 @@ async def _cli(env: dict[str, str], *args: str) -> str:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "naestro.cli",
+        "cli.main",
         *args,
         cwd=ROOT,
         env=env,
@@ -44,7 +44,7 @@ async def test_dev_serves_the_api_and_runs_a_task(tmp_path: Path) -> None:
     }
     log = (tmp_path / "dev.log").open("wb")
     dev = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "naestro.cli", "dev", cwd=ROOT, env=env, stdout=log, stderr=log
+        sys.executable, "-m", "cli.main", "dev", cwd=ROOT, env=env, stdout=log, stderr=log
     )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}") as http:

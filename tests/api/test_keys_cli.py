@@ -6,7 +6,7 @@ import asyncio
 
 from click.testing import CliRunner
 
-from naestro.cli import main
+from cli.main import main
 from tests.api.conftest import Gw
 
 

@@ -11,8 +11,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.approvals import ApprovalActivities
+from naestro.config.gateway import SlackConfig
 from naestro.contracts import ApprovalNotice, ApprovalRequest
-from naestro.gateway_config import SlackConfig
 from tests.api.conftest import serve
 
 NOTICE = ApprovalNotice(

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from naestro.settings import Settings
+from naestro.config.settings import Settings
 from tests.support import make_settings, replay_provider, write_script
 
 TASK = "What is the capital of France? Answer in one sentence."

@@ -11,12 +11,12 @@ from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
 
-from activities.call_routing import CallRouting
+from activities.routing.calls import CallRouting
+from activities.routing.governor import Governor
 from naestro.client import start_task
 from naestro.contracts import CallRouteRequest, ChatMessage, TaskRequest
 from tests.consensus.scripts import TASK, consensus_settings, panel, panel_roles, text
 from tests.support import make_settings, replay_provider, running_workers, write_script
-from workers.governor import Governor
 
 DEAD = [{"error_status": 503}]
 

@@ -6,12 +6,12 @@ import logging
 
 import pytest
 
-from activities.breaker import CircuitBreaker
+from activities.routing.breaker import CircuitBreaker
+from activities.routing.governor import Governor
 from naestro.confidence import agreement, components, confidence, proposal_scores
+from naestro.config.settings import Settings
 from naestro.contracts import CallOutcome, ConfidenceWeights, Critique, JudgeVerdict, ModelCall
 from naestro.ledger import BudgetExceeded, LedgerBook
-from naestro.settings import Settings
-from workers.governor import Governor
 
 
 class Clock:
@@ -79,7 +79,7 @@ def test_governor_emas_and_latency_fallback() -> None:
 def test_governor_dry_run_logs_and_changes_nothing(caplog: pytest.LogCaptureFixture) -> None:
     gov = Governor(settings(dry_run=True, breaker_failures=1))
     gov.observe(CallOutcome(provider_id="slow", ok=False))
-    with caplog.at_level(logging.INFO, logger="workers.governor"):
+    with caplog.at_level(logging.INFO, logger="activities.routing.governor"):
         assert gov.blocked("slow") is None
     assert "would route around slow: circuit open" in caplog.text
 

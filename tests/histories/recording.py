@@ -13,8 +13,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from cli.devstack import find_temporal
 from naestro import search
-from naestro.devstack import find_temporal
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = Path(__file__).parent

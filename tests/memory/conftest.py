@@ -16,7 +16,7 @@ import pytest
 from activities.memory.embedders import CheckedEmbedder, LocalEmbedder
 from activities.memory.service import MemoryService
 from naestro import db
-from naestro.settings import MemoryConfig
+from naestro.config.settings import MemoryConfig
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,8 @@ from activities.memory.chunking import Chunk
 from activities.memory.retrieval import bm25_leg
 from activities.memory.service import MemoryService
 from activities.memory.store import NewDocument, delete_document
-from naestro.memory_contracts import SearchRequest
-from naestro.settings import MemoryConfig
+from naestro.config.settings import MemoryConfig
+from naestro.contracts.memory import SearchRequest
 from tests.memory.conftest import memory_config
 
 CORPUS = [

@@ -16,7 +16,7 @@ def naestro(args: list[str], url: str, cwd: Path) -> subprocess.CompletedProcess
     env = {**os.environ, "DATABASE_URL": url, "COLUMNS": "200", "NO_COLOR": "1",
            "NAESTRO_CONFIG": str(ROOT / "temporal.yaml")}  # fmt: skip
     return subprocess.run(
-        [sys.executable, "-m", "naestro.cli", *args],
+        [sys.executable, "-m", "cli.main", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 

@@ -19,8 +19,8 @@ from activities.memory.embedders import (
     EmbeddingDimensionError,
     OpenAIEmbedder,
 )
+from naestro.config.settings import EmbedderConfig
 from naestro.errors import ProviderRequestRejected
-from naestro.settings import EmbedderConfig
 
 
 class _Server:

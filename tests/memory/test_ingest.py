@@ -10,7 +10,7 @@ import pytest
 from activities.memory.chunking import UnsupportedFile, chunk_text
 from activities.memory.ingest import IngestError, expand
 from activities.memory.service import MemoryService
-from naestro.memory_contracts import IngestRequest
+from naestro.contracts.memory import IngestRequest
 
 MARKDOWN = """# Guide
 Intro text.

@@ -14,7 +14,7 @@ from activities.memory.chunking import Chunk
 from activities.memory.embedders import CheckedEmbedder
 from activities.memory.service import MemoryService
 from activities.memory.store import NewDocument
-from naestro.memory_contracts import SearchRequest
+from naestro.contracts.memory import SearchRequest
 from tests.memory.conftest import memory_config
 
 

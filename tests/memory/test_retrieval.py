@@ -13,7 +13,7 @@ from activities.memory import fusion
 from activities.memory.chunking import Chunk
 from activities.memory.service import MemoryService
 from activities.memory.store import NewDocument
-from naestro.memory_contracts import FeedbackRequest, SearchRequest, WriteBackRequest
+from naestro.contracts.memory import FeedbackRequest, SearchRequest, WriteBackRequest
 
 STATS = "SELECT coalesce(sum(n_chunks), 0) FROM bm25_corpus"
 DOCS = {

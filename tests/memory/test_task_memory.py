@@ -18,9 +18,9 @@ from activities.memory.chunking import Chunk
 from activities.memory.service import MemoryService
 from activities.memory.store import NewDocument
 from naestro.client import start_task
+from naestro.config.settings import Settings
 from naestro.contracts import TaskRequest
-from naestro.memory_contracts import IngestRequest
-from naestro.settings import Settings
+from naestro.contracts.memory import IngestRequest
 from tests.support import make_settings, replay_provider, running_workers, write_script
 from tests.workflow.scripts import PROMPT, code_task_rules
 from workflows.ingest import IngestWorkflow

@@ -10,8 +10,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.pii import PiiActivities
+from naestro.config.settings import PiiConfig, TenantPiiPolicy
 from naestro.contracts import PiiRestoreRequest, PiiScanRequest
-from naestro.settings import PiiConfig, TenantPiiPolicy
 
 TEXT = "Mail jane.doe@example.com or call (415) 555-2671; token Xq7vR2pL9sK4mN8bT3wZ6yH1"
 
@@ -74,8 +74,8 @@ def test_unexpected_crash_fails_closed_without_quoting_the_text(
 
 
 def test_calibrated_thresholds_apply_and_config_wins(tmp_path: Path) -> None:
-    from naestro import pii_calibration
     from naestro.contracts import PiiCalibrationReport
+    from naestro.pii import calibration as pii_calibration
 
     report = PiiCalibrationReport(
         seed=1,

@@ -16,7 +16,7 @@ from temporalio.client import Client
 
 from naestro.contracts import PiiCalibrationReport, PiiCalibrationRequest
 from naestro.errors import ConfigError
-from naestro.pii_schedule import ensure_schedule
+from naestro.pii.schedule import ensure_schedule
 from tests.support import make_settings, running_workers
 from workflows.calibration import WORKFLOW_NAME
 
@@ -26,7 +26,7 @@ TEXT = "Mail jane.doe@example.com or call (415) 555-2671. SSN 219-09-9999.\n"
 
 def naestro(args: list[str], config: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "naestro.cli", "--config", str(config), *args],
+        [sys.executable, "-m", "cli.main", "--config", str(config), *args],
         cwd=ROOT,
         input=stdin,
         env={**os.environ, "COLUMNS": "200"},

@@ -18,8 +18,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.models.activity import ModelActivities
 from activities.models.registry import ProviderRegistry
+from naestro.config.settings import ProviderConfig, Settings
 from naestro.contracts import ChatMessage, ModelRequest
-from naestro.settings import ProviderConfig, Settings
 from tests.providers.conftest import UNSET_KEY_ENV
 from tests.providers.payloads import chat_request, openai_error, openai_stream, openai_usage
 from tests.providers.wire import WireServer

@@ -13,8 +13,8 @@ from activities.models.anthropic_msgs import AnthropicProvider
 from activities.models.base import ModelProvider
 from activities.models.google_genai import GoogleProvider
 from activities.models.openai_compat import OpenAIProvider
+from naestro.config.settings import ProviderConfig
 from naestro.errors import ProviderError, ProviderRequestRejected, to_application_error
-from naestro.settings import ProviderConfig
 from tests.providers.payloads import (
     anthropic_error,
     chat_request,

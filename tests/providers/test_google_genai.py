@@ -7,8 +7,8 @@ from contextlib import aclosing
 import pytest
 
 from activities.models.google_genai import GoogleProvider
+from naestro.config.settings import Price, ProviderConfig
 from naestro.contracts import Usage
-from naestro.settings import Price, ProviderConfig
 from tests.providers.conftest import KEY
 from tests.providers.payloads import (
     chat_request,

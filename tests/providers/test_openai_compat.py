@@ -7,9 +7,9 @@ from contextlib import aclosing
 import pytest
 
 from activities.models.openai_compat import OpenAIProvider
+from naestro.config.settings import Price, ProviderConfig
 from naestro.contracts import Usage
 from naestro.errors import ConfigError, ProviderRequestRejected
-from naestro.settings import Price, ProviderConfig
 from tests.providers.conftest import KEY, UNSET_KEY_ENV
 from tests.providers.payloads import (
     chat_request,

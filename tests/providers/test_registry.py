@@ -12,8 +12,8 @@ from activities.models.google_genai import GoogleProvider
 from activities.models.openai_compat import OpenAIProvider
 from activities.models.registry import ProviderRegistry
 from activities.models.replay import ReplayProvider
+from naestro.config.settings import ProviderConfig, Settings
 from naestro.errors import ConfigError, UnknownProviderError
-from naestro.settings import ProviderConfig, Settings
 
 
 @pytest.fixture

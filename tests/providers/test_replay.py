@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from activities.models.replay import ReplayProvider
+from naestro.config.settings import Price, ProviderConfig
 from naestro.contracts import ChatMessage, ModelRequest
 from naestro.errors import ConfigError, ProviderRequestRejected
-from naestro.settings import Price, ProviderConfig
 
 RULES: list[dict[str, Any]] = [
     {"role": "planner", "phase": "plan", "text": "1. add them", "output_tokens": 12},

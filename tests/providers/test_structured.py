@@ -9,8 +9,8 @@ from contextlib import aclosing
 from activities.models.anthropic_msgs import AnthropicProvider
 from activities.models.google_genai import GoogleProvider
 from activities.models.openai_compat import OpenAIProvider
+from naestro.config.settings import ProviderConfig
 from naestro.contracts import JudgeVerdict, ModelRequest
-from naestro.settings import ProviderConfig
 from naestro.structured import schema_for, validate
 from tests.providers.payloads import (
     anthropic_message,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from naestro.evals import load_problems
+from cli.evals import load_problems
 from tests.sandbox.test_humaneval import ROOT, humaneval_path, sandbox_settings
 from tests.support import running_workers
 
@@ -29,7 +29,7 @@ def _naestro(args: list[str], client: Client, config: str) -> subprocess.Complet
         "NO_COLOR": "1",
     }
     return subprocess.run(
-        [sys.executable, "-m", "naestro.cli", *args],
+        [sys.executable, "-m", "cli.main", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from naestro.evals import (
+from cli.evals import (
     Problem,
     Sample,
     TaskOutcome,
@@ -15,7 +15,7 @@ from naestro.evals import (
     evaluate,
     load_problems,
 )
-from naestro.settings import Settings
+from naestro.config.settings import Settings
 from tests.support import make_settings, replay_provider, running_workers, write_script
 
 ROOT = Path(__file__).resolve().parents[2]

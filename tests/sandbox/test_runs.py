@@ -11,9 +11,9 @@ import pytest
 
 from activities.sandbox import BwrapSandbox, Sandbox, make_sandbox
 from activities.sandbox.docker import DockerSandbox
+from naestro.config.settings import SandboxConfig
 from naestro.contracts import SandboxFile, VerifyRequest
 from naestro.errors import SandboxError
-from naestro.settings import SandboxConfig
 from tests.sandbox.conftest import FAST, NOBODY, needs_root, script, token
 
 pytestmark = pytest.mark.timeout(30)

@@ -11,8 +11,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError
 
 from naestro.client import start_task
+from naestro.config.settings import Settings
 from naestro.contracts import TaskRequest
-from naestro.settings import Settings
 from tests.providers.payloads import openai_completion, openai_error, openai_usage
 from tests.providers.wire import Reply, WireServer
 from tests.support import make_settings, running_workers

@@ -1,0 +1,151 @@
+"""The embedded dev stack: Temporal CLI dev server (SQLite) and pgserver (Postgres + pgvector).
+
+Each part is used only when its environment variable does not point elsewhere:
+TEMPORAL_ADDRESS for Temporal, DATABASE_URL (or memory.database_url_env) for Postgres.
+Data lives under ``dev.data_dir`` (.naestro/), so a second start reuses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from contextlib import AsyncExitStack
+from pathlib import Path
+from types import TracebackType
+
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from naestro import search
+from naestro.admin import ensure_search_attributes
+from naestro.codec import converter_from_env
+from naestro.config.settings import Settings
+from naestro.connect import connect
+from naestro.errors import NaestroError
+
+log = logging.getLogger(__name__)
+TEMPORAL_CLI_MODULE = "github.com/temporalio/cli/cmd/temporal@v1.5.1"
+GO_FALLBACKS = ("/usr/local/go/bin/go", "/usr/lib/go/bin/go")
+
+
+class DevStackError(NaestroError):
+    """The embedded stack could not start."""
+
+
+def find_temporal(data_dir: Path, *, install: bool = True) -> str | None:
+    """The Temporal CLI: on PATH, else under data_dir/bin, else built there with Go.
+
+    Returns None when none is found and Go is absent (temporalio can then download one).
+    """
+    on_path = shutil.which("temporal")
+    if on_path:
+        return on_path
+    local = data_dir / "bin" / "temporal"
+    if local.exists():
+        return str(local)
+    go = shutil.which("go") or next((g for g in GO_FALLBACKS if Path(g).exists()), None)
+    if not (install and go):
+        return None
+    log.warning("building the Temporal CLI with `go install %s` (once)", TEMPORAL_CLI_MODULE)
+    local.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "GOBIN": str(local.parent.resolve())}
+    done = subprocess.run([go, "install", TEMPORAL_CLI_MODULE], env=env, check=False)
+    if done.returncode != 0 or not local.exists():
+        raise DevStackError(f"`go install {TEMPORAL_CLI_MODULE}` failed ({done.returncode})")
+    return str(local)
+
+
+def start_pgserver(pg_dir: Path) -> str:
+    """Start (or reuse) the embedded Postgres under pg_dir; returns its URL."""
+    from pgserver.postgres_server import get_server  # heavy: only for the embedded database
+
+    pg_dir.mkdir(parents=True, exist_ok=True)
+    server = get_server(str(pg_dir), cleanup_mode="stop")
+    server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
+    uri: str = server.get_uri()
+    return uri
+
+
+class DevStack:
+    """``async with DevStack(settings) as stack:`` yields a client and a database URL."""
+
+    def __init__(self, settings: Settings, *, with_database: bool = True) -> None:
+        self.settings = settings
+        self.data_dir = Path(settings.dev.data_dir)
+        self.with_database = with_database
+        self.ui_url: str | None = None
+        self.database_url: str | None = None
+        self._exit = AsyncExitStack()
+        self._client: Client | None = None
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            raise DevStackError("the dev stack is not started")
+        return self._client
+
+    async def _start_temporal(self) -> Client:
+        if os.environ.get("TEMPORAL_ADDRESS"):
+            return await connect()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        dev = self.settings.dev
+        path = await asyncio.to_thread(find_temporal, self.data_dir)
+        try:
+            env = await WorkflowEnvironment.start_local(
+                namespace=dev.namespace,
+                port=dev.temporal_port,
+                ui=True,
+                ui_port=dev.ui_port,
+                dev_server_existing_path=path,
+                search_attributes=search.ALL,
+                dev_server_database_filename=str(self.data_dir / "temporal.sqlite"),
+                data_converter=converter_from_env(),
+            )
+        except Exception as exc:
+            raise DevStackError(
+                f"could not start the Temporal dev server ({exc}). Install the Temporal CLI "
+                f"(`go install {TEMPORAL_CLI_MODULE}`, or put `temporal` on PATH) or set "
+                "TEMPORAL_ADDRESS to a running server."
+            ) from exc
+        await self._exit.enter_async_context(env)
+        self.ui_url = f"http://localhost:{dev.ui_port}"
+        return env.client
+
+    async def _start_database(self) -> str:
+        from naestro.db import migrate
+
+        env = self.settings.memory.database_url_env
+        url = os.environ.get(env)
+        if not url:
+            url = await asyncio.to_thread(start_pgserver, self.data_dir / "pg")
+            # The workers started beside the stack (memory worker) read the URL from here.
+            os.environ[env] = url
+        await migrate(url, self.settings.memory)
+        return url
+
+    async def __aenter__(self) -> DevStack:
+        self._client = await self._start_temporal()
+        await ensure_search_attributes(self._client)
+        if self.with_database:
+            self.database_url = await self._start_database()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._exit.aclose()
+
+
+if __name__ == "__main__":
+    # `python -m cli.devstack`: find or build the Temporal CLI (used by bootstrap.sh).
+    found = find_temporal(Path(".naestro"))
+    if found is None:
+        raise SystemExit("no Temporal CLI and no Go: temporalio will download one at start")
+    sys.stdout.write(f"Temporal CLI: {found}\n")

@@ -1,0 +1,287 @@
+"""The `naestro` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+from temporalio.client import WorkflowFailureError
+
+from cli import render
+from cli.gateway import api_command, keys_group
+from naestro.client import cancel_task, follow, query_status, start_task, task_handle
+from naestro.config.settings import Settings, load_settings
+from naestro.connect import connect, workflow_url
+from naestro.contracts import TaskRequest, TaskResult
+from naestro.errors import NaestroError
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+def run_async(fn: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T | None]:
+    """Run an async command; every expected failure becomes one clear line and exit 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T | None:
+        try:
+            return asyncio.run(fn(*args, **kwargs))
+        except NaestroError as exc:
+            _fail(str(exc))
+        except WorkflowFailureError as exc:
+            _fail(f"task failed: {exc.cause or exc}")
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        return None
+
+    return wrapper
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj["settings"]()
+    return settings
+
+
+def _validation_message(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "request"
+    return f"invalid task: {field}: {first['msg']}"
+
+
+@click.group()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Naestro settings file (default: $NAESTRO_CONFIG or ./temporal.yaml).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """Naestro: durable multi-model LLM orchestration on Temporal."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+    @functools.cache
+    def settings() -> Settings:
+        try:
+            return load_settings(config_path)
+        except NaestroError as exc:
+            _fail(str(exc), 2)
+            raise  # unreachable: _fail exits
+
+    ctx.obj = {"settings": settings}
+
+
+@main.command()
+@click.argument("prompt")
+@click.option("--kind", type=click.Choice(["code", "math", "general"]), default="general")
+@click.option("--policy", default="default", show_default=True, help="Policy in temporal.yaml.")
+@click.option("--priority", type=int, default=3, show_default=True, help="1 (high) .. 5 (low).")
+@click.option("--tenant", default="default", show_default=True)
+@click.option("--max-usd", type=float, default=None, help="Budget in USD.")
+@click.option("--max-tokens", type=int, default=None, help="Budget in tokens.")
+@click.option("--max-rounds", type=int, default=None, help="Most refine rounds.")
+@click.option("--id", "task_id", default=None, help="Task id (idempotency key).")
+@click.option("--no-wait", is_flag=True, help="Print the task id and return.")
+@click.pass_context
+@run_async
+async def run(
+    ctx: click.Context,
+    prompt: str,
+    kind: str,
+    policy: str,
+    priority: int,
+    tenant: str,
+    max_usd: float | None,
+    max_tokens: int | None,
+    max_rounds: int | None,
+    task_id: str | None,
+    no_wait: bool,
+) -> None:
+    """Start a task, follow its phases and print the result."""
+    settings = _settings(ctx)
+    if not settings.providers:
+        raise NaestroError(f"no provider configured in {settings.source}: add one under providers")
+    overrides = {
+        k: v
+        for k, v in (
+            ("max_usd", max_usd),
+            ("max_tokens", max_tokens),
+            ("max_refine_rounds", max_rounds),
+        )
+        if v is not None
+    }
+    try:
+        request = TaskRequest.model_validate(
+            {
+                "prompt": prompt,
+                "kind": kind,
+                "policy": policy,
+                "priority": priority,
+                "tenant": tenant,
+                "budget": {**settings.budget.model_dump(), **overrides},
+            }
+        )
+    except ValidationError as exc:
+        raise NaestroError(_validation_message(exc)) from None
+    client = await connect()
+    handle = await start_task(
+        client, request, task_id=task_id, task_queue=settings.queues.orchestrator
+    )
+    link = workflow_url(handle.id, client.namespace, settings.dev.ui_port)
+    console.print(f"task [bold]{handle.id}[/] started: {link}", highlight=False)
+    if no_wait:
+        return
+    result = await _follow_with_progress(handle)
+    render.show_result(console, result, link)
+
+
+async def _follow_with_progress(handle: Any) -> TaskResult:
+    with console.status("starting...") as status:
+
+        def update(view: Any) -> None:
+            status.update(render.progress_line(view))
+
+        result: TaskResult = await follow(handle, update)
+    return result
+
+
+@main.command()
+@click.argument("task_id")
+@click.pass_context
+@run_async
+async def status(ctx: click.Context, task_id: str) -> None:
+    """Show a task's phase, round and spend (and its result when it has ended)."""
+    client = await connect()
+    view = await query_status(client, task_id)
+    desc = await task_handle(client, task_id).describe()
+    state = desc.status.name.lower() if desc.status else "unknown"
+    console.print(f"task {task_id}: {state}; {render.progress_line(view)}", highlight=False)
+    if state == "completed":
+        result = await task_handle(client, task_id).result()
+        link = workflow_url(task_id, client.namespace, _settings(ctx).dev.ui_port)
+        render.show_result(console, result, link)
+
+
+@main.command()
+@click.argument("task_id")
+@click.option("--reason", default="cancelled by user", show_default=True)
+@run_async
+async def cancel(task_id: str, reason: str) -> None:
+    """Cancel a running task; it ends with status `cancelled` and keeps its partial result."""
+    client = await connect()
+    await cancel_task(client, task_id, reason)
+    console.print(f"cancel sent to task {task_id}")
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+@main.command()
+@click.option("--queues", "-q", multiple=True, help="Queue to poll (repeatable).")
+@click.option("--all", "all_queues", is_flag=True, help="Poll every queue (the default).")
+@click.pass_context
+@run_async
+async def worker(ctx: click.Context, queues: tuple[str, ...], all_queues: bool) -> None:
+    """Run workers for the given queues (default: all of them) until SIGINT/SIGTERM."""
+    from naestro.admin import ensure_search_attributes
+    from workers.deps import Deps
+    from workers.main import run_workers, select_queues
+
+    settings = _settings(ctx)
+    plans = select_queues(settings, [] if all_queues else list(queues))
+    client = await connect()
+    await ensure_search_attributes(client)
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    console.print(f"worker polling: {', '.join(p.queue for p in plans)}", highlight=False)
+    await run_workers(client, Deps.from_settings(settings), plans, stop)
+
+
+@main.command()
+@click.option("--no-worker", is_flag=True, help="Start the servers only.")
+@click.option("--no-api", is_flag=True, help="Do not serve the HTTP API and web page.")
+@click.pass_context
+@run_async
+async def dev(ctx: click.Context, no_worker: bool, no_api: bool) -> None:
+    """Start the embedded stack (Temporal dev server, Postgres), workers on every queue, the API."""
+    from cli.devstack import DevStack
+    from workers.deps import Deps
+    from workers.main import run_workers, select_queues
+
+    settings = _settings(ctx)
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    async with DevStack(settings) as stack:
+        console.print(f"Temporal UI: {stack.ui_url or '(external server)'}")
+        console.print(f"Postgres: {stack.database_url}")
+        console.print("Ctrl-C stops everything; data stays under " + str(stack.data_dir))
+        if not no_api and stack.database_url:  # the gateway (cli/gateway.py)
+            from cli.gateway import serve_api
+
+            console.print(f"API and web page: http://{settings.api.host}:{settings.api.port}")
+            api = asyncio.create_task(serve_api(settings, stack.client, stack.database_url, stop))
+        if no_worker:
+            await stop.wait()
+        else:
+            plans = select_queues(settings, [])
+            await run_workers(stack.client, Deps.from_settings(settings), plans, stop)
+        if not no_api and stack.database_url:
+            await api
+    console.print("stopped")
+
+
+@main.command()
+@click.pass_context
+@run_async
+async def demo(ctx: click.Context) -> None:
+    """Run one task end to end on the embedded stack (scripted offline when no provider answers)."""
+    from cli.demo import run_demo
+
+    await run_demo(_settings(ctx), console)
+
+
+# Privacy commands: `naestro pii scan|calibrate`, `naestro codec-keygen|codec-server`.
+from cli.pii import register as _register_privacy  # noqa: E402
+
+_register_privacy(main)
+main.add_command(api_command)  # the gateway's commands: cli/gateway.py
+main.add_command(keys_group)
+
+# Memory commands (db migrate, ingest, feedback, search): see cli/memory.py.
+from cli.memory import register as register_memory_commands  # noqa: E402
+
+register_memory_commands(main)
+
+
+def _add_eval_commands() -> None:
+    from cli.eval import eval_group
+
+    main.add_command(eval_group)
+
+
+_add_eval_commands()
+
+if __name__ == "__main__":
+    main()

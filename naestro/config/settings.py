@@ -1,0 +1,346 @@
+"""Naestro's own settings: ``temporal.yaml`` plus environment overrides.
+
+The Temporal connection itself is not here: it follows the SDK's convention
+(``temporalio.envconfig``: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS,
+TOML profiles); see :mod:`naestro.connect`.
+
+Environment overrides use ``NAESTRO__<SECTION>__<KEY>=value`` (double underscores nest;
+values are parsed as YAML scalars), e.g. ``NAESTRO__SANDBOX__BACKEND=bwrap``.
+Secrets are never read from the file: a provider names the variable holding its key
+(``api_key_env``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from naestro.config.gateway import ApiConfig
+from naestro.contracts import (
+    ApprovalPolicy,
+    Budget,
+    ConsensusPolicy,
+    Location,
+    PiiAction,
+    SandboxLimits,
+)
+from naestro.errors import ConfigError
+
+CONFIG_ENV = "NAESTRO_CONFIG"
+OVERRIDE_PREFIX = "NAESTRO__"
+
+Engine = Literal[
+    "openai",
+    "vllm",
+    "nim",
+    "tensorrt-llm",
+    "xai",
+    "ollama",
+    "llamacpp",
+    "openai-compatible",
+    "anthropic",
+    "google",
+    "replay",
+]
+CLOUD_ENGINES = frozenset({"openai", "anthropic", "google", "xai"})
+_PROTOCOL = {"anthropic": "anthropic", "google": "google", "replay": "replay"}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Price(Strict):
+    input_per_mtok: float = Field(default=0.0, ge=0)
+    output_per_mtok: float = Field(default=0.0, ge=0)
+    cached_input_per_mtok: float | None = Field(default=None, ge=0)
+
+
+class ProviderConfig(Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    engine: Engine
+    model: str
+    endpoint: str | None = None
+    context_window: int = Field(default=128_000, ge=1)
+    roles: list[str] = []
+    price: Price = Price()
+    max_concurrency: int = Field(default=8, ge=1)
+    task_queue: str | None = None
+    location: Location | None = None
+    api_key_env: str | None = None
+    timeout_seconds: float = Field(default=300.0, gt=0)
+    script: str | None = Field(default=None, description="replay engine: JSONL of replies")
+    simulated_latency_ms: float = Field(default=0.0, ge=0, description="replay engine only")
+    record: str | None = Field(
+        default=None, description="replay engine: append every request received to this JSONL"
+    )
+    gpus: int = Field(default=0, ge=0, description="GPUs a local engine holds: GPU-seconds")
+    latency_limit_ms: float | None = Field(
+        default=None, gt=0, description="route around it while its recent p95 is above this"
+    )
+
+    @property
+    def protocol(self) -> Literal["openai", "anthropic", "google", "replay"]:
+        return _PROTOCOL.get(self.engine, "openai")  # type: ignore[return-value]
+
+    @property
+    def where(self) -> Location:
+        if self.location is not None:
+            return self.location
+        return "cloud" if self.engine in CLOUD_ENGINES else "local"
+
+    @property
+    def queue(self) -> str:
+        if self.task_queue:
+            return self.task_queue
+        return "naestro.models.cloud" if self.where == "cloud" else f"naestro.models.{self.id}"
+
+    def api_key(self) -> str | None:
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+
+class PolicyConfig(Strict):
+    roles: dict[str, list[str]] = Field(
+        default_factory=dict, description="role -> provider ids, first preferred"
+    )
+    judge_threshold: float = Field(default=0.7, ge=0, le=1)
+    min_improvement: float = Field(default=0.25, ge=0, description="refine gate: relative gain")
+    max_output_tokens: int = Field(default=2048, ge=1)
+    verify_timeout_seconds: int = Field(default=60, ge=1)
+    heartbeat_timeout_seconds: int = Field(
+        default=30, ge=1, description="a model call silent this long is retried elsewhere"
+    )
+    stream: bool = Field(default=False, description="stream replies (heartbeat per chunk)")
+    consensus: ConsensusPolicy | None = None
+    routing: RoutingConfig = Field(default_factory=lambda: RoutingConfig())
+    approval: ApprovalPolicy = ApprovalPolicy()
+    memory: bool = Field(default=True, description="use memory when memory.enabled is set")
+
+
+class RoutingConfig(Strict):
+    """Per-call routing of a policy (docs/routing.md)."""
+
+    slm_share: float = Field(default=0.0, ge=0, le=1, description="share of eligible calls")
+    slm_phases: list[str] = ["implement", "refine", "verify"]
+    slm_max_prompt_tokens: int = Field(default=8000, ge=1)
+    slm_role: str = "slm"
+    long_context_role: str = "long_context"
+    allow_cloud_fallback: bool = True
+    allow_local_fallback: bool = True
+
+
+class GovernorConfig(Strict):
+    """Live provider health: EMAs, circuit breakers, latency fallback."""
+
+    dry_run: bool = Field(default=False, description="log what it would change, change nothing")
+    ema_alpha: float = Field(default=0.2, gt=0, le=1)
+    breaker_failures: int = Field(default=3, ge=1)
+    breaker_window_seconds: float = Field(default=60.0, gt=0)
+    breaker_cooldown_seconds: float = Field(default=30.0, gt=0)
+    latency_window: int = Field(default=50, ge=1, description="recent calls behind the p95")
+    min_latency_samples: int = Field(default=5, ge=1)
+
+
+class QueueConfig(Strict):
+    orchestrator: str = "naestro.orchestrator"
+    models_cloud: str = "naestro.models.cloud"
+    sandbox: str = "naestro.sandbox"
+    memory: str = "naestro.memory"
+    models_cloud_concurrency: int = Field(default=64, ge=1)
+    sandbox_concurrency: int = Field(default=8, ge=1)
+    memory_concurrency: int = Field(default=16, ge=1)
+
+
+class SandboxConfig(Strict):
+    backend: Literal["auto", "bwrap", "docker"] = "auto"
+    user: str = Field(default="nobody", description="unprivileged user the sandbox runs as")
+    limits: SandboxLimits = SandboxLimits()
+    # Docker backend (auto picks it when the engine answers): the locally built image
+    # (infra/sandbox/build.sh), the engine (None: DOCKER_HOST or the local socket), and how
+    # many started containers wait for runs with the default limits.
+    image: str = "naestro-sandbox:current"
+    docker_host: str | None = None
+    pool_size: int = Field(default=8, ge=0)
+    cache_entries: int = Field(default=1024, ge=0, description="test cache size; 0: off")
+
+
+class TenantPiiPolicy(Strict):
+    """What one tenant's providers may see: block the call, redact PII, or allow raw text."""
+
+    cloud: PiiAction = "redact"
+    local: PiiAction = "allow"
+
+
+class PiiConfig(Strict):
+    enabled: bool = True
+    cloud: PiiAction = "redact"
+    local: PiiAction = "allow"
+    entropy_high: float = 4.5
+    entropy_low: float = 2.5
+    tenants: dict[str, TenantPiiPolicy] = Field(
+        default_factory=dict, description="tenant -> policy; others get cloud/local above"
+    )
+    thresholds: dict[str, float] = Field(
+        default_factory=dict, description="detector -> minimum score; wins over calibration"
+    )
+    calibration_file: str = Field(
+        default="", description="calibrated thresholds; '' = none (temporal.yaml sets one)"
+    )
+    calibration_samples: int = Field(default=2000, ge=20)
+    calibration_schedule: str = Field(default="0 3 * * 0", description="cron, UTC")
+    review_output: Literal["flag", "redact", "off"] = "flag"
+
+    def policy_for(self, tenant: str) -> TenantPiiPolicy:
+        return self.tenants.get(tenant) or TenantPiiPolicy(cloud=self.cloud, local=self.local)
+
+
+class EmbedderConfig(Strict):
+    kind: Literal["local", "openai"] = Field(
+        default="local", description="local: all-MiniLM-L6-v2 (offline); openai: /v1/embeddings"
+    )
+    endpoint: str | None = Field(default=None, description="openai: base URL ending in /v1")
+    model: str = "all-MiniLM-L6-v2"
+    api_key_env: str | None = None
+    batch_size: int = Field(default=32, ge=1, le=2048)
+    timeout_seconds: float = Field(default=60.0, gt=0)
+
+
+class MemoryConfig(Strict):
+    database_url_env: str = "DATABASE_URL"
+    enabled: bool = Field(default=False, description="retrieve before Plan, write back after")
+    dim: int = Field(default=384, ge=1, le=16000, description="the schema's embedding width")
+    text_config: str = Field(default="english", pattern=r"^[a-z_]+$", description="FTS config")
+    bm25_k1: float = Field(default=1.2, ge=0)
+    bm25_b: float = Field(default=0.75, ge=0, le=1)
+    fusion: Literal["rrf", "weighted"] = Field(
+        default="weighted", description="weighted: convex blend of min-max scores; rrf: ranks"
+    )
+    rrf_k: int = Field(default=60, ge=1)
+    vector_weight: float = Field(default=0.5, ge=0, le=1, description="weighted fusion only")
+    candidates: int = Field(default=50, ge=1, le=1000, description="top-k of each leg")
+    feedback_boost: float = Field(default=0.1, ge=0, description="per approved use")
+    feedback_boost_cap: float = Field(default=0.3, ge=0)
+    verified_boost: float = Field(default=0.2, ge=0, description="verified answers rank first")
+    rerank_endpoint: str | None = Field(default=None, description="optional /v1/rerank base URL")
+    rerank_model: str = ""
+    hnsw_m: int = Field(default=16, ge=2, le=100)
+    hnsw_ef_construction: int = Field(default=64, ge=4, le=1000)
+    hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
+    hnsw_build_cap_seconds: float = Field(default=1800.0, gt=0, description="then ivfflat")
+    ivfflat_probes: int = Field(default=10, ge=1)
+    partitions_ahead: int = Field(default=3, ge=0, le=120, description="months created ahead")
+    chunk_chars: int = Field(default=1500, ge=100)
+    context_chunks: int = Field(default=5, ge=0, le=50, description="cited in the plan prompt")
+    similar_tasks: int = Field(default=3, ge=0, le=50)
+    embedder: EmbedderConfig = EmbedderConfig()
+
+
+class DevConfig(Strict):
+    data_dir: str = ".naestro"
+    temporal_port: int = 7233
+    ui_port: int = 8233
+    namespace: str = "default"
+
+
+class Settings(Strict):
+    providers: list[ProviderConfig] = []
+    policies: dict[str, PolicyConfig] = {"default": PolicyConfig()}
+    budget: Budget = Budget()
+    queues: QueueConfig = QueueConfig()
+    sandbox: SandboxConfig = SandboxConfig()
+    pii: PiiConfig = PiiConfig()
+    memory: MemoryConfig = MemoryConfig()
+    dev: DevConfig = DevConfig()
+    governor: GovernorConfig = GovernorConfig()
+    api: ApiConfig = ApiConfig()
+    source: str = Field(default="<defaults>", exclude=True)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Settings:
+        ids = [p.id for p in self.providers]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"providers: duplicate id(s) {', '.join(dupes)}")
+        known = set(ids)
+        for name, policy in self.policies.items():
+            for role, wanted in policy.roles.items():
+                for pid in wanted:
+                    if pid not in known:
+                        raise ValueError(f"policies.{name}.roles.{role}: unknown provider {pid!r}")
+        return self
+
+    def provider(self, provider_id: str) -> ProviderConfig:
+        for p in self.providers:
+            if p.id == provider_id:
+                return p
+        raise KeyError(provider_id)
+
+
+def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    node = tree
+    for key in path[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"environment override {'.'.join(path)}: {key} is not a section")
+        node = child
+    node[path[-1]] = value
+
+
+def apply_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(OVERRIDE_PREFIX):
+            continue
+        path = [p.lower() for p in name[len(OVERRIDE_PREFIX) :].split("__") if p]
+        if path:
+            _set_path(data, path, yaml.safe_load(raw) if raw else raw)
+    return data
+
+
+def _format_validation(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        if e["type"] == "extra_forbidden":
+            hint = (
+                " (secrets come from the environment: use api_key_env)"
+                if key.endswith("api_key")
+                else ""
+            )
+            lines.append(f"{source}: unknown key {key!r}{hint}")
+        else:
+            lines.append(f"{source}: {key}: {e['msg']}")
+    return "; ".join(lines)
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get(CONFIG_ENV, "temporal.yaml"))
+
+
+def load_settings(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Load temporal.yaml (or NAESTRO_CONFIG) with environment overrides applied."""
+    env = os.environ if environ is None else environ
+    file = Path(path) if path is not None else default_config_path()
+    data: dict[str, Any] = {}
+    if file.exists():
+        try:
+            loaded = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{file}: the top level must be a mapping")
+        data = loaded
+    elif path is not None:
+        raise ConfigError(f"{file}: no such config file")
+    data = apply_overrides(data, env)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, str(file))) from None
+    return settings.model_copy(update={"source": str(file)})

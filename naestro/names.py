@@ -1,0 +1,25 @@
+"""Workflow, query, signal and update names: the one place they are spelled.
+
+Workflows declare them (``@workflow.defn(name=names.TASK_WORKFLOW)``); clients (the CLI, the
+API, schedules) use them to start, query, signal and update without importing workflow code.
+They are durable: a renamed constant breaks running workflows and recorded histories.
+"""
+
+from __future__ import annotations
+
+# Workflows
+TASK_WORKFLOW = "naestro.task"
+CONSENSUS_WORKFLOW = "naestro.consensus"
+VERIFY_WORKFLOW = "naestro.verify"
+INGEST_WORKFLOW = "naestro.ingest"
+PII_CALIBRATION_WORKFLOW = "naestro.pii.calibration"
+
+# TaskWorkflow
+STATUS_QUERY = "status"
+EVENTS_QUERY = "events"
+CANCEL_SIGNAL = "cancel"
+APPROVAL_UPDATE = "approval"
+
+# ConsensusWorkflow
+LEDGER_QUERY = "ledger"
+HUMAN_REVIEW_SIGNAL = "human_review"
