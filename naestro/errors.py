@@ -66,6 +66,14 @@ class UnknownPolicyError(NaestroError):
     """A policy name that temporal.yaml does not declare."""
 
 
+class PiiPolicyBlocked(NaestroError):
+    """The tenant's PII policy forbids sending this text to that provider's location."""
+
+
+class BudgetExhausted(NaestroError):
+    """No budget (tokens, USD, GPU-seconds or wall time) is left for the next call."""
+
+
 # Retrying any of these repeats the same outcome.
 NON_RETRYABLE_ERROR_TYPES: tuple[str, ...] = (
     ConfigError.__name__,
@@ -75,6 +83,8 @@ NON_RETRYABLE_ERROR_TYPES: tuple[str, ...] = (
     UnknownPolicyError.__name__,
     NoProviderError.__name__,
     PiiScanError.__name__,
+    PiiPolicyBlocked.__name__,
+    BudgetExhausted.__name__,
 )
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
