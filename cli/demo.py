@@ -7,7 +7,7 @@ import asyncio
 
 from rich.console import Console
 
-from activities.routing.policy import RoutingActivities
+from activities.routing.activity import RoutingActivities
 from cli import render
 from cli.devstack import DevStack
 from naestro.client import follow, start_task

@@ -17,7 +17,13 @@ from __future__ import annotations
 
 import re
 
-from naestro.contracts import ConfidenceWeights, Critique, JudgeVerdict, VerificationReport
+from naestro.contracts import (
+    ConfidenceWeights,
+    ConsensusSummary,
+    Critique,
+    JudgeVerdict,
+    VerificationReport,
+)
 
 SEVERITY_PENALTY = {"low": 0.05, "medium": 0.1, "high": 0.25, "critical": 0.5}
 _SPACE = re.compile(r"\s+")
@@ -93,3 +99,21 @@ def confidence(
     if verdict is not None and verdict.verdict == "reject":
         value /= 2
     return round(min(max(value, 0.0), 1.0), 6)
+
+
+def final_confidence(
+    summary: ConsensusSummary | None,
+    verdict: JudgeVerdict | None,
+    report: VerificationReport | None,
+    weights: ConfidenceWeights,
+) -> float | None:
+    """A task's confidence: the consensus's agreement and critic scores (when it
+    deliberated), the final judge verdict and the final verification."""
+    parts = dict(summary.components) if summary is not None else {}
+    parts.pop("judge", None)
+    if verdict is None and summary is not None and "judge" in summary.components:
+        parts["judge"] = summary.components["judge"]
+    parts.update(components(None, None, verdict, report))
+    if not parts:
+        return None
+    return confidence(parts, weights, verdict)

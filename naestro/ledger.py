@@ -43,64 +43,107 @@ def fold(calls: list[ModelCall]) -> Ledger:
 class Reservation:
     tokens: int
     usd: float
+    gpu_seconds: float = 0.0
+    output_cap: int = 0  # the reply's token cap that keeps the budget
 
 
 @dataclass
 class LedgerBook:
-    """A workflow's live ledger: reconciled calls plus open reservations."""
+    """A workflow's live ledger: reconciled calls plus open reservations.
+
+    Limits: tokens (input + output), USD, and GPU-seconds (None: unlimited). A call holds
+    its worst case while it runs, so concurrent calls (proposers, critics) cannot together
+    overshoot what is left."""
 
     max_tokens: int
     max_usd: float
+    max_gpu_seconds: float | None = None
     calls: list[ModelCall] = field(default_factory=list)
     _open: list[Reservation] = field(default_factory=list)
     _spent_tokens: int = 0
     _spent_usd: float = 0.0
+    _spent_gpu: float = 0.0
 
-    def reserve(
-        self, prompt_tokens: int, max_output: int, price_in: float, price_out: float
-    ) -> Reservation:
-        """Hold the call's worst case; BudgetExceeded when it cannot fit."""
-        tokens = prompt_tokens + max_output
-        usd = (prompt_tokens * price_in + max_output * price_out) / 1e6
-        held_tokens = sum(r.tokens for r in self._open)
-        held_usd = sum(r.usd for r in self._open)
-        if self._spent_tokens + held_tokens + prompt_tokens + 1 > self.max_tokens:
-            raise BudgetExceeded(
-                f"token budget: {self._spent_tokens} spent, {held_tokens} reserved"
-            )
-        if self._spent_usd + held_usd + prompt_tokens * price_in / 1e6 > self.max_usd:
-            raise BudgetExceeded(
-                f"USD budget: ${self._spent_usd:.4f} spent, ${held_usd:.4f} reserved"
-            )
-        reservation = Reservation(tokens, usd)
-        self._open.append(reservation)
-        return reservation
+    def _held(self) -> tuple[int, float, float]:
+        return (
+            sum(r.tokens for r in self._open),
+            sum(r.usd for r in self._open),
+            sum(r.gpu_seconds for r in self._open),
+        )
+
+    def tokens_left(self) -> int:
+        return self.max_tokens - self._spent_tokens - self._held()[0]
+
+    def usd_left(self) -> float:
+        return self.max_usd - self._spent_usd - self._held()[1]
+
+    def gpu_seconds_left(self) -> float | None:
+        if self.max_gpu_seconds is None:
+            return None
+        return self.max_gpu_seconds - self._spent_gpu - self._held()[2]
 
     def output_cap(self, prompt_tokens: int, max_output: int, price_out: float) -> int:
         """The largest output cap that keeps the budget, given open reservations."""
-        held_tokens = sum(r.tokens for r in self._open)
-        held_usd = sum(r.usd for r in self._open)
-        cap = min(max_output, self.max_tokens - self._spent_tokens - held_tokens - prompt_tokens)
+        cap = min(max_output, self.tokens_left() - prompt_tokens)
         if price_out > 0:
-            cap = min(cap, int((self.max_usd - self._spent_usd - held_usd) * 1e6 / price_out))
+            cap = min(cap, int(self.usd_left() * 1e6 / price_out))
         return cap
+
+    def reserve(
+        self,
+        prompt_tokens: int,
+        max_output: int,
+        price_in: float,
+        price_out: float,
+        gpu_seconds: float = 0.0,
+    ) -> Reservation:
+        """Hold the call's worst case (prompt + capped reply, priced, and its GPU-seconds);
+        BudgetExceeded, naming what ran out, when not even a one-token reply fits."""
+        cap = self.output_cap(prompt_tokens, max_output, price_out)
+        if cap < 1:
+            raise BudgetExceeded(
+                self._exhausted("token" if self._short_of_tokens(prompt_tokens) else "USD")
+            )
+        if self.usd_left() < (prompt_tokens * price_in + price_out) / 1e6:
+            raise BudgetExceeded(self._exhausted("USD"))
+        gpu_left = self.gpu_seconds_left()
+        if gpu_left is not None and gpu_seconds > gpu_left:
+            raise BudgetExceeded(self._exhausted("GPU-seconds"))
+        usd = (prompt_tokens * price_in + cap * price_out) / 1e6
+        reservation = Reservation(prompt_tokens + cap, usd, gpu_seconds, cap)
+        self._open.append(reservation)
+        return reservation
+
+    def _short_of_tokens(self, prompt_tokens: int) -> bool:
+        return self.tokens_left() - prompt_tokens < 1
+
+    def _exhausted(self, what: str) -> str:
+        held = self._held()
+        return (
+            f"{what} budget: {self._spent_tokens} tokens, ${self._spent_usd:.4f}, "
+            f"{self._spent_gpu:.1f} GPU-s spent; {held[0]} tokens, ${held[1]:.4f} reserved"
+        )
 
     def release(self, reservation: Reservation) -> None:
         self._open.remove(reservation)
 
     def reconcile(self, reservation: Reservation, call: ModelCall) -> None:
         self.release(reservation)
-        self.calls.append(call)
-        self._spent_tokens += call.input_tokens + call.output_tokens
-        self._spent_usd += call.cost_usd
+        self.absorb([call])
+
+    def absorb(self, calls: list[ModelCall]) -> None:
+        """Book calls made elsewhere (a child workflow's) or reconciled here."""
+        for call in calls:
+            self.calls.append(call)
+            self._spent_tokens += call.input_tokens + call.output_tokens
+            self._spent_usd += call.cost_usd
+            self._spent_gpu += call.gpu_seconds
 
     def view(self) -> Ledger:
         ledger = fold(self.calls)
+        held = self._held()
         return ledger.model_copy(
-            update={
-                "reserved_tokens": sum(r.tokens for r in self._open),
-                "reserved_usd": round(sum(r.usd for r in self._open), 10),
-            }
+            update={"reserved_tokens": held[0], "reserved_usd": round(held[1], 10)}
         )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from temporalio.common import RetryPolicy
@@ -19,7 +19,9 @@ class Preset:
 
 # Model calls: retried by Temporal (SDK retries are off); 429 Retry-After overrides the
 # backoff through next_retry_delay. Heartbeats catch a dead worker long before the
-# start-to-close timeout would.
+# start-to-close timeout would. A call gets a policy's `routing.call_attempts` attempts on
+# one provider (llm_retry), then the one call path sends it to the fallback; the task's
+# wall time left bounds all attempts together.
 LLM_CALL = Preset(
     start_to_close=timedelta(minutes=10),
     heartbeat=timedelta(seconds=30),
@@ -27,10 +29,16 @@ LLM_CALL = Preset(
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=60),
-        maximum_attempts=8,
+        maximum_attempts=2,
         non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
     ),
 )
+
+
+def llm_retry(attempts: int) -> RetryPolicy:
+    """LLM_CALL's retry policy with ``attempts`` attempts on one provider."""
+    return replace(LLM_CALL.retry, maximum_attempts=attempts)
+
 
 # Sandbox runs: the code under test failing is a report, not an error; only the sandbox
 # itself failing is retried, a few times.

@@ -9,9 +9,8 @@ from activities.approvals import ApprovalActivities
 from activities.models.activity import ModelActivities
 from activities.models.registry import ProviderRegistry
 from activities.pii import PiiActivities
-from activities.routing.calls import CallRouting
+from activities.routing.activity import RoutingActivities
 from activities.routing.governor import Governor
-from activities.routing.policy import RoutingActivities
 from activities.sandbox import make_sandbox
 from activities.sandbox.activity import SandboxActivities
 from activities.sandbox.cache import ReportCache
@@ -30,15 +29,6 @@ class Deps:
     pii: PiiActivities
     _sandbox: SandboxActivities | None = None
     governor: Governor | None = None
-    _calls: CallRouting | None = None
-
-    @property
-    def calls(self) -> CallRouting:
-        """Per-call routing (consensus), fed by this process's governor."""
-        if self._calls is None:
-            self.governor = self.governor or Governor(self.settings)
-            self._calls = CallRouting(self.settings, self.governor)
-        return self._calls
 
     _approvals: ApprovalActivities | None = None
 
@@ -78,11 +68,13 @@ class Deps:
     @classmethod
     def from_settings(cls, settings: Settings) -> Deps:
         registry = ProviderRegistry(settings)
+        governor = Governor(settings)  # this process's live provider health, fed by routing
         return cls(
             settings=settings,
             registry=registry,
             models=ModelActivities(registry),
-            routing=RoutingActivities(settings),
+            routing=RoutingActivities(settings, governor),
+            governor=governor,
             pii=PiiActivities(settings.pii),
         )
 

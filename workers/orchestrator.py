@@ -43,8 +43,8 @@ def build_worker(
             deps.pii.review,
             deps.pii.calibrate,
             deps.routing.resolve_policy,
-            deps.calls.route_call,
-            deps.calls.report_outcomes,
+            deps.routing.route_call,
+            deps.routing.report_outcomes,
             deps.approvals.notify,
         ],
         # The PII activities are synchronous (CPU-bound regex work).

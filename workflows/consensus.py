@@ -15,7 +15,6 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from activities.routing.calls import CallRouting
 from naestro import confidence as conf
 from naestro import consensus_prompts as cp
 from naestro import names
@@ -28,14 +27,46 @@ from naestro.contracts import (
     HumanReview,
     JudgeVerdict,
     Ledger,
+    PiiFinding,
+    PiiScanResult,
     VerificationReport,
 )
 from naestro.ledger import LedgerBook
-from naestro.presets import LOCAL_FAST
-from workflows.steps.calls import RoutedCaller
+from workflows.steps.calls import CallScope, ModelCaller
 from workflows.steps.verify import same_passing_outcomes, verify_all
 
 WORKFLOW_NAME = names.CONSENSUS_WORKFLOW
+
+
+def _scan(request: ConsensusRequest) -> PiiScanResult:
+    """The task's PII scan; requests from before it travelled carry only the mapping, under
+    the rule of that time (cloud providers get placeholders, local ones the text)."""
+    if request.pii is not None:
+        return request.pii
+    legacy = [PiiFinding(entity_type="PII", start=0, end=0, score=1.0, detector="legacy")]
+    return PiiScanResult(
+        redacted="",
+        mapping=request.pii_mapping,
+        findings=legacy if request.pii_mapping else [],
+        cloud_action="redact",
+        local_action="allow",
+    )
+
+
+def call_scope(request: ConsensusRequest) -> CallScope:
+    """The child's calls follow the task's rules: its PII scan, deadline and priority."""
+    return CallScope(
+        task_id=request.task_id,
+        policy=request.policy,
+        tenant=request.tenant,
+        priority=request.priority,
+        pii=_scan(request),
+        max_output_tokens=request.max_output_tokens,
+        heartbeat_timeout_seconds=request.heartbeat_timeout_seconds,
+        call_attempts=request.call_attempts or request.consensus.call_attempts,
+        deadline=request.deadline,
+        stream=request.stream,
+    )
 
 
 @dataclass(frozen=True)
@@ -63,8 +94,12 @@ class ConsensusWorkflow:
 
     @workflow.run
     async def run(self, request: ConsensusRequest) -> ConsensusResult:
-        self._book = LedgerBook(max_tokens=request.tokens_left, max_usd=request.usd_left)
-        caller = RoutedCaller(request, self._book)
+        self._book = LedgerBook(
+            max_tokens=request.tokens_left,
+            max_usd=request.usd_left,
+            max_gpu_seconds=request.gpu_seconds_left,
+        )
+        caller = ModelCaller(call_scope(request), self._book)
         policy, messages = request.consensus, request.messages
         last: _Round | None = None
         for number in range(1, policy.max_rounds + 1):
@@ -76,13 +111,7 @@ class ConsensusWorkflow:
             messages = cp.with_feedback(request.messages, last.answer, last.verdict.rationale)
         assert last is not None
         summary = await self._maybe_human(request, last.summary)
-        await workflow.execute_local_activity_method(
-            CallRouting.report_outcomes,
-            caller.drain(),
-            start_to_close_timeout=LOCAL_FAST.start_to_close,
-            retry_policy=LOCAL_FAST.retry,
-            summary="report call outcomes to the governor",
-        )
+        await caller.report()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return ConsensusResult(
             answer=last.answer,
@@ -95,7 +124,7 @@ class ConsensusWorkflow:
 
     async def _round(
         self,
-        caller: RoutedCaller,
+        caller: ModelCaller,
         request: ConsensusRequest,
         messages: list[ChatMessage],
         number: int,
@@ -148,7 +177,7 @@ class ConsensusWorkflow:
         return _Round(answer, proposals, critiques, verdict, summary)
 
     async def _propose(
-        self, caller: RoutedCaller, request: ConsensusRequest, messages: list[ChatMessage]
+        self, caller: ModelCaller, request: ConsensusRequest, messages: list[ChatMessage]
     ) -> list[str]:
         policy = request.consensus
         if policy.self_consensus:  # the same (first) provider sampled N times

@@ -1,40 +1,39 @@
-"""TaskWorkflow: PII scan -> plan -> implement -> verify -> refine (loop) -> review.
+"""TaskWorkflow: PII scan -> plan -> approve? -> implement -> verify -> refine (loop) ->
+review -> approve? -> write back.
 
 Deterministic orchestration only: every side effect is an activity, time is workflow.now().
+Model calls go through the one call path (workflows/steps/calls.py); arithmetic lives in
+pure helpers (naestro/quality.py, naestro/outcome.py, naestro/ledger.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import Priority
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from activities.models.activity import ModelActivities
-from activities.pii import PiiActivities
-from activities.routing.policy import RoutingActivities
+from activities.routing.activity import RoutingActivities
 from activities.sandbox.activity import SandboxActivities
-from naestro import names, prompts, search
+from naestro import names, prompts, quality, search
 from naestro.contracts import (
+    ApprovalDecision,
+    ApprovalOutcome,
     ApprovalStage,
-    Artifact,
     CancelRequest,
     ChatMessage,
     ConfidenceWeights,
     ConsensusSummary,
     JudgeVerdict,
     ModelCall,
-    ModelRequest,
-    ModelResponse,
-    PiiScanRequest,
     PiiScanResult,
     PolicySpec,
     RouteRequest,
     SandboxFile,
-    Spend,
+    TaskEvent,
     TaskRequest,
     TaskResult,
     TaskStatusName,
@@ -43,17 +42,22 @@ from naestro.contracts import (
     VerifyRequest,
 )
 from naestro.contracts.memory import MemoryContext
-from naestro.ledger import fold, role_summaries
-from naestro.parsing import estimate_tokens, extract_files, parse_verdict, render_files
-from naestro.pii import pseudonymize, restore
-from naestro.presets import LLM_CALL, LOCAL_FAST, SANDBOX_RUN
+from naestro.ledger import LedgerBook
+from naestro.outcome import TaskState, spend_of, task_result
+from naestro.parsing import estimate_tokens, extract_files, parse_verdict
+from naestro.presets import LOCAL_FAST, SANDBOX_RUN
+from naestro.quality import Candidate
 from workflows.steps import deliberate
 from workflows.steps import memory as memory_steps
 from workflows.steps import privacy as privacy_steps
-from workflows.steps.approval import ApprovalGate, ApprovalRejected
+from workflows.steps.approval import ApprovalDesk, ApprovalRejected, ProgressLog
+from workflows.steps.calls import BUDGET_ERROR, CallCancelled, CallScope, ModelCaller
 
 WORKFLOW_NAME = names.TASK_WORKFLOW
+# Tasks started before it route a role's calls once per task (no fallback, no repair).
+ONE_CALL_PATH = "naestro.one-call-path"
 _WEIGHTS = ConfidenceWeights()
+T = TypeVar("T")
 
 
 class _Stop(Exception):
@@ -65,44 +69,25 @@ class _Stop(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    answer: str
-    files: list[SandboxFile]
-    report: VerificationReport | None
-    verdict: JudgeVerdict | None
-    quality: float
-
-    def good_enough(self, threshold: float) -> bool:
-        verified = self.report is None or self.report.passed
-        return verified and self.verdict is not None and self.verdict.score >= threshold
-
-
-def _pass_fraction(report: VerificationReport) -> float:
-    if report.passed:
-        return 1.0
-    if not report.tests:
-        return 0.0
-    return sum(t.outcome == "passed" for t in report.tests) / len(report.tests)
-
-
 @workflow.defn(name=WORKFLOW_NAME, failure_exception_types=[ApplicationError])
-class TaskWorkflow(ApprovalGate):
+class TaskWorkflow:
     def __init__(self) -> None:
-        self._init_gate()
+        self._log = ProgressLog()
+        self._desk = ApprovalDesk(self._log, lambda: self._cancel is not None)
         self._phase = "pii"
         self._round = 0
-        self._spend = Spend()
-        self._trace: list[ModelCall] = []
+        self._status: TaskStatusName = "running"
         self._cancel: str | None = None
-        self._best: _Candidate | None = None
+        self._book = LedgerBook(max_tokens=1, max_usd=0.0)
+        self._best: Candidate | None = None
         self._plan = ""
         self._draft = ""  # the latest answer, kept even before it is evaluated
-        self._status: TaskStatusName = "running"
         self._pii = PiiScanResult(redacted="")
         self._spec: PolicySpec | None = None
         self._consensus: ConsensusSummary | None = None  # set when a phase deliberated
         self._memory: MemoryContext | None = None
+        self._one_path = False
+        self._caller: ModelCaller | None = None
 
     # ------------------------------------------------------------ handlers
 
@@ -113,14 +98,26 @@ class TaskWorkflow(ApprovalGate):
             phase=self._phase,
             round=self._round,
             status=self._status,
-            spend=self._spend,
+            spend=spend_of(self._book.calls),
             last_score=score,
-            pending_approval=self._pending,
+            pending_approval=self._desk.pending,
         )
 
     @workflow.signal(name=names.CANCEL_SIGNAL)
     def cancel(self, request: CancelRequest) -> None:
         self._cancel = request.reason or "cancelled"
+
+    @workflow.query(name=names.EVENTS_QUERY)
+    def events(self, after: int) -> list[TaskEvent]:
+        return self._log.after(after)
+
+    @workflow.update(name=names.APPROVAL_UPDATE)
+    async def approval(self, decision: ApprovalDecision) -> ApprovalOutcome:
+        return self._desk.decide(decision)
+
+    @approval.validator
+    def _check_approval(self, decision: ApprovalDecision) -> None:
+        self._desk.check(decision)
 
     # ------------------------------------------------------------ run
 
@@ -128,6 +125,11 @@ class TaskWorkflow(ApprovalGate):
     async def run(self, request: TaskRequest) -> TaskResult:
         self._request = request
         self._started = workflow.now()
+        self._book = LedgerBook(
+            max_tokens=request.budget.max_tokens,
+            max_usd=request.budget.max_usd,
+            max_gpu_seconds=request.budget.max_gpu_seconds,
+        )
         workflow.upsert_search_attributes(
             [
                 search.KIND.value_set(request.kind),
@@ -150,22 +152,67 @@ class TaskWorkflow(ApprovalGate):
         )
         if self._memory is not None:
             result = result.model_copy(update={"memory": memory_steps.usage(self._memory)})
+        if self._one_path and self._caller is not None:
+            await self._caller.report()  # the last calls' outcomes, to the governor
         self._status = result.status
         self._set_phase("done")
         workflow.upsert_search_attributes([search.STATUS.value_set(result.status)])
-        self._emit("status", status=result.status, reason=result.reason)
+        self._log.emit("status", status=result.status, reason=result.reason)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return result
 
     async def _execute(self, request: TaskRequest) -> TaskResult:
-        self._pii = await workflow.execute_local_activity_method(
-            PiiActivities.scan,
-            PiiScanRequest(text=request.prompt, tenant=request.tenant),
-            start_to_close_timeout=LOCAL_FAST.start_to_close,
-            retry_policy=LOCAL_FAST.retry,
-            summary="PII scan of the prompt",
+        self._pii = await privacy_steps.scan_prompt(request)
+        self._spec = await self._resolve_policy(request)
+        self._caller = self._new_caller(request, self._spec)
+        self._memory = await memory_steps.recall(self._spec, request)
+        plan_prompt = memory_steps.with_context(
+            prompts.plan(request.kind, request.prompt), self._memory
         )
-        self._spec = await workflow.execute_local_activity_method(
+        self._plan = await self._text("plan", "planner", plan_prompt)
+        await self._approve("plan", self._plan)
+        implement = prompts.implement(request.kind, request.prompt, self._plan)
+        draft = await self._answer("implement", "implementer", implement)
+        return await self._refine_loop(request, draft)
+
+    async def _refine_loop(self, request: TaskRequest, answer: str) -> TaskResult:
+        assert self._spec is not None
+        previous: Candidate | None = None
+        while True:
+            self._draft = answer
+            current = await self._evaluate(request, answer)
+            self._best = quality.better(self._best, current)
+            if current.good_enough(self._spec.judge_threshold):
+                await self._approve("answer", self._result("succeeded", "").answer)
+                return self._result("succeeded", "verified and accepted by the judge")
+            if self._round >= request.budget.max_refine_rounds:
+                return self._result("unverified", f"{self._round} refine round(s) exhausted")
+            stop = quality.improvement_stop(previous, current, self._spec.min_improvement)
+            if stop:
+                return self._result("unverified", stop)
+            previous = current
+            self._round += 1
+            rationale = current.verdict.rationale if current.verdict else ""
+            revise = prompts.refine(request.kind, request.prompt, answer, current.report, rationale)
+            answer = await self._answer("refine", "refiner", revise)
+
+    async def _evaluate(self, request: TaskRequest, answer: str) -> Candidate:
+        files: list[SandboxFile] = []
+        report: VerificationReport | None = None
+        if request.kind == "code":
+            files = extract_files(answer)
+            report = await self._verify(files)
+            self._log.emit("verification", passed=report.passed, summary=report.summary)
+            if not report.passed:  # the judge is not asked about code that fails its tests
+                return quality.failing(answer, files, report)
+        verdict = await self._judge(prompts.review(request.kind, request.prompt, answer, report))
+        return quality.judged(answer, files, report, verdict)
+
+    # ------------------------------------------------------------ steps
+
+    async def _resolve_policy(self, request: TaskRequest) -> PolicySpec:
+        """The policy's settings, and a first provider per role (fails fast when none)."""
+        spec: PolicySpec = await workflow.execute_local_activity_method(
             RoutingActivities.resolve_policy,
             RouteRequest(
                 policy=request.policy,
@@ -178,24 +225,60 @@ class TaskWorkflow(ApprovalGate):
             retry_policy=LOCAL_FAST.retry,
             summary=f"route policy {request.policy}",
         )
-        self._memory = await memory_steps.recall(self._spec, request)
-        plan_prompt = memory_steps.with_context(
-            prompts.plan(request.kind, request.prompt), self._memory
+        return spec
+
+    @property
+    def _calls(self) -> ModelCaller:
+        assert self._caller is not None, "calls before the policy was resolved"
+        return self._caller
+
+    def _new_caller(self, request: TaskRequest, spec: PolicySpec) -> ModelCaller:
+        # Consensus policies routed every call before the one call path; others did not.
+        self._one_path = workflow.patched(ONE_CALL_PATH)
+        per_call = self._one_path or spec.consensus is not None
+        scope = CallScope(
+            task_id=workflow.info().workflow_id,
+            policy=spec.name,
+            tenant=request.tenant,
+            priority=request.priority,
+            pii=self._pii,
+            max_output_tokens=spec.max_output_tokens,
+            heartbeat_timeout_seconds=spec.heartbeat_timeout_seconds,
+            call_attempts=spec.call_attempts,
+            deadline=self._started + timedelta(seconds=request.budget.max_wall_seconds),
+            stream=spec.stream,
+            fixed_routes=None if per_call else spec.routes,
         )
-        self._plan = (await self._call("plan", "planner", plan_prompt)).text
-        await self._approve("plan", self._plan)
-        implement = prompts.implement(request.kind, request.prompt, self._plan)
-        if deliberate.wants_consensus(self._spec, "implement"):
-            return await self._refine_loop(request, await self._deliberate("implement", implement))
-        draft = await self._call("implement", "implementer", implement)
-        return await self._refine_loop(request, draft.text)
+        return ModelCaller(scope, self._book, self._on_call, lambda: self._cancel)
+
+    async def _text(self, phase: str, role: str, messages: list[ChatMessage]) -> str:
+        self._set_phase(phase)
+        return (await self._stoppable(self._calls.text(role, phase, messages))).text
+
+    async def _answer(self, phase: str, role: str, messages: list[ChatMessage]) -> str:
+        """An implementation or a revision: one call, or a deliberation when the policy asks."""
+        if not deliberate.wants_consensus(self._spec, phase):
+            return await self._text(phase, role, messages)
+        return await self._deliberate(phase, messages)
+
+    async def _judge(self, messages: list[ChatMessage]) -> JudgeVerdict:
+        """The judge's verdict: structured, repaired once (a malformed reply fails the task)."""
+        self._set_phase("review")
+        if self._one_path:
+            ask = self._calls.structured(JudgeVerdict, "judge", "review", messages)
+            return await self._stoppable(ask)
+        reply = await self._stoppable(self._calls.text("judge", "review", messages))
+        return parse_verdict(reply.text) or JudgeVerdict(
+            verdict="revise", score=0.0, rationale="the judge's reply held no valid verdict"
+        )
 
     async def _deliberate(self, phase: str, messages: list[ChatMessage]) -> str:
-        """A phase through ConsensusWorkflow (a child); its calls join this task's trace."""
+        """A phase through ConsensusWorkflow (a child); its calls join this task's ledger."""
         assert self._spec is not None
         self._set_phase(phase)
+        deadline = self._calls.scope.deadline
         ask = deliberate.consensus_request(
-            self._request, self._spec, self._pii, phase, messages, self._spend
+            self._request, self._spec, self._pii, phase, messages, self._book, deadline
         )
         try:
             result = await deliberate.deliberate(ask, self._round, lambda: self._cancel)
@@ -204,64 +287,11 @@ class TaskWorkflow(ApprovalGate):
                 "cancelled" if stop.status == "cancelled" else "budget_exhausted"
             )
             raise _Stop(status, stop.reason) from None
-        for call in result.calls:
-            self._trace.append(call)
-            self._spend = self._spend.add(call)
-        workflow.upsert_search_attributes([search.COST.value_set(self._spend.usd)])
+        self._book.absorb(result.calls)
+        workflow.upsert_search_attributes([search.COST.value_set(spend_of(self._book.calls).usd)])
         self._consensus = result.summary
         self._draft = result.answer
         return result.answer
-
-    async def _refine_loop(self, request: TaskRequest, answer: str) -> TaskResult:
-        assert self._spec is not None
-        previous: _Candidate | None = None
-        while True:
-            self._draft = answer
-            current = await self._evaluate(request, answer)
-            if self._best is None or current.quality >= self._best.quality:
-                self._best = current
-            if current.good_enough(self._spec.judge_threshold):
-                await self._approve("answer", self._result("succeeded", "").answer)
-                return self._result("succeeded", "verified and accepted by the judge")
-            if self._round >= request.budget.max_refine_rounds:
-                return self._result("unverified", f"{self._round} refine round(s) exhausted")
-            if previous is not None:
-                gain = (current.quality - previous.quality) / max(previous.quality, 0.05)
-                if gain < self._spec.min_improvement:
-                    return self._result(
-                        "unverified",
-                        f"improvement gate: quality {previous.quality:.2f} -> "
-                        f"{current.quality:.2f} is below +{self._spec.min_improvement:.0%}",
-                    )
-            previous = current
-            self._round += 1
-            rationale = current.verdict.rationale if current.verdict else ""
-            revise = prompts.refine(request.kind, request.prompt, answer, current.report, rationale)
-            if deliberate.wants_consensus(self._spec, "refine"):
-                answer = await self._deliberate("refine", revise)
-            else:
-                answer = (await self._call("refine", "refiner", revise)).text
-
-    async def _evaluate(self, request: TaskRequest, answer: str) -> _Candidate:
-        files: list[SandboxFile] = []
-        report: VerificationReport | None = None
-        if request.kind == "code":
-            files = extract_files(answer)
-            report = await self._verify(files)
-            self._emit("verification", passed=report.passed, summary=report.summary)
-            if not report.passed:
-                # The judge is not asked about code that fails its own tests.
-                return _Candidate(answer, files, report, None, 0.5 * _pass_fraction(report))
-        reply = await self._call(
-            "review", "judge", prompts.review(request.kind, request.prompt, answer, report)
-        )
-        verdict = parse_verdict(reply.text) or JudgeVerdict(
-            verdict="revise", score=0.0, rationale="the judge's reply held no valid verdict"
-        )
-        quality = 0.5 + 0.5 * verdict.score if report is not None else verdict.score
-        return _Candidate(answer, files, report, verdict, quality)
-
-    # ------------------------------------------------------------ steps
 
     async def _verify(self, files: list[SandboxFile]) -> VerificationReport:
         assert self._spec is not None
@@ -286,9 +316,6 @@ class TaskWorkflow(ApprovalGate):
         result: VerificationReport = await self._await(handle)
         return result
 
-    def _cancelled(self) -> bool:
-        return self._cancel is not None
-
     async def _approve(self, stage: ApprovalStage, content: str) -> None:
         """Wait for a person when the policy asks for approval of this stage."""
         assert self._spec is not None
@@ -296,84 +323,22 @@ class TaskWorkflow(ApprovalGate):
         if not (policy.plan if stage == "plan" else policy.answer):
             return
         self._set_phase("approve")
-        await self._gate(policy, stage, content)
+        await self._desk.gate(policy, stage, content)
         if self._cancel is not None:
             raise _Stop("cancelled", self._cancel)
 
-    def _budget_guard(self, messages: list[ChatMessage], price_in: float, price_out: float) -> int:
-        """Check the budget before a call; return the output-token cap that keeps it."""
-        assert self._spec is not None
-        budget = self._request.budget
-        elapsed = (workflow.now() - self._started).total_seconds()
-        if elapsed >= budget.max_wall_seconds:
-            raise _Stop("budget_exhausted", f"wall time {elapsed:.0f}s reached its budget")
-        est_in = sum(estimate_tokens(m.content) for m in messages)
-        tokens_left = budget.max_tokens - self._spend.tokens - est_in
-        usd_left = budget.max_usd - self._spend.usd - est_in * price_in / 1e6
-        if tokens_left <= 0 or usd_left <= 0:
-            raise _Stop(
-                "budget_exhausted",
-                f"budget spent: {self._spend.tokens} tokens, ${self._spend.usd:.4f}",
-            )
-        cap = min(self._spec.max_output_tokens, tokens_left)
-        if price_out > 0:
-            cap = min(cap, int(usd_left * 1e6 / price_out))
-        if cap < 1:
-            raise _Stop("budget_exhausted", "no budget left for a reply")
-        return cap
+    # ------------------------------------------------------------ plumbing
 
-    async def _call(self, phase: str, role: str, messages: list[ChatMessage]) -> ModelResponse:
-        assert self._spec is not None
-        self._set_phase(phase)
-        route, reason = self._spec.routes[role], ""
-        if self._spec.consensus is not None:  # consensus policies route every call afresh
-            route, reason = await deliberate.route_call(
-                self._spec.name,
-                phase,
-                role,
-                messages,
-                bool(self._pii.findings),
-                self._request.tenant,
-            )
-        redacting = privacy_steps.action_for(
-            self._pii, route, self._request.tenant
-        ) == "redact" and bool(self._pii.mapping)
-        if redacting:
-            messages = [
-                ChatMessage(role=m.role, content=pseudonymize(m.content, self._pii.mapping))
-                for m in messages
-            ]
-        cap = self._budget_guard(messages, route.price_input_per_mtok, route.price_output_per_mtok)
-        wall_left = (
-            self._request.budget.max_wall_seconds - (workflow.now() - self._started).total_seconds()
-        )
-        handle = workflow.start_activity_method(
-            ModelActivities.complete,
-            ModelRequest(
-                provider_id=route.provider_id,
-                role=role,
-                phase=phase,
-                messages=messages,
-                max_output_tokens=cap,
-                stream=self._spec.stream,
-                task_id=workflow.info().workflow_id,
-            ),
-            task_queue=route.task_queue,
-            start_to_close_timeout=min(
-                LLM_CALL.start_to_close, timedelta(seconds=max(wall_left, 1))
-            ),
-            heartbeat_timeout=timedelta(seconds=self._spec.heartbeat_timeout_seconds),
-            retry_policy=LLM_CALL.retry,
-            summary=f"{phase}: {role} via {route.provider_id} ({route.model})",
-            priority=Priority(priority_key=self._request.priority),
-        )
-        response: ModelResponse = await self._await(handle)
-        if redacting:
-            response = response.model_copy(
-                update={"text": restore(response.text, self._pii.mapping)}
-            )
-        self._record(phase, role, response, reason)
-        return response
+    async def _stoppable(self, step: Awaitable[T]) -> T:
+        """A call; a cancel or an exhausted budget ends the task with its best result."""
+        try:
+            return await step
+        except CallCancelled as cancelled:
+            raise _Stop("cancelled", str(cancelled)) from None
+        except ApplicationError as err:
+            if err.type == BUDGET_ERROR:
+                raise _Stop("budget_exhausted", err.message) from None
+            raise
 
     async def _await(self, handle: workflow.ActivityHandle[Any]) -> Any:
         """Wait for an activity, or for a cancel signal (which cancels the activity)."""
@@ -390,53 +355,26 @@ class TaskWorkflow(ApprovalGate):
         handle.cancel()
         raise _Stop("cancelled", self._cancel or "cancelled")
 
-    def _record(self, phase: str, role: str, r: ModelResponse, reason: str = "") -> None:
-        call = ModelCall.of(phase, role, r, reason=reason)
-        self._trace.append(call)
-        self._emit("model_call", **call.model_dump(mode="json"))
-        self._spend = self._spend.add(call)
-        workflow.upsert_search_attributes([search.COST.value_set(self._spend.usd)])
+    def _on_call(self, call: ModelCall) -> None:
+        self._log.emit("model_call", **call.model_dump(mode="json"))
+        workflow.upsert_search_attributes([search.COST.value_set(spend_of(self._book.calls).usd)])
 
     def _set_phase(self, phase: str) -> None:
         if phase != self._phase:
             self._phase = phase
             workflow.upsert_search_attributes([search.PHASE.value_set(phase)])
-            self._emit("phase", phase=phase, round=self._round)
+            self._log.emit("phase", phase=phase, round=self._round)
 
     def _result(self, status: TaskStatusName, reason: str) -> TaskResult:
-        best = self._best
-        artifacts = [
-            Artifact(
-                name=f.path,
-                kind="tests" if f.path.startswith("test_") else "code",
-                content=f.content,
-            )
-            for f in (best.files if best else [])
-        ]
-        if best is None:
-            answer = self._draft
-        else:
-            answer = render_files(best.files) if best.files else best.answer
-        return TaskResult(
+        spec = self._spec
+        state = TaskState(
             task_id=workflow.info().workflow_id,
-            status=status,
-            answer=answer,
             plan=self._plan,
-            artifacts=artifacts,
-            verification=best.report if best else None,
-            verdict=best.verdict if best else None,
+            draft=self._draft,
+            best=self._best,
             rounds=self._round,
-            spend=self._spend,
-            trace=list(self._trace),
-            reason=reason,
-            scripted=any(c.scripted for c in self._trace),
-            confidence=deliberate.final_confidence(
-                self._consensus,
-                best.verdict if best else None,
-                best.report if best else None,
-                self._spec.consensus.weights if self._spec and self._spec.consensus else _WEIGHTS,
-            ),
-            roles=role_summaries(self._trace),
-            ledger=fold(self._trace),
+            calls=list(self._book.calls),
             consensus=self._consensus,
+            weights=spec.consensus.weights if spec and spec.consensus else _WEIGHTS,
         )
+        return task_result(state, status, reason)

@@ -115,12 +115,14 @@ class ReplayProvider:
             raise status_error(self.config.id, rule.error_status, "scripted failure")
         if progress is not None:
             progress()  # the whole reply arrives as one chunk
-        text = rule.text or ""
+        text, output, finish = _capped(
+            rule.text or "", rule.output_tokens, request.max_output_tokens
+        )
         usage = Usage(
             input_tokens=_given(rule.input_tokens, estimate_tokens(prompt)),
-            output_tokens=_given(rule.output_tokens, estimate_tokens(text)),
+            output_tokens=output,
         )
-        reply = Reply(text=text, usage=usage, model=self.config.model, finish_reason="stop")
+        reply = Reply(text=text, usage=usage, model=self.config.model, finish_reason=finish)
         return to_response(self.config, reply, started, scripted=True)
 
     async def aclose(self) -> None:
@@ -145,3 +147,12 @@ def _append_record(path: Path, request: ModelRequest) -> None:
 
 def _given(value: int | None, default: int) -> int:
     return default if value is None else value
+
+
+def _capped(text: str, tokens: int | None, cap: int) -> tuple[str, int, str]:
+    """A scripted reply as a real engine returns it: at most ``cap`` output tokens (cut,
+    with finish reason "length", when the script's reply is longer)."""
+    size = estimate_tokens(text) if tokens is None else tokens
+    if size <= cap:
+        return text, size, "stop"
+    return (text[: cap * 4] if tokens is None else text), cap, "length"

@@ -18,6 +18,11 @@ from naestro.config.settings import ProviderConfig
 from naestro.contracts import ChatMessage
 
 MESSAGE_OVERHEAD = 4  # role markers and separators each chat message costs
+# The budget's worst case for engines we only estimate: chat templates add role markers to
+# each message and may add a default system prompt (Qwen's adds ~20 tokens).
+TEMPLATE_OVERHEAD = 8
+TEMPLATE_FIXED = 32
+REPLY_PRIMING = 3  # tokens that open the assistant's reply
 _OPENAI_PREFIXES = ("gpt-", "o1", "o3", "o4", "chatgpt-")
 
 
@@ -52,3 +57,15 @@ def count_tokens(config: ProviderConfig, messages: list[ChatMessage]) -> tuple[i
     encoding = _encoding(name)
     tokens = sum(len(encoding.encode(m.content)) for m in messages)
     return tokens + overhead, f"bpe:{name}"
+
+
+def reservation_tokens(messages: list[ChatMessage], counted: int, counter: str) -> int:
+    """The prompt's worst case for the budget reservation, so no call can overshoot.
+
+    An exact count stands (plus the reply's priming); an estimate is replaced by a bound
+    that holds for every byte-level tokenizer (BPE and byte-fallback SentencePiece: a token
+    covers at least one UTF-8 byte) plus the chat template's framing."""
+    if counter.startswith("bpe:"):
+        return counted + REPLY_PRIMING
+    size = sum(len(m.content.encode("utf-8")) for m in messages)
+    return size + TEMPLATE_OVERHEAD * len(messages) + TEMPLATE_FIXED + REPLY_PRIMING

@@ -121,6 +121,17 @@ class PolicyConfig(Strict):
     approval: ApprovalPolicy = ApprovalPolicy()
     memory: bool = Field(default=True, description="use memory when memory.enabled is set")
 
+    @model_validator(mode="after")
+    def _attempts_moved(self) -> PolicyConfig:
+        """consensus.call_attempts (before routing owned it) still sets routing's."""
+        c = self.consensus
+        if c is None or "call_attempts" not in c.model_fields_set:
+            return self
+        if "call_attempts" in self.routing.model_fields_set:
+            return self
+        routing = self.routing.model_copy(update={"call_attempts": c.call_attempts})
+        return self.model_copy(update={"routing": routing})
+
 
 class RoutingConfig(Strict):
     """Per-call routing of a policy (docs/routing.md)."""
@@ -132,6 +143,9 @@ class RoutingConfig(Strict):
     long_context_role: str = "long_context"
     allow_cloud_fallback: bool = True
     allow_local_fallback: bool = True
+    call_attempts: int = Field(
+        default=2, ge=1, le=10, description="attempts on one provider before its fallback"
+    )
 
 
 class GovernorConfig(Strict):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
 
 from naestro.contracts.base import Frozen, TaskKind
 from naestro.contracts.models import ChatMessage, ModelCall
+from naestro.contracts.pii import PiiScanResult
 
 
 class JudgeVerdict(Frozen):
@@ -41,7 +43,7 @@ class ConsensusPolicy(Frozen):
     on_low_confidence: Literal["round", "human", "accept"] = "round"
     human_review_timeout_seconds: int = Field(default=3600, ge=1)
     call_attempts: int = Field(
-        default=2, ge=1, le=10, description="attempts on one provider before its fallback"
+        default=2, ge=1, le=10, description="deprecated: routing.call_attempts (moved there)"
     )
     weights: ConfidenceWeights = ConfidenceWeights()
 
@@ -81,6 +83,13 @@ class ConsensusRequest(Frozen):
     sandbox_task_queue: str = ""
     verify_timeout_seconds: int = 60
     tenant: str = "default"
+    # The task's scan (the tenant's PII actions, resolved) and its remaining wall time and
+    # GPU-seconds: the child's calls follow the same rules as the task's own.
+    pii: PiiScanResult | None = None
+    deadline: datetime | None = None
+    gpu_seconds_left: float | None = None
+    stream: bool = False
+    call_attempts: int | None = None  # the policy's routing.call_attempts
 
 
 class ConsensusSummary(Frozen):

@@ -26,6 +26,7 @@ class RoutedProvider(Frozen):
     context_window: int
     price_input_per_mtok: float = 0.0
     price_output_per_mtok: float = 0.0
+    gpus: int = 0  # GPUs behind a local engine: a call books latency x gpus GPU-seconds
 
 
 class PolicySpec(Frozen):
@@ -43,6 +44,7 @@ class PolicySpec(Frozen):
     consensus: ConsensusPolicy | None = None
     approval: ApprovalPolicy = ApprovalPolicy()
     memory_task_queue: str | None = None  # None: the task neither recalls nor writes back
+    call_attempts: int = 2  # attempts on one provider before a call goes to its fallback
 
 
 class CallOutcome(Frozen):
@@ -77,3 +79,5 @@ class CallRoute(Frozen):
     token_counter: str  # "bpe:o200k_base" (OpenAI family) or "estimate:chars/4"
     reason: str
     gpus: int = 0
+    # The prompt's worst case for the budget (>= prompt_tokens; 0: routed before it existed)
+    prompt_tokens_max: int = 0

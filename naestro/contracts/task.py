@@ -20,6 +20,8 @@ class Budget(Frozen):
     max_usd: float = Field(default=2.0, ge=0.0)
     max_wall_seconds: int = Field(default=1800, ge=1)
     max_refine_rounds: int = Field(default=3, ge=0, le=50)
+    # GPU-seconds of local engines (a call's latency x its engine's GPUs); None: unlimited
+    max_gpu_seconds: float | None = Field(default=None, ge=0.0)
 
 
 class TaskRequest(Frozen):

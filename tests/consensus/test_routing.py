@@ -11,7 +11,7 @@ from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
 
-from activities.routing.calls import CallRouting
+from activities.routing.activity import RoutingActivities
 from activities.routing.governor import Governor
 from naestro.client import start_task
 from naestro.contracts import CallRouteRequest, ChatMessage, TaskRequest
@@ -96,7 +96,7 @@ class RampWorkflow:
         roles = []
         for chars in calls:
             route = await workflow.execute_local_activity_method(
-                CallRouting.route_call,
+                RoutingActivities.route_call,
                 CallRouteRequest(
                     policy="default",
                     role="implementer",
@@ -122,7 +122,7 @@ async def test_slm_share_follows_the_ramp(client: Client, tmp_path: Path, share:
             "roles": {"implementer": ["big"], "judge": ["big"], "slm": ["slm"]},
         },
     )
-    routing = CallRouting(settings, Governor(settings))
+    routing = RoutingActivities(settings, Governor(settings))
     queue = f"ramp-{uuid.uuid4().hex[:8]}"
     calls = [400] * 400 + [40_000] * 20  # 400 short calls, then 20 over 8K tokens
     async with Worker(

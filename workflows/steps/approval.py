@@ -1,4 +1,4 @@
-"""Human approval and the progress log, mixed into TaskWorkflow.
+"""Human approval and the progress log, held by TaskWorkflow (composition, not a mixin).
 
 Deterministic only: hashes with hashlib, time from workflow.now(). An approval is bound to
 the sha256 of the exact plan or answer it approves; the update's validator refuses a
@@ -9,13 +9,13 @@ refused decision never reaches the history.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
 
 from activities.approvals import ApprovalActivities
-from naestro import names
 from naestro.contracts import (
     ApprovalDecision,
     ApprovalNotice,
@@ -42,34 +42,48 @@ class ApprovalRejected(Exception):
         self.reason = reason
 
 
-class ApprovalGate:
-    """Progress events, the `events` query, and the `approval` update with its validator."""
+class ProgressLog:
+    """The task's progress events, served by its `events` query (SSE in the API)."""
 
-    _events: list[TaskEvent]
-    _seq: int
-    _pending: ApprovalRequest | None
-    _decision: ApprovalDecision | None
-
-    def _init_gate(self) -> None:
-        self._events = []
+    def __init__(self) -> None:
+        self._events: list[TaskEvent] = []
         self._seq = 0
-        self._pending = None
-        self._decision = None
 
-    def _emit(self, type_: TaskEventType, **data: Any) -> None:
+    def emit(self, type_: TaskEventType, **data: Any) -> None:
         self._seq += 1
         self._events.append(TaskEvent(seq=self._seq, type=type_, at=workflow.now(), data=data))
         if len(self._events) > MAX_EVENTS:
             del self._events[0]
 
-    @workflow.query(name=names.EVENTS_QUERY)
-    def events(self, after: int) -> list[TaskEvent]:
-        return [e for e in self._events if e.seq > after]
+    def after(self, seq: int) -> list[TaskEvent]:
+        return [e for e in self._events if e.seq > seq]
 
-    @workflow.update(name=names.APPROVAL_UPDATE)
-    async def approval(self, decision: ApprovalDecision) -> ApprovalOutcome:
+
+class ApprovalDesk:
+    """The pending approval and the decision that answers it. The workflow declares the
+    `approval` update and its validator and hands them to ``decide`` and ``check``."""
+
+    def __init__(self, log: ProgressLog, cancelled: Callable[[], bool]) -> None:
+        self._log = log
+        self._cancelled = cancelled
+        self.pending: ApprovalRequest | None = None
+        self._decision: ApprovalDecision | None = None
+
+    def check(self, decision: ApprovalDecision) -> None:
+        """The update's validator: refuses stale, unexpected or unasked-for decisions."""
+        pending = self.pending
+        if pending is None or self._decision is not None:
+            raise ValueError("no approval is pending for this task")
+        if decision.stage != pending.stage:
+            raise ValueError(f"the task waits for {pending.stage} approval, not {decision.stage}")
+        if decision.content_hash != pending.content_hash:
+            raise ValueError(
+                f"stale approval: the {pending.stage} now has hash {pending.content_hash}"
+            )
+
+    def decide(self, decision: ApprovalDecision) -> ApprovalOutcome:
         final = decision.action != "comment"
-        self._emit(
+        self._log.emit(
             "approval",
             event=decision.action,
             stage=decision.stage,
@@ -82,21 +96,6 @@ class ApprovalGate:
         return ApprovalOutcome(
             stage=decision.stage, action=decision.action, approver=decision.approver, final=final
         )
-
-    @approval.validator
-    def _check_approval(self, decision: ApprovalDecision) -> None:
-        pending = self._pending
-        if pending is None or self._decision is not None:
-            raise ValueError("no approval is pending for this task")
-        if decision.stage != pending.stage:
-            raise ValueError(f"the task waits for {pending.stage} approval, not {decision.stage}")
-        if decision.content_hash != pending.content_hash:
-            raise ValueError(
-                f"stale approval: the {pending.stage} now has hash {pending.content_hash}"
-            )
-
-    def _cancelled(self) -> bool:
-        raise NotImplementedError
 
     async def _wait_decision(self, limit: timedelta) -> bool:
         try:
@@ -116,35 +115,35 @@ class ApprovalGate:
             summary=f"notify approvers: {request.stage}",
         )
 
-    async def _gate(self, policy: ApprovalPolicy, stage: ApprovalStage, content: str) -> None:
+    async def gate(self, policy: ApprovalPolicy, stage: ApprovalStage, content: str) -> None:
         """Wait for approval of `content`; raises ApprovalRejected. Returns when approved."""
         timeout = timedelta(seconds=policy.timeout_seconds)
         escalated = False
         while True:
             self._decision = None
-            self._pending = ApprovalRequest(
+            self.pending = ApprovalRequest(
                 stage=stage,
                 content_hash=content_hash(content),
                 preview=content[:PREVIEW_CHARS],
                 deadline=workflow.now() + timeout,
                 escalated=escalated,
             )
-            self._emit("approval", event="requested", **self._pending.model_dump(mode="json"))
-            await self._notify(self._pending)
+            self._log.emit("approval", event="requested", **self.pending.model_dump(mode="json"))
+            await self._notify(self.pending)
             decided = await self._wait_decision(timeout)
             if decided or self._cancelled():
                 break
             if policy.on_timeout == "escalate" and not escalated:
                 escalated = True
-                self._emit("approval", event="escalated", stage=stage)
+                self._log.emit("approval", event="escalated", stage=stage)
                 continue
             outcome = "approve" if policy.on_timeout == "approve" else "reject"
-            self._emit("approval", event="timeout", stage=stage, outcome=outcome)
-            self._pending = None
+            self._log.emit("approval", event="timeout", stage=stage, outcome=outcome)
+            self.pending = None
             if outcome == "reject":
                 raise ApprovalRejected(f"{stage} approval timed out: rejected")
             return
-        decision, self._pending = self._decision, None
+        decision, self.pending = self._decision, None
         if decision is not None and decision.action == "reject":
             why = f": {decision.comment}" if decision.comment else ""
             raise ApprovalRejected(f"{stage} rejected by {decision.approver}{why}")

@@ -1,64 +1,81 @@
-"""Routed model calls for workflows: route (local activity) -> reserve -> call -> reconcile.
+"""The one model-call path: every workflow that calls a model calls it through here.
 
-Used by ConsensusWorkflow. Each call is routed on its own (``CallRouting.route_call``), so
-a failing provider is left for its fallback at once, and the outcome of every call is
-reported to the governor with the next routing decision. Structured roles validate their
-reply with pydantic, get one repair attempt, then fail non-retryably.
+For each call: route it (a local activity: role, phase, context length, SLM ramp,
+breakers, latency, local<->cloud fallback) -> apply the tenant's PII action for the
+provider's location (naestro/pii/exposure.py: block / redact / allow) -> reserve the budget
+(tokens, USD, GPU-seconds; the wall time bounds the call's timeouts) so no call can
+overshoot -> one activity call with the LLM_CALL preset -> restore placeholders ->
+reconcile the ledger -> report the outcome to the governor with the next routing decision.
+A provider that fails its attempts is excluded and the call goes to its fallback.
+Structured replies (judge verdicts, critiques) get a JSON schema and one repair.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import Priority, RetryPolicy
+from temporalio.common import Priority
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from activities.models.activity import ModelActivities
-from activities.routing.calls import CallRouting
+from activities.routing.activity import RoutingActivities
 from naestro.contracts import (
     CallOutcome,
     CallRoute,
     CallRouteRequest,
     ChatMessage,
-    ConsensusRequest,
     ModelCall,
     ModelRequest,
     ModelResponse,
+    PiiScanResult,
+    RoutedProvider,
 )
-from naestro.errors import NON_RETRYABLE_ERROR_TYPES
-from naestro.ledger import BudgetExceeded, LedgerBook
-from naestro.pii import pseudonymize, restore
-from naestro.presets import LLM_CALL, LOCAL_FAST
+from naestro.errors import BudgetExhausted, NaestroError, to_application_error
+from naestro.ledger import BudgetExceeded, LedgerBook, Reservation
+from naestro.parsing import estimate_tokens
+from naestro.pii import exposure
+from naestro.presets import LLM_CALL, LOCAL_FAST, llm_retry
 from naestro.structured import repair_messages, schema_for, validate
 
 T = TypeVar("T", bound=BaseModel)
-BUDGET_ERROR = "BudgetExhausted"
+BUDGET_ERROR = BudgetExhausted.__name__
+MIN_CALL_SECONDS = 1.0
 
 
-def _call_retry(attempts: int) -> RetryPolicy:
-    """Few attempts on one provider: after them, the call goes to the fallback."""
-    return RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=10),
-        maximum_attempts=attempts,
-        non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
-    )
+class CallCancelled(Exception):
+    """The workflow was asked to stop while a call was in flight (the call is cancelled)."""
+
+
+@dataclass(frozen=True)
+class CallScope:
+    """What every call of one workflow shares."""
+
+    task_id: str
+    policy: str
+    tenant: str
+    priority: int
+    pii: PiiScanResult
+    max_output_tokens: int
+    heartbeat_timeout_seconds: int
+    call_attempts: int
+    deadline: datetime | None = None  # the wall-time budget's end
+    stream: bool = False
+    # Histories from before per-call routing: a role's provider fixed once per task.
+    fixed_routes: dict[str, RoutedProvider] | None = None
 
 
 @dataclass
-class RoutedCaller:
-    request: ConsensusRequest
+class ModelCaller:
+    scope: CallScope
     book: LedgerBook
+    on_call: Callable[[ModelCall], None] = lambda call: None
+    cancelled: Callable[[], str | None] = lambda: None
     outcomes: list[CallOutcome] = field(default_factory=list)
-
-    def drain(self) -> list[CallOutcome]:
-        out, self.outcomes = self.outcomes, []
-        return out
 
     async def text(
         self,
@@ -72,8 +89,16 @@ class RoutedCaller:
         return await self._call(role, phase, messages, prefer, temperature, None)
 
     async def structured(
-        self, model: type[T], role: str, phase: str, messages: list[ChatMessage], *, prefer: int = 0
+        self,
+        model: type[T],
+        role: str,
+        phase: str,
+        messages: list[ChatMessage],
+        *,
+        prefer: int = 0,
     ) -> T:
+        """The reply as ``model``: one repair round with the validation error, then a
+        non-retryable StructuredOutputError naming what was wrong."""
         reply = await self._call(role, phase, messages, prefer, 0.0, model)
         try:
             return validate(model, reply.text)
@@ -90,34 +115,23 @@ class RoutedCaller:
                 non_retryable=True,
             ) from None
 
-    async def _route(
-        self, role: str, phase: str, messages: list[ChatMessage], prefer: int, exclude: list[str]
-    ) -> CallRoute:
-        ask = CallRouteRequest(
-            policy=self.request.policy,
-            role=role,
-            phase=phase,
-            messages=messages,
-            max_output_tokens=self.request.max_output_tokens,
-            contains_pii=bool(self.request.pii_mapping),
-            slm_draw=workflow.random().random(),
-            prefer_index=prefer,
-            exclude=exclude,
-            outcomes=self.drain(),
-            tenant=self.request.tenant,
+    async def report(self) -> None:
+        """Hand the outcomes not yet reported to the governor (a local activity)."""
+        if not self.outcomes:
+            return
+        await workflow.execute_local_activity_method(
+            RoutingActivities.report_outcomes,
+            self._drain(),
+            start_to_close_timeout=LOCAL_FAST.start_to_close,
+            retry_policy=LOCAL_FAST.retry,
+            summary="report call outcomes to the governor",
         )
-        try:
-            return await workflow.execute_local_activity_method(
-                CallRouting.route_call,
-                ask,
-                start_to_close_timeout=LOCAL_FAST.start_to_close,
-                retry_policy=LOCAL_FAST.retry,
-                summary=f"route {phase}/{role}",
-            )
-        except ActivityError as err:
-            raise ApplicationError(
-                f"{phase}: {err.cause or err}", type="NoProviderError", non_retryable=True
-            ) from err
+
+    def _drain(self) -> list[CallOutcome]:
+        out, self.outcomes = self.outcomes, []
+        return out
+
+    # ------------------------------------------------------------ route, then attempt
 
     async def _call(
         self,
@@ -128,16 +142,57 @@ class RoutedCaller:
         temperature: float,
         schema: type[BaseModel] | None,
     ) -> ModelResponse:
-        exclude: list[str] = []
+        failed: dict[str, str] = {}
         while True:
-            route = await self._route(role, phase, messages, prefer, exclude)
+            route = await self._route(role, phase, messages, prefer, failed)
             try:
                 return await self._attempt(route, role, phase, messages, temperature, schema)
             except ActivityError as err:
                 pid = route.provider.provider_id
-                self.outcomes.append(CallOutcome(provider_id=pid, ok=False, error=str(err.cause)))
+                cause = str(err.cause or err)
+                self.outcomes.append(CallOutcome(provider_id=pid, ok=False, error=cause))
                 workflow.logger.warning("%s/%s: %s failed, trying its fallback", phase, role, pid)
-                exclude.append(pid)
+                failed[pid] = cause
+
+    async def _route(
+        self,
+        role: str,
+        phase: str,
+        messages: list[ChatMessage],
+        prefer: int,
+        failed: dict[str, str],
+    ) -> CallRoute:
+        s = self.scope
+        if s.fixed_routes is not None:
+            return _fixed(s.fixed_routes[role], role, messages, failed)
+        ask = CallRouteRequest(
+            policy=s.policy,
+            role=role,
+            phase=phase,
+            messages=messages,
+            max_output_tokens=s.max_output_tokens,
+            contains_pii=bool(s.pii.findings),
+            slm_draw=workflow.random().random(),
+            prefer_index=prefer,
+            exclude=list(failed),
+            outcomes=self._drain(),
+            tenant=s.tenant,
+        )
+        try:
+            return await workflow.execute_local_activity_method(
+                RoutingActivities.route_call,
+                ask,
+                start_to_close_timeout=LOCAL_FAST.start_to_close,
+                retry_policy=LOCAL_FAST.retry,
+                summary=f"route {phase}/{role}",
+            )
+        except (ActivityError, ApplicationError) as err:  # a local activity's own error
+            why = err.cause if isinstance(err, ActivityError) and err.cause else err
+            message = why.message if isinstance(why, ApplicationError) else str(why)
+            tried = "".join(f"; {pid} failed: {cause}" for pid, cause in failed.items())
+            raise ApplicationError(
+                f"{phase}: {message}{tried}", type="NoProviderError", non_retryable=True
+            ) from err
 
     async def _attempt(
         self,
@@ -148,62 +203,120 @@ class RoutedCaller:
         temperature: float,
         schema: type[BaseModel] | None,
     ) -> ModelResponse:
-        p, mapping = route.provider, self.request.pii_mapping
-        if p.location == "cloud" and mapping:
-            messages = [
-                m.model_copy(update={"content": pseudonymize(m.content, mapping)}) for m in messages
-            ]
-        cap = self.book.output_cap(
-            route.prompt_tokens, self.request.max_output_tokens, p.price_output_per_mtok
+        p, s = route.provider, self.scope
+        try:
+            sent, redacted = exposure.for_provider(
+                s.pii, p.location, p.provider_id, s.tenant, messages
+            )
+        except NaestroError as exc:
+            raise to_application_error(exc) from None
+        seconds = self._call_seconds(route)
+        held = self._reserve(route, seconds)
+        request = ModelRequest(
+            provider_id=p.provider_id,
+            role=role,
+            phase=phase,
+            messages=sent,
+            max_output_tokens=held.output_cap,
+            stream=s.stream,
+            task_id=s.task_id,
+            response_schema=schema_for(schema) if schema else None,
+            schema_name=schema.__name__ if schema else "reply",
+            temperature=temperature,
         )
-        if cap < 1:
-            raise ApplicationError(
-                "no budget left for a reply", type=BUDGET_ERROR, non_retryable=True
-            )
         try:
-            held = self.book.reserve(
-                route.prompt_tokens, cap, p.price_input_per_mtok, p.price_output_per_mtok
-            )
-        except BudgetExceeded as exc:
-            raise ApplicationError(str(exc), type=BUDGET_ERROR, non_retryable=True) from None
-        try:
-            response = await workflow.execute_activity_method(
-                ModelActivities.complete,
-                ModelRequest(
-                    provider_id=p.provider_id,
-                    role=role,
-                    phase=phase,
-                    messages=messages,
-                    max_output_tokens=max(cap, 1),
-                    temperature=temperature,
-                    task_id=self.request.task_id,
-                    response_schema=schema_for(schema) if schema else None,
-                    schema_name=schema.__name__ if schema else "reply",
-                ),
-                task_queue=p.task_queue,
-                start_to_close_timeout=LLM_CALL.start_to_close,
-                heartbeat_timeout=timedelta(seconds=self.request.heartbeat_timeout_seconds),
-                retry_policy=_call_retry(self.request.consensus.call_attempts),
-                summary=f"{phase}: {role} via {p.provider_id} ({p.model}); {route.reason}",
-                priority=Priority(priority_key=self.request.priority),
-            )
+            response = await self._run(request, route, seconds)
         except BaseException:
             self.book.release(held)
             raise
-        if p.location == "cloud" and mapping:
-            response = response.model_copy(update={"text": restore(response.text, mapping)})
-        self.book.reconcile(held, self._as_call(route, role, phase, response))
-        self.outcomes.append(
-            CallOutcome(
-                provider_id=p.provider_id,
-                ok=True,
-                latency_ms=response.latency_ms,
-                output_tokens=response.usage.output_tokens,
-                cost_usd=response.cost_usd,
-            )
-        )
+        text = exposure.from_provider(response.text, s.pii, redacted)
+        response = response.model_copy(update={"text": text})
+        call = ModelCall.of(phase, role, response, gpus=route.gpus, reason=route.reason)
+        self.book.reconcile(held, call)
+        self.outcomes.append(_outcome(response))
+        self.on_call(call)
         return response
 
-    @staticmethod
-    def _as_call(route: CallRoute, role: str, phase: str, r: ModelResponse) -> ModelCall:
-        return ModelCall.of(phase, role, r, gpus=route.gpus, reason=route.reason)
+    def _call_seconds(self, route: CallRoute) -> float:
+        """The call's time limit: the preset, cut to the wall time and GPU-seconds left."""
+        seconds = LLM_CALL.start_to_close.total_seconds()
+        if self.scope.deadline is not None:
+            left = (self.scope.deadline - workflow.now()).total_seconds()
+            if left < MIN_CALL_SECONDS:
+                raise _budget("wall time: the task's budget is spent")
+            seconds = min(seconds, left)
+        gpu_left = self.book.gpu_seconds_left()
+        if route.gpus and gpu_left is not None:
+            seconds = min(seconds, gpu_left / route.gpus)
+            if seconds < MIN_CALL_SECONDS:
+                raise _budget(f"GPU-seconds: {gpu_left:.1f} left, not enough for a call")
+        return seconds
+
+    def _reserve(self, route: CallRoute, seconds: float) -> Reservation:
+        p = route.provider
+        try:
+            return self.book.reserve(
+                route.prompt_tokens_max or route.prompt_tokens,
+                self.scope.max_output_tokens,
+                p.price_input_per_mtok,
+                p.price_output_per_mtok,
+                gpu_seconds=route.gpus * seconds,
+            )
+        except BudgetExceeded as exc:
+            raise _budget(str(exc)) from None
+
+    async def _run(self, request: ModelRequest, route: CallRoute, seconds: float) -> ModelResponse:
+        """The activity, bounded by ``seconds`` over all its attempts; a cancel cancels it."""
+        limit = timedelta(seconds=seconds)
+        handle = workflow.start_activity_method(
+            ModelActivities.complete,
+            request,
+            task_queue=route.provider.task_queue,
+            start_to_close_timeout=limit,
+            schedule_to_close_timeout=limit,
+            heartbeat_timeout=timedelta(seconds=self.scope.heartbeat_timeout_seconds),
+            retry_policy=llm_retry(self.scope.call_attempts),
+            summary=f"{request.phase}: {request.role} via {route.provider.provider_id} "
+            f"({route.provider.model}); {route.reason}",
+            priority=Priority(priority_key=self.scope.priority),
+        )
+        await workflow.wait_condition(lambda: handle.done() or self.cancelled() is not None)
+        if not handle.done():
+            handle.cancel()
+            raise CallCancelled(self.cancelled() or "cancelled")
+        return await handle
+
+
+def _fixed(
+    provider: RoutedProvider, role: str, messages: list[ChatMessage], failed: dict[str, str]
+) -> CallRoute:
+    """A route fixed at task start (histories from before per-call routing): no fallback."""
+    if provider.provider_id in failed:
+        raise ApplicationError(
+            f"{role} via {provider.provider_id} failed: {failed[provider.provider_id]}",
+            type="TaskFailed",
+            non_retryable=True,
+        )
+    tokens = sum(estimate_tokens(m.content) for m in messages)
+    return CallRoute(
+        role=role,
+        provider=provider,
+        prompt_tokens=tokens,
+        token_counter="estimate:chars/4",
+        reason="",
+        gpus=provider.gpus,
+    )
+
+
+def _outcome(r: ModelResponse) -> CallOutcome:
+    return CallOutcome(
+        provider_id=r.provider_id,
+        ok=True,
+        latency_ms=r.latency_ms,
+        output_tokens=r.usage.output_tokens,
+        cost_usd=r.cost_usd,
+    )
+
+
+def _budget(message: str) -> ApplicationError:
+    return ApplicationError(message, type=BUDGET_ERROR, non_retryable=True)

@@ -1,32 +1,24 @@
-"""TaskWorkflow's side of consensus: when a phase deliberates, the child's request, running
-it (cancellable), and the result's confidence. Deterministic helpers only."""
+"""TaskWorkflow's side of consensus: when a phase deliberates, the child's request and
+running it (cancellable). Deterministic helpers only."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, ChildWorkflowError
 
-from activities.routing.calls import CallRouting
-from naestro import confidence as conf
 from naestro.contracts import (
-    CallRouteRequest,
     ChatMessage,
-    ConfidenceWeights,
     ConsensusRequest,
     ConsensusResult,
-    ConsensusSummary,
-    JudgeVerdict,
     PiiScanResult,
     PolicySpec,
-    RoutedProvider,
-    Spend,
     TaskRequest,
-    VerificationReport,
 )
-from naestro.presets import LOCAL_FAST
+from naestro.ledger import LedgerBook
 from workflows.consensus import ConsensusWorkflow
 from workflows.steps.calls import BUDGET_ERROR
 
@@ -52,10 +44,11 @@ def consensus_request(
     pii: PiiScanResult,
     phase: str,
     messages: list[ChatMessage],
-    spend: Spend,
+    book: LedgerBook,
+    deadline: datetime | None,
 ) -> ConsensusRequest:
+    """The child's request: the task's PII scan, and what is left of its budget."""
     assert spec.consensus is not None
-    budget = request.budget
     return ConsensusRequest(
         task_id=workflow.info().workflow_id,
         policy=spec.name,
@@ -65,14 +58,19 @@ def consensus_request(
         messages=messages,
         consensus=spec.consensus,
         pii_mapping=pii.mapping,
-        tokens_left=max(1, budget.max_tokens - spend.tokens),
-        usd_left=max(0.0, budget.max_usd - spend.usd),
+        tokens_left=max(1, book.tokens_left()),
+        usd_left=max(0.0, book.usd_left()),
         max_output_tokens=spec.max_output_tokens,
         heartbeat_timeout_seconds=spec.heartbeat_timeout_seconds,
         priority=request.priority,
         sandbox_task_queue=spec.sandbox_task_queue if request.kind == "code" else "",
         verify_timeout_seconds=spec.verify_timeout_seconds,
         tenant=request.tenant,
+        pii=pii,
+        deadline=deadline,
+        gpu_seconds_left=book.gpu_seconds_left(),
+        stream=spec.stream,
+        call_attempts=spec.call_attempts,
     )
 
 
@@ -105,48 +103,3 @@ async def deliberate(
             type="TaskFailed",
             non_retryable=True,
         ) from err
-
-
-def final_confidence(
-    summary: ConsensusSummary | None,
-    verdict: JudgeVerdict | None,
-    report: VerificationReport | None,
-    weights: ConfidenceWeights,
-) -> float | None:
-    """The task's confidence: the consensus's agreement and critic scores (when it
-    deliberated), the final judge verdict and the final verification."""
-    parts = dict(summary.components) if summary is not None else {}
-    parts.pop("judge", None)
-    if verdict is None and summary is not None and "judge" in summary.components:
-        parts["judge"] = summary.components["judge"]
-    parts.update(conf.components(None, None, verdict, report))
-    if not parts:
-        return None
-    return conf.confidence(parts, weights, verdict)
-
-
-async def route_call(
-    policy: str,
-    phase: str,
-    role: str,
-    messages: list[ChatMessage],
-    contains_pii: bool,
-    tenant: str = "default",
-) -> tuple[RoutedProvider, str]:
-    """One of the task's own calls routed afresh (breakers, context length, SLM ramp)."""
-    route = await workflow.execute_local_activity_method(
-        CallRouting.route_call,
-        CallRouteRequest(
-            policy=policy,
-            role=role,
-            phase=phase,
-            messages=messages,
-            contains_pii=contains_pii,
-            slm_draw=workflow.random().random(),
-            tenant=tenant,
-        ),
-        start_to_close_timeout=LOCAL_FAST.start_to_close,
-        retry_policy=LOCAL_FAST.retry,
-        summary=f"route {phase}/{role}",
-    )
-    return route.provider, route.reason

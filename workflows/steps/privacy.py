@@ -1,16 +1,16 @@
-"""TaskWorkflow's privacy steps: what a provider may see, what memory may keep, and the PII
-review of the final answer. Workflow code: deterministic, no I/O but activities."""
+"""TaskWorkflow's privacy steps: the prompt's PII scan, what memory may keep, and the PII
+review of the final answer. What each audience may see is decided in naestro/pii/exposure.py.
+Workflow code: deterministic, no I/O but activities."""
 
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 from activities.pii import PiiActivities
 from naestro.contracts import (
     PiiReviewRequest,
+    PiiScanRequest,
     PiiScanResult,
-    RoutedProvider,
     TaskRequest,
     TaskResult,
 )
@@ -18,18 +18,16 @@ from naestro.pii import pseudonymize
 from naestro.presets import LOCAL_FAST
 
 
-def action_for(pii: PiiScanResult, route: RoutedProvider, tenant: str) -> str:
-    """The tenant's PII policy for this provider; "block" fails the task, closed."""
-    action = pii.cloud_action if route.location == "cloud" else pii.local_action
-    if action == "block" and pii.findings:
-        kinds = sorted({f.entity_type for f in pii.findings})
-        raise ApplicationError(
-            f"PII policy of tenant {tenant!r} blocks sending "
-            f"{', '.join(kinds)} to {route.location} provider {route.provider_id}",
-            type="PiiPolicyBlocked",
-            non_retryable=True,
-        )
-    return action
+async def scan_prompt(request: TaskRequest) -> PiiScanResult:
+    """Find the prompt's PII (a local activity): placeholders and the tenant's actions."""
+    scan: PiiScanResult = await workflow.execute_local_activity_method(
+        PiiActivities.scan,
+        PiiScanRequest(text=request.prompt, tenant=request.tenant),
+        start_to_close_timeout=LOCAL_FAST.start_to_close,
+        retry_policy=LOCAL_FAST.retry,
+        summary="PII scan of the prompt",
+    )
+    return scan
 
 
 def redacted_for_memory(

@@ -1,0 +1,100 @@
+"""What routing knows of providers: which a policy names for a role, and whether one can
+take a call now (key set, endpoint answering, the tenant's PII policy). Shared by policy
+resolution and per-call routing, so both skip a provider for the same reasons."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from urllib.parse import urlsplit
+
+from naestro.config.settings import PolicyConfig, ProviderConfig, Settings
+from naestro.contracts import RoutedProvider
+from naestro.errors import UnknownPolicyError
+from naestro.pii.exposure import provider_action
+
+# A role a policy leaves out borrows another role's providers.
+ROLE_FALLBACK = {"planner": "implementer", "refiner": "implementer", "critic": "judge"}
+PROBE_TTL_SECONDS = 10.0
+PROBE_TIMEOUT_SECONDS = 0.5
+
+
+def routed(p: ProviderConfig) -> RoutedProvider:
+    """What a workflow carries of a provider: its id, queue, place, window, prices, GPUs."""
+    return RoutedProvider(
+        provider_id=p.id,
+        task_queue=p.queue,
+        location=p.where,
+        model=p.model,
+        context_window=p.context_window,
+        price_input_per_mtok=p.price.input_per_mtok,
+        price_output_per_mtok=p.price.output_per_mtok,
+        gpus=p.gpus if p.where == "local" else 0,
+    )
+
+
+class EndpointProbe:
+    """Is a local engine's endpoint accepting connections? Cached briefly per endpoint."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[float, bool]] = {}
+
+    async def reachable(self, endpoint: str) -> bool:
+        now = time.monotonic()
+        cached = self._seen.get(endpoint)
+        if cached and now - cached[0] < PROBE_TTL_SECONDS:
+            return cached[1]
+        parts = urlsplit(endpoint)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(parts.hostname or "localhost", port),
+                PROBE_TIMEOUT_SECONDS,
+            )
+            writer.close()
+            ok = True
+        except (OSError, TimeoutError):
+            ok = False
+        self._seen[endpoint] = (now, ok)
+        return ok
+
+
+class Providers:
+    """The configured providers and policies, and live checks of whether one is usable."""
+
+    def __init__(self, settings: Settings, probe: EndpointProbe | None = None) -> None:
+        self.settings = settings
+        self._probe = probe or EndpointProbe()
+
+    def policy(self, name: str) -> PolicyConfig:
+        policy = self.settings.policies.get(name)
+        if policy is None:
+            known = ", ".join(sorted(self.settings.policies)) or "none"
+            raise UnknownPolicyError(f"unknown policy {name!r} (known: {known})")
+        return policy
+
+    def get(self, provider_id: str) -> ProviderConfig:
+        return self.settings.provider(provider_id)
+
+    def wanted(self, policy: PolicyConfig, role: str) -> list[str]:
+        """The providers a policy names for a role, first preferred."""
+        if policy.roles.get(role):
+            return policy.roles[role]
+        if role in ROLE_FALLBACK and policy.roles.get(ROLE_FALLBACK[role]):
+            return policy.roles[ROLE_FALLBACK[role]]
+        return [p.id for p in self.settings.providers if role in p.roles]
+
+    async def unusable(self, p: ProviderConfig, contains_pii: bool, tenant: str) -> str | None:
+        """Why this provider cannot take the call now, or None when it can."""
+        pii = self.settings.pii.policy_for(tenant)
+        if provider_action(pii.cloud, pii.local, p.where, contains_pii) == "block":
+            return f"{p.where} provider, and tenant {tenant}'s policy blocks PII"
+        if p.where == "cloud":
+            if p.api_key_env and not p.api_key():
+                return f"{p.api_key_env} is not set"
+            return None
+        if p.engine == "replay" or not p.endpoint:
+            return None
+        if not await self._probe.reachable(p.endpoint):
+            return f"{p.endpoint} unreachable"
+        return None
