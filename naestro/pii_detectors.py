@@ -23,8 +23,14 @@ SCORE_CREDIT_CARD = 0.95
 SCORE_EMAIL = 0.95
 SCORE_IP = 0.85
 SCORE_PHONE = 0.8
+# Possible but not VALID: a reserved or fictional range (Ofcom's drama numbers, NANP 555)
+# or one libphonenumber's metadata does not list yet; only its written grouping vouches.
+SCORE_PHONE_SHAPE = 0.7
 
 PHONE_REGION = "US"
+# National numbers (no "+") are also read in these regions when the VALID matcher finds
+# nothing. GB's trunk "0" can never start a NANP number, so the two do not compete.
+NATIONAL_REGIONS = (PHONE_REGION, "GB")
 
 _EMAIL = re.compile(
     # The look-behind pins the start to a word boundary, so a long run without "@" is
@@ -150,28 +156,97 @@ def _not_a_phone(raw: str) -> bool:
     return digits.isdigit() and 13 <= len(digits) <= 19 and luhn_valid(digits)
 
 
+def _digit_groups(written: str) -> tuple[str, set[int]]:
+    """The digits of ``written`` and the digit counts after which a separator falls."""
+    digits: list[str] = []
+    breaks: set[int] = set()
+    for ch in written:
+        if ch.isdigit():
+            digits.append(ch)
+        elif digits:
+            breaks.add(len(digits))
+    breaks.discard(len(digits))
+    return "".join(digits), breaks
+
+
+def _grouped_as_formatted(
+    written: tuple[str, set[int]], international: bool, number: phonenumbers.PhoneNumber
+) -> bool:
+    """Are the ``written`` digit groups the number's own ("020 7946 0123", "+1 555-555-0100")?
+
+    Finer groups are fine ("+44 7700 900 123"); groups across the format's (a date, an id
+    in fours) are not, nor a number libphonenumber has no format for.
+    """
+    styles = phonenumbers.PhoneNumberFormat
+    style = styles.INTERNATIONAL if international else styles.NATIONAL
+    want_digits, want = _digit_groups(phonenumbers.format_number(number, style))
+    digits, breaks = written
+    if len(want) < (2 if international else 1) or not digits.endswith(want_digits):
+        return False
+    if international and not breaks:  # E.164
+        return digits == want_digits
+    prefix = len(digits) - len(want_digits)  # a "1" before a NANP number, say
+    return (prefix == 0 or prefix in breaks) and {b + prefix for b in want} <= breaks
+
+
+_EXTENSION = re.compile(r"\s?(?:x|ext\.?|extension)\s?\d{1,6}$")
+_TRUNK_IN_PARENS = re.compile(r"(?<=\d)\s?\(0\)")  # "+44 (0)20 ...": the trunk 0, written out
+
+
+def _well_formed_phone(raw: str) -> bool:
+    """A possible number (right length for its country) written the way that country
+    groups it, valid or not: reserved, fictional and unassigned ranges included. Without
+    a "+" the digits must come in groups: a bare run is an id as often as a number."""
+    core = _TRUNK_IN_PARENS.sub(" ", _EXTENSION.sub("", raw))
+    international = core.startswith("+")
+    written = _digit_groups(core)
+    if not (international or written[1]):
+        return False
+    for region in (None,) if international else NATIONAL_REGIONS:
+        try:
+            number = phonenumbers.parse(core, region)
+        except phonenumbers.NumberParseException:
+            continue
+        possible = phonenumbers.is_possible_number_with_reason(number)
+        if possible == phonenumbers.ValidationResult.IS_POSSIBLE and _grouped_as_formatted(
+            written, international, number
+        ):
+            return True
+    return False
+
+
+def _phones_in(text: str, cand: re.Match[str]) -> list[tuple[int, int, float, str]]:
+    """The numbers in one candidate run: (start, end, score, detector)."""
+    raw = cand.group()
+    digits = sum(ch.isdigit() for ch in raw)
+    floor = _MIN_INTERNATIONAL_DIGITS if raw[0] == "+" else _MIN_NATIONAL_DIGITS
+    if digits < floor or _not_a_phone(raw):
+        return []
+    after = text[cand.end() : cand.end() + 1]
+    glued = after.isalnum() or after == "_"
+    if not glued and _nanp_valid(raw):
+        return [(cand.start(), cand.end(), SCORE_PHONE, "phone.libphonenumber")]
+    matched = [
+        (start, end, SCORE_PHONE, "phone.libphonenumber")
+        for start, end in _phone_matches(text, cand.start(), cand.end())
+    ]
+    if matched or glued or not _well_formed_phone(raw):
+        return matched
+    return [(cand.start(), cand.end(), SCORE_PHONE_SHAPE, "phone.shape")]
+
+
 def detect_phones(text: str) -> list[PiiFinding]:
-    """Phone numbers valid for their region (libphonenumber's VALID leniency).
+    """Phone numbers valid for their region (libphonenumber's VALID leniency), and possible
+    numbers written in their country's grouping whether or not their range is assigned.
 
     The matcher runs only over digit runs that could hold a number, which keeps a megabyte
     of prose fast and keeps its per-call ``max_tries`` budget from silently running out.
     """
-    found: list[PiiFinding] = []
-    for cand in _PHONE_CANDIDATE.finditer(text):
-        raw = cand.group()
-        digits = sum(ch.isdigit() for ch in raw)
-        floor = _MIN_INTERNATIONAL_DIGITS if raw[0] == "+" else _MIN_NATIONAL_DIGITS
-        if digits < floor or _not_a_phone(raw):
-            continue
-        after = text[cand.end() : cand.end() + 1]
-        if not (after.isalnum() or after == "_") and _nanp_valid(raw):
-            found.append(
-                _finding("PHONE", cand.start(), cand.end(), SCORE_PHONE, "phone.libphonenumber")
-            )
-            continue
-        for start, end in _phone_matches(text, cand.start(), cand.end()):
-            found.append(_finding("PHONE", start, end, SCORE_PHONE, "phone.libphonenumber"))
-    return found
+    return [
+        _finding("PHONE", start, end, score, detector)
+        for cand in _PHONE_CANDIDATE.finditer(text)
+        for start, end, score, detector in _phones_in(text, cand)
+    ]
 
 
 def luhn_valid(digits: str) -> bool:
