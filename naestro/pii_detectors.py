@@ -66,6 +66,23 @@ _IBAN_MIN, _IBAN_MAX = 15, 34
 # Exactly four dotted parts, not inside a longer dotted run (versions, OIDs) or a word; a
 # sentence's full stop may follow.
 _IPV4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}(?:\.\d{1,3}){3}(?!\w|\.\d)")
+# A dotted quad is a version ("release 10.4.2.1", "10.4.2.1-rc1") in a clause that talks
+# about releases and not about networks; a port or prefix length after it settles it.
+_RELEASE_WORDS = re.compile(
+    r"(?i)\b(?:releas(?:e[ds]?|ing)|versions?|changelog|upgrad(?:e[ds]?|ing)"
+    r"|updat(?:e[ds]?|ing)|build|patch(?:e[ds])?|firmware|hotfix|ship(?:s|ped)|tag(?:ged)?"
+    r"|bump(?:ed)?|downgrad(?:e[ds]?|ing))\b"
+)
+_NETWORK_WORDS = re.compile(
+    r"(?i)\b(?:ip(?:v4)?s?|hosts?|hostname|servers?|address(?:es)?|addr|ping|ssh|connect\w*"
+    r"|subnet|gateway|dns|ports?|route[rs]?|proxy|firewall|interface|network|dhcp|vpn|nat"
+    r"|cidr|endpoint|socket|listen\w*|bind|curl|https?|lan|wan|log(?:in|ged)|traffic"
+    r"|requests?|clients?|blocked)\b"
+)
+_PRE_RELEASE = re.compile(r"(?i)[-+~](?:rc|alpha|beta|dev|pre|post|preview|snapshot|final|lts)")
+_PORT_OR_PREFIX = re.compile(r"[:/]\d")
+_CLAUSE_END = re.compile(r"[.!?;](?=\s|$)|\n")
+_CLAUSE_REACH = 120  # characters looked at on each side of the quad
 # At least two colons, so "12:30" never qualifies; ipaddress does the real validation.
 _IPV6 = re.compile(
     r"(?=[0-9A-Fa-f:])(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}"
@@ -313,6 +330,27 @@ def _reportable_ip(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bo
     return not (address.is_loopback or address.is_unspecified)
 
 
+def _clause(text: str, start: int, end: int) -> str:
+    """The clause around ``text[start:end]``: up to the nearest ". ", ";", "!", "?" or
+    line break on each side, within ``_CLAUSE_REACH`` characters."""
+    lo = max(0, start - _CLAUSE_REACH)
+    for m in _CLAUSE_END.finditer(text, lo, start):
+        lo = m.end()
+    stop = _CLAUSE_END.search(text, end, end + _CLAUSE_REACH)
+    return text[lo : stop.start() if stop else end + _CLAUSE_REACH]
+
+
+def _release_version(text: str, m: re.Match[str]) -> bool:
+    """Is this dotted quad a version number rather than an IPv4 address?"""
+    after = text[m.end() : m.end() + 12]
+    if _PORT_OR_PREFIX.match(after):
+        return False
+    if _PRE_RELEASE.match(after):
+        return True
+    clause = _clause(text, m.start(), m.end())
+    return _RELEASE_WORDS.search(clause) is not None and _NETWORK_WORDS.search(clause) is None
+
+
 def detect_ips(text: str) -> list[PiiFinding]:
     found: list[PiiFinding] = []
     for m in _IPV4.finditer(text):
@@ -320,7 +358,7 @@ def detect_ips(text: str) -> list[PiiFinding]:
             v4 = ipaddress.IPv4Address(m.group())
         except ValueError:
             continue
-        if _reportable_ip(v4):
+        if _reportable_ip(v4) and not _release_version(text, m):
             found.append(_finding("IP_ADDRESS", m.start(), m.end(), SCORE_IP, "ip.v4"))
     if text.count(":") < 2:  # every IPv6 form has two colons; most texts do not
         return found

@@ -183,6 +183,37 @@ def test_ip_near_misses(text: str) -> None:
     assert [kind for kind, _ in found(text) if kind == "IP_ADDRESS"] == []
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "We shipped release 10.4.2.1 today.",
+        "Upgrade to 10.4.2.1 now.",
+        "Upgrade from 10.4.2.0 to 10.4.2.1.",
+        "10.4.2.1 was released yesterday",
+        "Changelog for 10.4.2.1: fixed the crash",
+        "Install 10.4.2.1-rc1 first",  # a pre-release tag settles it without a word
+    ],
+)
+def test_versions_in_release_sentences_are_not_ips(text: str) -> None:
+    assert found(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "ip"),
+    [
+        ("The release server at 10.0.0.5 is down.", "10.0.0.5"),  # a network word too
+        ("After the upgrade, ssh to 10.4.2.1", "10.4.2.1"),
+        ("Login from 10.4.2.1 was blocked after the update", "10.4.2.1"),
+        ("release notes at http://10.4.2.1/notes", "10.4.2.1"),
+        ("the new build listens on 10.4.2.1:8080", "10.4.2.1"),  # a port: an address
+        ("Release 10.4.2.1 is live; the build server is 10.0.0.5.", "10.0.0.5"),
+        ("Release notes are out.\nhost 10.4.2.1 answered", "10.4.2.1"),  # another line
+    ],
+)
+def test_ips_near_release_words_are_still_found(text: str, ip: str) -> None:
+    assert found(text) == [("IP_ADDRESS", ip)]
+
+
 # Assembled from parts so that the source holds no literal credential for scanners to trip on.
 KNOWN_KEYS = {
     "aws": "AKIA" + "IOSFODNN7EXAMPLE",
