@@ -106,6 +106,45 @@ _KNOWN_SECRET = re.compile(
     r")"
 )
 
+# A credential assigned to a name in code or config. The assignment ("=", ":", ":=", "=>",
+# a Python annotation "password: str =") and its value, quoted or bare, are found first:
+# operators are few next to letters. Then the name before it must end in a credential
+# word: "password", "DB_PASSWORD", "userPassword", "client_secret", "GITHUB_TOKEN",
+# "x-api-key". Only the value is reported: the name helps the model. The value is a
+# look-ahead, so that it never hides the next operator ("https://...?token=").
+_ANNOTATION = r"[A-Za-z_][\w.\[\]]*(?:(?:,|[ \t]*\|)[ \t]*[\w.\[\]]+)*"
+_ASSIGNMENT = re.compile(
+    rf"(?P<op>:=|=>|:[ \t]*{_ANNOTATION}[ \t]+=(?!=)|=(?!=)|:(?!:))(?=[ \t]*"
+    r"(?:(?i:[bru]{0,2})(?:\"(?P<dq>[^\"\n]*)\"|'(?P<sq>[^'\n]*)')"
+    # A bare value ends at a space, quote, bracket or separator; "=" only as base64 padding,
+    # "&" only where a URL's next parameter does not start ("?token=...&page=2").
+    r"|(?P<bare>(?:[^\s\"'`,;(){}\[\]<>&=]|&(?![A-Za-z_]\w*=))+={0,2})))"
+)
+_SECRET_NAME = re.compile(
+    r"(?:(?i:password|passwd|passphrase|pwd|secret|token|credentials?"
+    r"|(?:api|app|auth|access|client|encryption|master|private|secret|signing)[_-]?key)"
+    # "pass" only ends a longer name ("DB_PASS", "userPass"): alone it is a test verdict.
+    r"|(?<=[\w.-])(?i:pass))[\"']?[ \t]*\Z"
+)
+_LONGEST_NAME = 24  # how far before the operator the credential word may start
+# How every name _SECRET_NAME accepts ends, lower-cased: a cheap test before the pattern.
+_SECRET_ENDINGS = (
+    *("password", "passwd", "passphrase", "pwd", "pass"),
+    *("secret", "token", "key", "credential", "credentials"),
+)
+# Values that only stand in for a secret: templates and references ("${DB_PASSWORD}",
+# "{{ vault_pw }}", "%(password)s", "$TOKEN", "<PASSWORD>"), masks ("***", "xxxx", "..."),
+# URLs, prose (any space) and the usual placeholder words ("changeme", "your-key-here").
+_STAND_IN = re.compile(
+    r"\s|\$\{|\{\{|%\(|\$[A-Za-z_]|^[<\[{].*[>\]}]$|://|(?i:x{4,})|\*{3,}|\.{3}|\u2026|\u2022"
+    r"|(?i:change.?me|example|placeholder|redacted|your|replace|insert|dummy)"
+)
+_VERSION = re.compile(r"[vV]?\d+(?:\.\d+)+(?:[-+.][0-9A-Za-z.]+)?")
+UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+SCORE_ASSIGNED_SECRET = 0.9  # a value that does not read as words, in a credential slot
+SCORE_ASSIGNED_WEAK = 0.7  # a word with digits as a literal: "hunter2", "Summer2024"
+MIN_ASSIGNED = 6
+
 # Word shapes, for the entropy detector: identifiers and paths are not secrets.
 _SEPARATORS = re.compile(r"[/_+=.-]+")
 # A word ("get", "User", "HTTP") with up to four digits after it ("python3", "V1").
@@ -381,6 +420,83 @@ def detect_known_secrets(text: str) -> list[PiiFinding]:
         _finding("SECRET", m.start(), m.end(), SCORE_KNOWN_SECRET, f"secret.{m.lastgroup}")
         for m in _KNOWN_SECRET.finditer(text)
     ]
+
+
+def _name_part_starts_at(text: str, i: int) -> bool:
+    """The credential word starts the name or one of its parts ("db_password",
+    "userPassword", "PGPASSWORD"), not the middle of a word ("bypass", "monkey")."""
+    before, word = text[i - 1 : i], text[i : i + 3]
+    if not before.isalnum():
+        return True
+    return word[0].isupper() and (before.islower() or before.isdigit() or word.isupper())
+
+
+def _assigned_score(value: str, literal: bool) -> float | None:
+    """How much ``value`` looks like a credential, or None where it is not one."""
+    if len(value) < MIN_ASSIGNED or len(set(value)) < 3 or not value.isascii():
+        return None
+    if _STAND_IN.search(value) or UUID.fullmatch(value) or _VERSION.fullmatch(value):
+        return None
+    # Letters alone read as a word, a name or a type; digits alone as an id, a date or a
+    # PIN. Long random letters are the entropy detector's.
+    if not (any(ch.isdigit() for ch in value) and any(ch.isalpha() for ch in value)):
+        return None
+    if not looks_like_words(value, inner_digits=False):
+        return SCORE_ASSIGNED_SECRET
+    return SCORE_ASSIGNED_WEAK if literal else None
+
+
+def _secret_name(text: str, op: int) -> str | None:
+    """The credential word just before the operator at ``op``, if a name ends in one."""
+    lo = max(0, op - _LONGEST_NAME)
+    if not text[lo:op].rstrip("\"' \t").lower().endswith(_SECRET_ENDINGS):
+        return None  # most operators: a quick look before the full pattern
+    name = _SECRET_NAME.search(text, lo, op)
+    if name is None or not _name_part_starts_at(text, name.start()):
+        return None
+    return name.group().rstrip("\"' \t")
+
+
+def _assigned_value(text: str, m: re.Match[str], word: str) -> tuple[int, int, bool] | None:
+    """The value's span and whether it is a literal, or None for a call or subscript
+    ("get_token()", 'os.environ["X"]'), which computes a secret rather than holding one.
+
+    A quoted value is a literal; so is a bare one in YAML ("password: hunter2") or after
+    an environment-style name ("DB_PASSWORD=hunter2"). A bare value after "=" in code
+    ("password=pass2") is as likely a variable, so a word with digits does not count there.
+    """
+    if m["bare"] is None:
+        group = "dq" if m["dq"] is not None else "sq"
+        return m.start(group), m.end(group), True
+    start, end = m.span("bare")
+    if text[end : end + 1] in ("(", "["):
+        return None
+    if text[end - 1] == "." and end - start > 1:  # a sentence's full stop
+        end -= 1
+    return start, end, m["op"] == ":" or word.isupper()
+
+
+def detect_assigned_secrets(text: str) -> list[PiiFinding]:
+    """Credentials assigned to a credential-named key: ``password = 'hunter2'``,
+    ``client_secret: Zx9-kP2qW``, ``DB_PASSWORD=Tr0ub4dor&3``, ``?token=...``.
+
+    Left alone: empty values, stand-ins (templates, masks, placeholders, "changeme"),
+    references and calls ("os.environ[...]", "get_token()", "self.password"), values that
+    read as words ("string", "Bearer", "none"), letters or digits alone, versions, UUIDs,
+    non-ASCII values and anything with a space (labels and messages; a passphrase with
+    spaces is missed).
+    """
+    found: list[PiiFinding] = []
+    for m in _ASSIGNMENT.finditer(text):
+        word = _secret_name(text, m.start())
+        value = None if word is None else _assigned_value(text, m, word)
+        if value is None:
+            continue
+        start, end, literal = value
+        score = _assigned_score(text[start:end], literal)
+        if score is not None:
+            found.append(_finding("SECRET", start, end, score, "secret.assignment"))
+    return found
 
 
 def _split_humps(segment: str, inner_digits: bool) -> list[re.Match[str]] | None:
