@@ -260,3 +260,14 @@ def test_truncated_private_key_still_covers_its_body() -> None:
 )
 def test_known_key_near_misses(text: str) -> None:
     assert found(text) == []
+
+
+RELEASE_NOTE = (
+    "Release notes: we shipped release 10.4.2.1 (SDK v1.2.3) on 2024-01-15 at 10:30.\n"
+    "The upgrade costs $1,234.56 per seat, or $12,345.00 a year; ticket 48213, build 20240115.\n"
+    'Set password = os.environ["DB_PASSWORD"] and token = get_token(); never "changeme".\n'
+)
+
+
+def test_release_note_with_versions_amounts_dates_and_ids_is_clean() -> None:
+    assert found(RELEASE_NOTE) == []
