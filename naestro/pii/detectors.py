@@ -23,8 +23,14 @@ SCORE_CREDIT_CARD = 0.95
 SCORE_EMAIL = 0.95
 SCORE_IP = 0.85
 SCORE_PHONE = 0.8
+# Possible but not VALID: a reserved or fictional range (Ofcom's drama numbers, NANP 555)
+# or one libphonenumber's metadata does not list yet; only its written grouping vouches.
+SCORE_PHONE_SHAPE = 0.7
 
 PHONE_REGION = "US"
+# National numbers (no "+") are also read in these regions when the VALID matcher finds
+# nothing. GB's trunk "0" can never start a NANP number, so the two do not compete.
+NATIONAL_REGIONS = (PHONE_REGION, "GB")
 
 _EMAIL = re.compile(
     # The look-behind pins the start to a word boundary, so a long run without "@" is
@@ -60,6 +66,23 @@ _IBAN_MIN, _IBAN_MAX = 15, 34
 # Exactly four dotted parts, not inside a longer dotted run (versions, OIDs) or a word; a
 # sentence's full stop may follow.
 _IPV4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}(?:\.\d{1,3}){3}(?!\w|\.\d)")
+# A dotted quad is a version ("release 10.4.2.1", "10.4.2.1-rc1") in a clause that talks
+# about releases and not about networks; a port or prefix length after it settles it.
+_RELEASE_WORDS = re.compile(
+    r"(?i)\b(?:releas(?:e[ds]?|ing)|versions?|changelog|upgrad(?:e[ds]?|ing)"
+    r"|updat(?:e[ds]?|ing)|build|patch(?:e[ds])?|firmware|hotfix|ship(?:s|ped)|tag(?:ged)?"
+    r"|bump(?:ed)?|downgrad(?:e[ds]?|ing))\b"
+)
+_NETWORK_WORDS = re.compile(
+    r"(?i)\b(?:ip(?:v4)?s?|hosts?|hostname|servers?|address(?:es)?|addr|ping|ssh|connect\w*"
+    r"|subnet|gateway|dns|ports?|route[rs]?|proxy|firewall|interface|network|dhcp|vpn|nat"
+    r"|cidr|endpoint|socket|listen\w*|bind|curl|https?|lan|wan|log(?:in|ged)|traffic"
+    r"|requests?|clients?|blocked)\b"
+)
+_PRE_RELEASE = re.compile(r"(?i)[-+~](?:rc|alpha|beta|dev|pre|post|preview|snapshot|final|lts)")
+_PORT_OR_PREFIX = re.compile(r"[:/]\d")
+_CLAUSE_END = re.compile(r"[.!?;](?=\s|$)|\n")
+_CLAUSE_REACH = 120  # characters looked at on each side of the quad
 # At least two colons, so "12:30" never qualifies; ipaddress does the real validation.
 _IPV6 = re.compile(
     r"(?=[0-9A-Fa-f:])(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}"
@@ -82,6 +105,45 @@ _KNOWN_SECRET = re.compile(
     r"(?:[\s\S]{0,20000}?-----END (?P=label)-----|(?:[ \t]*\r?\n[A-Za-z0-9+/=]{40,})*))"
     r")"
 )
+
+# A credential assigned to a name in code or config. The assignment ("=", ":", ":=", "=>",
+# a Python annotation "password: str =") and its value, quoted or bare, are found first:
+# operators are few next to letters. Then the name before it must end in a credential
+# word: "password", "DB_PASSWORD", "userPassword", "client_secret", "GITHUB_TOKEN",
+# "x-api-key". Only the value is reported: the name helps the model. The value is a
+# look-ahead, so that it never hides the next operator ("https://...?token=").
+_ANNOTATION = r"[A-Za-z_][\w.\[\]]*(?:(?:,|[ \t]*\|)[ \t]*[\w.\[\]]+)*"
+_ASSIGNMENT = re.compile(
+    rf"(?P<op>:=|=>|:[ \t]*{_ANNOTATION}[ \t]+=(?!=)|=(?!=)|:(?!:))(?=[ \t]*"
+    r"(?:(?i:[bru]{0,2})(?:\"(?P<dq>[^\"\n]*)\"|'(?P<sq>[^'\n]*)')"
+    # A bare value ends at a space, quote, bracket or separator; "=" only as base64 padding,
+    # "&" only where a URL's next parameter does not start ("?token=...&page=2").
+    r"|(?P<bare>(?:[^\s\"'`,;(){}\[\]<>&=]|&(?![A-Za-z_]\w*=))+={0,2})))"
+)
+_SECRET_NAME = re.compile(
+    r"(?:(?i:password|passwd|passphrase|pwd|secret|token|credentials?"
+    r"|(?:api|app|auth|access|client|encryption|master|private|secret|signing)[_-]?key)"
+    # "pass" only ends a longer name ("DB_PASS", "userPass"): alone it is a test verdict.
+    r"|(?<=[\w.-])(?i:pass))[\"']?[ \t]*\Z"
+)
+_LONGEST_NAME = 24  # how far before the operator the credential word may start
+# How every name _SECRET_NAME accepts ends, lower-cased: a cheap test before the pattern.
+_SECRET_ENDINGS = (
+    *("password", "passwd", "passphrase", "pwd", "pass"),
+    *("secret", "token", "key", "credential", "credentials"),
+)
+# Values that only stand in for a secret: templates and references ("${DB_PASSWORD}",
+# "{{ vault_pw }}", "%(password)s", "$TOKEN", "<PASSWORD>"), masks ("***", "xxxx", "..."),
+# URLs, prose (any space) and the usual placeholder words ("changeme", "your-key-here").
+_STAND_IN = re.compile(
+    r"\s|\$\{|\{\{|%\(|\$[A-Za-z_]|^[<\[{].*[>\]}]$|://|(?i:x{4,})|\*{3,}|\.{3}|\u2026|\u2022"
+    r"|(?i:change.?me|example|placeholder|redacted|your|replace|insert|dummy)"
+)
+_VERSION = re.compile(r"[vV]?\d+(?:\.\d+)+(?:[-+.][0-9A-Za-z.]+)?")
+UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+SCORE_ASSIGNED_SECRET = 0.9  # a value that does not read as words, in a credential slot
+SCORE_ASSIGNED_WEAK = 0.7  # a word with digits as a literal: "hunter2", "Summer2024"
+MIN_ASSIGNED = 6
 
 # Word shapes, for the entropy detector: identifiers and paths are not secrets.
 _SEPARATORS = re.compile(r"[/_+=.-]+")
@@ -150,28 +212,97 @@ def _not_a_phone(raw: str) -> bool:
     return digits.isdigit() and 13 <= len(digits) <= 19 and luhn_valid(digits)
 
 
+def _digit_groups(written: str) -> tuple[str, set[int]]:
+    """The digits of ``written`` and the digit counts after which a separator falls."""
+    digits: list[str] = []
+    breaks: set[int] = set()
+    for ch in written:
+        if ch.isdigit():
+            digits.append(ch)
+        elif digits:
+            breaks.add(len(digits))
+    breaks.discard(len(digits))
+    return "".join(digits), breaks
+
+
+def _grouped_as_formatted(
+    written: tuple[str, set[int]], international: bool, number: phonenumbers.PhoneNumber
+) -> bool:
+    """Are the ``written`` digit groups the number's own ("020 7946 0123", "+1 555-555-0100")?
+
+    Finer groups are fine ("+44 7700 900 123"); groups across the format's (a date, an id
+    in fours) are not, nor a number libphonenumber has no format for.
+    """
+    styles = phonenumbers.PhoneNumberFormat
+    style = styles.INTERNATIONAL if international else styles.NATIONAL
+    want_digits, want = _digit_groups(phonenumbers.format_number(number, style))
+    digits, breaks = written
+    if len(want) < (2 if international else 1) or not digits.endswith(want_digits):
+        return False
+    if international and not breaks:  # E.164
+        return digits == want_digits
+    prefix = len(digits) - len(want_digits)  # a "1" before a NANP number, say
+    return (prefix == 0 or prefix in breaks) and {b + prefix for b in want} <= breaks
+
+
+_EXTENSION = re.compile(r"\s?(?:x|ext\.?|extension)\s?\d{1,6}$")
+_TRUNK_IN_PARENS = re.compile(r"(?<=\d)\s?\(0\)")  # "+44 (0)20 ...": the trunk 0, written out
+
+
+def _well_formed_phone(raw: str) -> bool:
+    """A possible number (right length for its country) written the way that country
+    groups it, valid or not: reserved, fictional and unassigned ranges included. Without
+    a "+" the digits must come in groups: a bare run is an id as often as a number."""
+    core = _TRUNK_IN_PARENS.sub(" ", _EXTENSION.sub("", raw))
+    international = core.startswith("+")
+    written = _digit_groups(core)
+    if not (international or written[1]):
+        return False
+    for region in (None,) if international else NATIONAL_REGIONS:
+        try:
+            number = phonenumbers.parse(core, region)
+        except phonenumbers.NumberParseException:
+            continue
+        possible = phonenumbers.is_possible_number_with_reason(number)
+        if possible == phonenumbers.ValidationResult.IS_POSSIBLE and _grouped_as_formatted(
+            written, international, number
+        ):
+            return True
+    return False
+
+
+def _phones_in(text: str, cand: re.Match[str]) -> list[tuple[int, int, float, str]]:
+    """The numbers in one candidate run: (start, end, score, detector)."""
+    raw = cand.group()
+    digits = sum(ch.isdigit() for ch in raw)
+    floor = _MIN_INTERNATIONAL_DIGITS if raw[0] == "+" else _MIN_NATIONAL_DIGITS
+    if digits < floor or _not_a_phone(raw):
+        return []
+    after = text[cand.end() : cand.end() + 1]
+    glued = after.isalnum() or after == "_"
+    if not glued and _nanp_valid(raw):
+        return [(cand.start(), cand.end(), SCORE_PHONE, "phone.libphonenumber")]
+    matched = [
+        (start, end, SCORE_PHONE, "phone.libphonenumber")
+        for start, end in _phone_matches(text, cand.start(), cand.end())
+    ]
+    if matched or glued or not _well_formed_phone(raw):
+        return matched
+    return [(cand.start(), cand.end(), SCORE_PHONE_SHAPE, "phone.shape")]
+
+
 def detect_phones(text: str) -> list[PiiFinding]:
-    """Phone numbers valid for their region (libphonenumber's VALID leniency).
+    """Phone numbers valid for their region (libphonenumber's VALID leniency), and possible
+    numbers written in their country's grouping whether or not their range is assigned.
 
     The matcher runs only over digit runs that could hold a number, which keeps a megabyte
     of prose fast and keeps its per-call ``max_tries`` budget from silently running out.
     """
-    found: list[PiiFinding] = []
-    for cand in _PHONE_CANDIDATE.finditer(text):
-        raw = cand.group()
-        digits = sum(ch.isdigit() for ch in raw)
-        floor = _MIN_INTERNATIONAL_DIGITS if raw[0] == "+" else _MIN_NATIONAL_DIGITS
-        if digits < floor or _not_a_phone(raw):
-            continue
-        after = text[cand.end() : cand.end() + 1]
-        if not (after.isalnum() or after == "_") and _nanp_valid(raw):
-            found.append(
-                _finding("PHONE", cand.start(), cand.end(), SCORE_PHONE, "phone.libphonenumber")
-            )
-            continue
-        for start, end in _phone_matches(text, cand.start(), cand.end()):
-            found.append(_finding("PHONE", start, end, SCORE_PHONE, "phone.libphonenumber"))
-    return found
+    return [
+        _finding("PHONE", start, end, score, detector)
+        for cand in _PHONE_CANDIDATE.finditer(text)
+        for start, end, score, detector in _phones_in(text, cand)
+    ]
 
 
 def luhn_valid(digits: str) -> bool:
@@ -238,6 +369,27 @@ def _reportable_ip(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bo
     return not (address.is_loopback or address.is_unspecified)
 
 
+def _clause(text: str, start: int, end: int) -> str:
+    """The clause around ``text[start:end]``: up to the nearest ". ", ";", "!", "?" or
+    line break on each side, within ``_CLAUSE_REACH`` characters."""
+    lo = max(0, start - _CLAUSE_REACH)
+    for m in _CLAUSE_END.finditer(text, lo, start):
+        lo = m.end()
+    stop = _CLAUSE_END.search(text, end, end + _CLAUSE_REACH)
+    return text[lo : stop.start() if stop else end + _CLAUSE_REACH]
+
+
+def _release_version(text: str, m: re.Match[str]) -> bool:
+    """Is this dotted quad a version number rather than an IPv4 address?"""
+    after = text[m.end() : m.end() + 12]
+    if _PORT_OR_PREFIX.match(after):
+        return False
+    if _PRE_RELEASE.match(after):
+        return True
+    clause = _clause(text, m.start(), m.end())
+    return _RELEASE_WORDS.search(clause) is not None and _NETWORK_WORDS.search(clause) is None
+
+
 def detect_ips(text: str) -> list[PiiFinding]:
     found: list[PiiFinding] = []
     for m in _IPV4.finditer(text):
@@ -245,7 +397,7 @@ def detect_ips(text: str) -> list[PiiFinding]:
             v4 = ipaddress.IPv4Address(m.group())
         except ValueError:
             continue
-        if _reportable_ip(v4):
+        if _reportable_ip(v4) and not _release_version(text, m):
             found.append(_finding("IP_ADDRESS", m.start(), m.end(), SCORE_IP, "ip.v4"))
     if text.count(":") < 2:  # every IPv6 form has two colons; most texts do not
         return found
@@ -268,6 +420,83 @@ def detect_known_secrets(text: str) -> list[PiiFinding]:
         _finding("SECRET", m.start(), m.end(), SCORE_KNOWN_SECRET, f"secret.{m.lastgroup}")
         for m in _KNOWN_SECRET.finditer(text)
     ]
+
+
+def _name_part_starts_at(text: str, i: int) -> bool:
+    """The credential word starts the name or one of its parts ("db_password",
+    "userPassword", "PGPASSWORD"), not the middle of a word ("bypass", "monkey")."""
+    before, word = text[i - 1 : i], text[i : i + 3]
+    if not before.isalnum():
+        return True
+    return word[0].isupper() and (before.islower() or before.isdigit() or word.isupper())
+
+
+def _assigned_score(value: str, literal: bool) -> float | None:
+    """How much ``value`` looks like a credential, or None where it is not one."""
+    if len(value) < MIN_ASSIGNED or len(set(value)) < 3 or not value.isascii():
+        return None
+    if _STAND_IN.search(value) or UUID.fullmatch(value) or _VERSION.fullmatch(value):
+        return None
+    # Letters alone read as a word, a name or a type; digits alone as an id, a date or a
+    # PIN. Long random letters are the entropy detector's.
+    if not (any(ch.isdigit() for ch in value) and any(ch.isalpha() for ch in value)):
+        return None
+    if not looks_like_words(value, inner_digits=False):
+        return SCORE_ASSIGNED_SECRET
+    return SCORE_ASSIGNED_WEAK if literal else None
+
+
+def _secret_name(text: str, op: int) -> str | None:
+    """The credential word just before the operator at ``op``, if a name ends in one."""
+    lo = max(0, op - _LONGEST_NAME)
+    if not text[lo:op].rstrip("\"' \t").lower().endswith(_SECRET_ENDINGS):
+        return None  # most operators: a quick look before the full pattern
+    name = _SECRET_NAME.search(text, lo, op)
+    if name is None or not _name_part_starts_at(text, name.start()):
+        return None
+    return name.group().rstrip("\"' \t")
+
+
+def _assigned_value(text: str, m: re.Match[str], word: str) -> tuple[int, int, bool] | None:
+    """The value's span and whether it is a literal, or None for a call or subscript
+    ("get_token()", 'os.environ["X"]'), which computes a secret rather than holding one.
+
+    A quoted value is a literal; so is a bare one in YAML ("password: hunter2") or after
+    an environment-style name ("DB_PASSWORD=hunter2"). A bare value after "=" in code
+    ("password=pass2") is as likely a variable, so a word with digits does not count there.
+    """
+    if m["bare"] is None:
+        group = "dq" if m["dq"] is not None else "sq"
+        return m.start(group), m.end(group), True
+    start, end = m.span("bare")
+    if text[end : end + 1] in ("(", "["):
+        return None
+    if text[end - 1] == "." and end - start > 1:  # a sentence's full stop
+        end -= 1
+    return start, end, m["op"] == ":" or word.isupper()
+
+
+def detect_assigned_secrets(text: str) -> list[PiiFinding]:
+    """Credentials assigned to a credential-named key: ``password = 'hunter2'``,
+    ``client_secret: Zx9-kP2qW``, ``DB_PASSWORD=Tr0ub4dor&3``, ``?token=...``.
+
+    Left alone: empty values, stand-ins (templates, masks, placeholders, "changeme"),
+    references and calls ("os.environ[...]", "get_token()", "self.password"), values that
+    read as words ("string", "Bearer", "none"), letters or digits alone, versions, UUIDs,
+    non-ASCII values and anything with a space (labels and messages; a passphrase with
+    spaces is missed).
+    """
+    found: list[PiiFinding] = []
+    for m in _ASSIGNMENT.finditer(text):
+        word = _secret_name(text, m.start())
+        value = None if word is None else _assigned_value(text, m, word)
+        if value is None:
+            continue
+        start, end, literal = value
+        score = _assigned_score(text[start:end], literal)
+        if score is not None:
+            found.append(_finding("SECRET", start, end, score, "secret.assignment"))
+    return found
 
 
 def _split_humps(segment: str, inner_digits: bool) -> list[re.Match[str]] | None:

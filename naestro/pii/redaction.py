@@ -24,6 +24,8 @@ from naestro.pii.context import (
     detect_ssns,
 )
 from naestro.pii.detectors import (
+    UUID,
+    detect_assigned_secrets,
     detect_credit_cards,
     detect_emails,
     detect_ibans,
@@ -59,6 +61,7 @@ MIN_TOKEN = 20
 
 _STRUCTURED: tuple[Callable[[str], list[PiiFinding]], ...] = (
     detect_known_secrets,
+    detect_assigned_secrets,
     detect_emails,
     detect_credit_cards,
     detect_ibans,
@@ -75,7 +78,6 @@ _STRUCTURED: tuple[Callable[[str], list[PiiFinding]], ...] = (
 _TOKEN = re.compile(rf"[A-Za-z0-9+/_-]{{{MIN_TOKEN},}}={{0,2}}")
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _UPPER_ID = re.compile(r"[A-Z0-9]+")  # account numbers, IBAN look-alikes, product codes
-_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _CONTEXT_WORDS = (
     "key",
     "secret",
@@ -130,7 +132,7 @@ def _in_context(text: str, start: int) -> bool:
 
 
 def _entropy_score(text: str, start: int, token: str, high: float, low: float) -> float | None:
-    if _UUID.fullmatch(token):
+    if UUID.fullmatch(token):
         return None
     entropy = shannon_entropy(token)
     # Hex and digit strings (git SHAs, hashes, ids) are random by construction, and

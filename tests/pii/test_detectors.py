@@ -49,6 +49,55 @@ def test_phone_near_misses(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "phone",
+    [
+        "(555) 555-0123",  # no such area code, written as a NANP number
+        "+1 555 555 0100",
+        "1-555-555-0100",  # the "1" before a NANP number is a group of its own
+        "020 7946 0123",  # Ofcom's drama range for London, national format
+        "07700 900123",  # Ofcom's drama range for mobiles
+        "+44 7700 900 123",  # groups finer than the format's
+        "+44 (0)7700 900123",  # the trunk 0 written out
+        "+447700900123",  # E.164
+        "07700 900123 ext. 12",
+    ],
+)
+def test_possible_but_unassigned_phones_found(phone: str) -> None:
+    findings = scan(f"call me on {phone} tomorrow")
+    assert [(f.entity_type, f.detector, f.score) for f in findings] == [
+        ("PHONE", "phone.shape", 0.7)
+    ]
+    assert f"call me on {phone} tomorrow"[findings[0].start : findings[0].end] == phone
+
+
+def test_reserved_nanp_fiction_range_is_found() -> None:
+    # 555-0100..0199 is reserved for fiction; libphonenumber calls it valid in area 202.
+    assert found("call +1 202-555-0143 or (202) 555-0199") == [
+        ("PHONE", "+1 202-555-0143"),
+        ("PHONE", "(202) 555-0199"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ids 1234 5678 9012",  # possible in length, grouped in fours: an id
+        "ref 0123 4567 8901",  # a trunk 0, but not the grouping of any GB number
+        "ref 0770 0900 123",  # the digits of a drama number, grouped across its format
+        "id 123-456-7890",  # no NANP area code starts with 1: no format to match
+        "at 2024 01 15 10 30 00",
+        "amount 1 234 567 890",
+        "paid $1,234.56 and $12,345,678.90",
+        "ticket 0001-2345-6789",
+        "see 020 7946 0123abc",  # glued to letters
+        "call 555-0100",  # seven digits: no area code
+    ],
+)
+def test_possible_phone_near_misses(text: str) -> None:
+    assert found(text) == []
+
+
+@pytest.mark.parametrize(
     "card",
     ["4111 1111 1111 1111", "5555-5555-5555-4444", "378282246310005", "6011111111111117"],
 )
@@ -134,6 +183,37 @@ def test_ip_near_misses(text: str) -> None:
     assert [kind for kind, _ in found(text) if kind == "IP_ADDRESS"] == []
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "We shipped release 10.4.2.1 today.",
+        "Upgrade to 10.4.2.1 now.",
+        "Upgrade from 10.4.2.0 to 10.4.2.1.",
+        "10.4.2.1 was released yesterday",
+        "Changelog for 10.4.2.1: fixed the crash",
+        "Install 10.4.2.1-rc1 first",  # a pre-release tag settles it without a word
+    ],
+)
+def test_versions_in_release_sentences_are_not_ips(text: str) -> None:
+    assert found(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "ip"),
+    [
+        ("The release server at 10.0.0.5 is down.", "10.0.0.5"),  # a network word too
+        ("After the upgrade, ssh to 10.4.2.1", "10.4.2.1"),
+        ("Login from 10.4.2.1 was blocked after the update", "10.4.2.1"),
+        ("release notes at http://10.4.2.1/notes", "10.4.2.1"),
+        ("the new build listens on 10.4.2.1:8080", "10.4.2.1"),  # a port: an address
+        ("Release 10.4.2.1 is live; the build server is 10.0.0.5.", "10.0.0.5"),
+        ("Release notes are out.\nhost 10.4.2.1 answered", "10.4.2.1"),  # another line
+    ],
+)
+def test_ips_near_release_words_are_still_found(text: str, ip: str) -> None:
+    assert found(text) == [("IP_ADDRESS", ip)]
+
+
 # Assembled from parts so that the source holds no literal credential for scanners to trip on.
 KNOWN_KEYS = {
     "aws": "AKIA" + "IOSFODNN7EXAMPLE",
@@ -180,3 +260,14 @@ def test_truncated_private_key_still_covers_its_body() -> None:
 )
 def test_known_key_near_misses(text: str) -> None:
     assert found(text) == []
+
+
+RELEASE_NOTE = (
+    "Release notes: we shipped release 10.4.2.1 (SDK v1.2.3) on 2024-01-15 at 10:30.\n"
+    "The upgrade costs $1,234.56 per seat, or $12,345.00 a year; ticket 48213, build 20240115.\n"
+    'Set password = os.environ["DB_PASSWORD"] and token = get_token(); never "changeme".\n'
+)
+
+
+def test_release_note_with_versions_amounts_dates_and_ids_is_clean() -> None:
+    assert found(RELEASE_NOTE) == []
