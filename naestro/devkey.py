@@ -53,18 +53,26 @@ def _read(path: Path) -> str:
     return entry
 
 
+def _holds(path: Path, entry: str) -> bool:
+    try:
+        return path.read_text().strip() == entry
+    except OSError:
+        return False
+
+
 def use_dev_key(
     data_dir: Path, *, create: bool, environ: MutableMapping[str, str] | None = None
 ) -> Path | None:
     """Put the dev key into ``NAESTRO_CODEC_KEYS`` unless keys are configured there.
 
-    Returns the key file used, or None when the environment holds the keys or there is no
-    file and ``create`` is false (payloads then stay plaintext, as before).
+    Returns the key file in use, or None when the environment holds other keys, or there
+    is no file and ``create`` is false (payloads then stay plaintext).
     """
     env = os.environ if environ is None else environ
-    if env.get(KEYS_ENV, "").strip():
-        return None
     path = data_dir / KEY_FILE
+    configured = env.get(KEYS_ENV, "").strip()
+    if configured:  # the file's key when an earlier call (or the user) put it there
+        return path if _holds(path, configured) else None
     if not path.exists():
         if not create:
             return None

@@ -23,8 +23,9 @@ def test_first_use_creates_a_private_key_and_later_uses_read_it(tmp_path: Path) 
     assert sorted(p.name for p in path.parent.iterdir()) == [KEY_FILE]  # no temp file left
 
     again: dict[str, str] = {}
-    use_dev_key(tmp_path / "data", create=True, environ=again)
+    assert use_dev_key(tmp_path / "data", create=True, environ=again) == path
     assert again == env
+    assert use_dev_key(tmp_path / "data", create=True, environ=again) == path  # adopted before
 
 
 def test_configured_keys_win_and_no_file_is_made(tmp_path: Path) -> None:
