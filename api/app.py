@@ -7,7 +7,7 @@ named by `api.database_url_env`; tests and `naestro dev` pass their own client a
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -19,7 +19,7 @@ from temporalio.client import Client
 
 from api.auth import Authenticator
 from api.cache import ResponseCache
-from api.codec import codec_router, cors_origins
+from api.codec import codec_router, cors_origins, local_ui_auth
 from api.db import create_pool
 from api.deps import require
 from api.limits import Backpressure, RateLimiter, TooBusy
@@ -71,9 +71,32 @@ def _database_url(settings: Settings, given: str | None) -> str:
     return url
 
 
+def _mount_codec(app: FastAPI, dev_ui_origins: Sequence[str]) -> None:
+    """``/codec`` when payloads are encrypted. Payloads carry no tenant, so reading them is
+    an admin's right; under ``naestro dev`` (``dev_ui_origins`` given) the local UI's."""
+    codec = codec_from_env()
+    if codec is None:
+        return
+    authorize = local_ui_auth(dev_ui_origins) if dev_ui_origins else require("admin")
+    app.include_router(codec_router(codec, authorize))
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(dev_ui_origins) or cors_origins(os.environ),
+        allow_credentials=True,
+        allow_methods=["POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+    )
+
+
 def create_app(
-    settings: Settings, *, client: Client | None = None, database_url: str | None = None
+    settings: Settings,
+    *,
+    client: Client | None = None,
+    database_url: str | None = None,
+    dev_ui_origins: Sequence[str] = (),
 ) -> FastAPI:
+    """``dev_ui_origins``: only from ``naestro dev``, the embedded Temporal UI's origins."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         temporal = client or await connect()
@@ -105,15 +128,5 @@ def create_app(
     app.add_exception_handler(TooBusy, _too_busy)
     for module in (tasks, approvals, openai_compat, slack, web):
         app.include_router(module.router)
-    codec = codec_from_env()
-    if codec is not None:
-        # Payloads carry no tenant, so reading them through the codec is an admin's right.
-        app.include_router(codec_router(codec, require("admin")))
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=cors_origins(os.environ),
-            allow_credentials=True,
-            allow_methods=["POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-Namespace"],
-        )
+    _mount_codec(app, dev_ui_origins)
     return app

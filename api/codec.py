@@ -8,13 +8,17 @@ that decides it, so the main API's auth can replace the bearer-token check used 
 
 ``create_app()`` is a standalone app (``naestro codec-server``) with CORS for the UI's
 origin (``NAESTRO_CODEC_CORS_ORIGINS``, default the dev server UI).
+
+``naestro dev`` alone mounts the router with :func:`local_ui_auth`: its Temporal UI runs in
+the local browser, which has no token to send (see docs/operations.md).
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
@@ -45,6 +49,35 @@ def bearer_token_auth(token: str) -> Callable[[Request], None]:
                 status.HTTP_401_UNAUTHORIZED,
                 "a valid bearer token is required",
                 headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return authorize
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def local_ui_auth(ui_origins: Iterable[str]) -> Callable[[Request], None]:
+    """Dev only: let in callers on this machine (a loopback peer) whose ``Origin``, when
+    they send one, is the embedded UI's. Browsers always send it on the UI's cross-origin
+    POST, so another web page is refused even when DNS rebinding points its name at
+    127.0.0.1; a local process without an Origin (``temporal workflow show``) is let in,
+    as it could already reach the unauthenticated dev server."""
+    allowed = frozenset(ui_origins)
+
+    def authorize(request: Request) -> None:
+        origin = request.headers.get("origin")
+        local = _is_loopback(request.client.host if request.client else "")
+        if not local or (origin is not None and origin not in allowed):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, "the dev codec endpoint serves the local Temporal UI"
             )
 
     return authorize

@@ -52,6 +52,7 @@ async def run_demo(settings: Settings, console: Console) -> TaskResult:
     )
     async with DevStack(settings) as stack:  # Postgres too: the task recalls and learns
         console.print(f"Temporal UI: {stack.ui_url or '(external server)'}")
+        console.print(f"Payloads: {stack.payloads}", highlight=False)
         stop = asyncio.Event()
         deps = Deps.from_settings(settings)
         workers = asyncio.create_task(

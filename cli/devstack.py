@@ -2,7 +2,10 @@
 
 Each part is used only when its environment variable does not point elsewhere:
 TEMPORAL_ADDRESS for Temporal, DATABASE_URL (or memory.database_url_env) for Postgres.
-Data lives under ``dev.data_dir`` (.naestro/), so a second start reuses it.
+Data lives under ``dev.data_dir`` (.naestro/), so a second start reuses it. Payloads are
+encrypted by default: with no NAESTRO_CODEC_KEYS, the embedded server's client, workers and
+API use the key in ``.naestro/codec.key`` (cli/devkey.py), and the Web UI decodes them
+through the API's codec endpoint when one is given.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from types import TracebackType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from cli.devkey import use_dev_key
 from naestro import search
 from naestro.admin import ensure_search_attributes
-from naestro.codec import converter_from_env
+from naestro.codec import KEYS_ENV, converter_from_env
 from naestro.config.settings import Settings
 from naestro.connect import connect
 from naestro.errors import NaestroError
@@ -73,11 +77,16 @@ def start_pgserver(pg_dir: Path) -> str:
 class DevStack:
     """``async with DevStack(settings) as stack:`` yields a client and a database URL."""
 
-    def __init__(self, settings: Settings, *, with_database: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, *, with_database: bool = True, codec_endpoint: str | None = None
+    ) -> None:
+        """``codec_endpoint``: where the Web UI decodes payloads (the API's ``/codec``)."""
         self.settings = settings
         self.data_dir = Path(settings.dev.data_dir)
         self.with_database = with_database
+        self.codec_endpoint = codec_endpoint
         self.ui_url: str | None = None
+        self.key_file: Path | None = None
         self.database_url: str | None = None
         self._exit = AsyncExitStack()
         self._client: Client | None = None
@@ -88,23 +97,32 @@ class DevStack:
             raise DevStackError("the dev stack is not started")
         return self._client
 
+    @property
+    def ui_origins(self) -> list[str]:
+        """The embedded Web UI's browser origins (none with an external server)."""
+        port = self.settings.dev.ui_port
+        return [f"http://localhost:{port}", f"http://127.0.0.1:{port}"] if self.ui_url else []
+
+    @property
+    def payloads(self) -> str:
+        """How payloads are kept, for the console (a path at most, never a key)."""
+        if self.key_file:
+            return f"encrypted with the dev key in {self.key_file}"
+        if os.environ.get(KEYS_ENV, "").strip():
+            return f"encrypted with the keys in {KEYS_ENV}"
+        return f"NOT encrypted ({KEYS_ENV} unset, no dev key)"
+
     async def _start_temporal(self) -> Client:
         if os.environ.get("TEMPORAL_ADDRESS"):
+            # Another server's keys are its operator's: use a dev key only if one exists.
+            self.key_file = use_dev_key(self.data_dir, create=False)
             return await connect()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        dev = self.settings.dev
+        # Before the first client exists: the embedded server never holds plaintext.
+        self.key_file = use_dev_key(self.data_dir, create=True)
         path = await asyncio.to_thread(find_temporal, self.data_dir)
         try:
-            env = await WorkflowEnvironment.start_local(
-                namespace=dev.namespace,
-                port=dev.temporal_port,
-                ui=True,
-                ui_port=dev.ui_port,
-                dev_server_existing_path=path,
-                search_attributes=search.ALL,
-                dev_server_database_filename=str(self.data_dir / "temporal.sqlite"),
-                data_converter=converter_from_env(),
-            )
+            env = await self._start_dev_server(path)
         except Exception as exc:
             raise DevStackError(
                 f"could not start the Temporal dev server ({exc}). Install the Temporal CLI "
@@ -112,8 +130,23 @@ class DevStack:
                 "TEMPORAL_ADDRESS to a running server."
             ) from exc
         await self._exit.enter_async_context(env)
-        self.ui_url = f"http://localhost:{dev.ui_port}"
+        self.ui_url = f"http://localhost:{self.settings.dev.ui_port}"
         return env.client
+
+    async def _start_dev_server(self, path: str | None) -> WorkflowEnvironment:
+        dev = self.settings.dev
+        ui_codec = ["--ui-codec-endpoint", self.codec_endpoint] if self.codec_endpoint else []
+        return await WorkflowEnvironment.start_local(
+            namespace=dev.namespace,
+            port=dev.temporal_port,
+            ui=True,
+            ui_port=dev.ui_port,
+            dev_server_existing_path=path,
+            search_attributes=search.ALL,
+            dev_server_database_filename=str(self.data_dir / "temporal.sqlite"),
+            data_converter=converter_from_env(),
+            dev_server_extra_args=ui_codec,
+        )
 
     async def _start_database(self) -> str:
         from naestro.db import migrate

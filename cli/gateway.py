@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,13 @@ def database_url(settings: Settings) -> str:
     return start_pgserver(Path(settings.dev.data_dir) / "pg")
 
 
+def local_api_url(settings: Settings) -> str:
+    """How a browser on this machine reaches the API (a wildcard bind means loopback)."""
+    host = settings.api.host
+    host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    return f"http://{f'[{host}]' if ':' in host else host}:{settings.api.port}"
+
+
 async def serve_api(
     settings: Settings,
     client: Client | None,
@@ -48,13 +55,14 @@ async def serve_api(
     stop: asyncio.Event,
     host: str | None = None,
     port: int | None = None,
+    dev_ui_origins: Sequence[str] = (),
 ) -> None:
-    """Serve the API until `stop` is set."""
+    """Serve the API until `stop` is set; `dev_ui_origins` only from `naestro dev`."""
     import uvicorn
 
     from api.app import create_app
 
-    app = create_app(settings, client=client, database_url=db_url)
+    app = create_app(settings, client=client, database_url=db_url, dev_ui_origins=dev_ui_origins)
     config = uvicorn.Config(
         app, host=host or settings.api.host, port=port or settings.api.port, log_level="warning"
     )

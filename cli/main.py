@@ -8,7 +8,8 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -16,12 +17,16 @@ from rich.console import Console
 from temporalio.client import WorkflowFailureError
 
 from cli import render
-from cli.gateway import api_command, keys_group
+from cli.devkey import use_dev_key
+from cli.gateway import api_command, keys_group, local_api_url
 from naestro.client import cancel_task, follow, query_status, start_task, task_handle
 from naestro.config.settings import Settings, load_settings
 from naestro.connect import connect, workflow_url
 from naestro.contracts import TaskRequest, TaskResult
 from naestro.errors import NaestroError
+
+if TYPE_CHECKING:
+    from cli.devstack import DevStack
 
 console = Console()
 err_console = Console(stderr=True)
@@ -82,7 +87,11 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     @functools.cache
     def settings() -> Settings:
         try:
-            return load_settings(config_path)
+            loaded = load_settings(config_path)
+            # Every command that talks to Temporal loads settings first: with no key in
+            # the environment, it shares the dev stack's key when that exists.
+            use_dev_key(Path(loaded.dev.data_dir), create=False)
+            return loaded
         except NaestroError as exc:
             _fail(str(exc), 2)
             raise  # unreachable: _fail exits
@@ -170,6 +179,7 @@ async def _follow_with_progress(handle: Any) -> TaskResult:
 @run_async
 async def status(ctx: click.Context, task_id: str) -> None:
     """Show a task's phase, round and spend (and its result when it has ended)."""
+    ui_port = _settings(ctx).dev.ui_port
     client = await connect()
     view = await query_status(client, task_id)
     desc = await task_handle(client, task_id).describe()
@@ -177,16 +187,18 @@ async def status(ctx: click.Context, task_id: str) -> None:
     console.print(f"task {task_id}: {state}; {render.progress_line(view)}", highlight=False)
     if state == "completed":
         result = await task_handle(client, task_id).result()
-        link = workflow_url(task_id, client.namespace, _settings(ctx).dev.ui_port)
+        link = workflow_url(task_id, client.namespace, ui_port)
         render.show_result(console, result, link)
 
 
 @main.command()
 @click.argument("task_id")
 @click.option("--reason", default="cancelled by user", show_default=True)
+@click.pass_context
 @run_async
-async def cancel(task_id: str, reason: str) -> None:
+async def cancel(ctx: click.Context, task_id: str, reason: str) -> None:
     """Cancel a running task; it ends with status `cancelled` and keeps its partial result."""
+    _settings(ctx)  # the dev key, when it is the one in use
     client = await connect()
     await cancel_task(client, task_id, reason)
     console.print(f"cancel sent to task {task_id}")
@@ -219,6 +231,15 @@ async def worker(ctx: click.Context, queues: tuple[str, ...], all_queues: bool) 
     await run_workers(client, Deps.from_settings(settings), plans, stop)
 
 
+async def _serve_api(settings: Settings, stack: DevStack, stop: asyncio.Event) -> None:
+    """The gateway (cli/gateway.py); its /codec decodes for the embedded UI."""
+    from cli.gateway import serve_api
+
+    assert stack.database_url is not None
+    origins = stack.ui_origins
+    await serve_api(settings, stack.client, stack.database_url, stop, dev_ui_origins=origins)
+
+
 @main.command()
 @click.option("--no-worker", is_flag=True, help="Start the servers only.")
 @click.option("--no-api", is_flag=True, help="Do not serve the HTTP API and web page.")
@@ -233,15 +254,15 @@ async def dev(ctx: click.Context, no_worker: bool, no_api: bool) -> None:
     settings = _settings(ctx)
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    async with DevStack(settings) as stack:
+    codec_endpoint = None if no_api else f"{local_api_url(settings)}/codec"
+    async with DevStack(settings, codec_endpoint=codec_endpoint) as stack:
         console.print(f"Temporal UI: {stack.ui_url or '(external server)'}")
         console.print(f"Postgres: {stack.database_url}")
+        console.print(f"Payloads: {stack.payloads}", highlight=False)
         console.print("Ctrl-C stops everything; data stays under " + str(stack.data_dir))
         if not no_api and stack.database_url:  # the gateway (cli/gateway.py)
-            from cli.gateway import serve_api
-
             console.print(f"API and web page: http://{settings.api.host}:{settings.api.port}")
-            api = asyncio.create_task(serve_api(settings, stack.client, stack.database_url, stop))
+            api = asyncio.create_task(_serve_api(settings, stack, stop))
         if no_worker:
             await stop.wait()
         else:

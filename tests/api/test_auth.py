@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 
 import httpx
 import jwt
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payloads
 
 from api.db import create_pool
 from api.keys import revoke_key
+from naestro.codec import EncryptionCodec, data_converter
+from naestro.contracts import TaskRequest
 from tests.api.conftest import JWT_SECRET, Gw, gateway
 from tests.api.helpers import until
 
@@ -100,3 +105,21 @@ async def test_backpressure_answers_429_when_model_queue_is_full(
             await http.post(f"/v1/tasks/{first.json()['task_id']}/cancel")
     assert "Retry-After" in refused.headers
     assert "models" in refused.json()["detail"]
+
+
+async def test_codec_endpoint_is_admin_only_outside_naestro_dev(
+    gw: Gw, codec: EncryptionCodec
+) -> None:
+    # Loopback and the dev UI's origin, yet no token: only `naestro dev` lets that in.
+    payloads = await data_converter(codec).encode([TaskRequest(prompt="call Ann on 555")])
+    body = json_format.MessageToDict(Payloads(payloads=payloads))
+    ui = {"Origin": "http://localhost:8233"}
+    reader, admin = await gw.key(scopes=("tasks:read",)), await gw.key()
+    async with gw.http() as anyone, gw.http(reader) as read, gw.http(admin) as root:
+        refused = await anyone.post("/codec/decode", json=body, headers=ui)
+        forbidden = await read.post("/codec/decode", json=body, headers=ui)
+        decoded = await root.post("/codec/decode", json=body, headers=ui)
+    assert refused.status_code == 401 and forbidden.status_code == 403
+    assert decoded.status_code == 200, decoded.text
+    (payload,) = decoded.json()["payloads"]
+    assert b"call Ann on 555" in base64.b64decode(payload["data"])

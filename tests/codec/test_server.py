@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
-from api.codec import create_app
+from api.codec import codec_router, create_app, local_ui_auth
 from naestro.codec import EncryptionCodec, data_converter, generate_key, parse_keys
 from naestro.contracts import TaskRequest
 from naestro.errors import ConfigError
@@ -113,3 +114,34 @@ def test_refuses_to_start_without_keys_or_token(keys: str) -> None:
         create_app({"NAESTRO_CODEC_KEYS": keys})
     with pytest.raises(ConfigError, match="at least 16"):
         create_app({"NAESTRO_CODEC_KEYS": keys, "NAESTRO_CODEC_TOKEN": "short"})
+
+
+@pytest.mark.parametrize(
+    ("peer", "origin", "code"),
+    [
+        ("127.0.0.1", UI, 200),  # the embedded UI in the local browser
+        ("::1", "http://127.0.0.1:8233", 200),
+        ("::ffff:127.0.0.1", UI, 200),
+        ("127.0.0.1", None, 200),  # a local tool: `temporal workflow show --codec-endpoint`
+        ("127.0.0.1", "http://evil.test", 403),  # another page, even rebound to 127.0.0.1
+        ("192.168.1.20", UI, 403),  # another machine
+        ("192.168.1.20", None, 403),
+    ],
+)
+async def test_dev_auth_serves_the_local_ui_only(
+    keys: str, peer: str, origin: str | None, code: int
+) -> None:
+    app = FastAPI()
+    app.include_router(
+        codec_router(
+            EncryptionCodec(parse_keys(keys)), local_ui_auth([UI, "http://127.0.0.1:8233"])
+        )
+    )
+    transport = httpx.ASGITransport(app=app, client=(peer, 50000))
+    headers = {"Origin": origin} if origin else {}
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+        reply = await http.post("/codec/decode", json=await _encrypted_body(keys), headers=headers)
+    assert reply.status_code == code, reply.text
+    if code == 200:
+        (payload,) = reply.json()["payloads"]
+        assert b"call Ann on 555" in base64.b64decode(payload["data"])
