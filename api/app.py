@@ -102,12 +102,13 @@ def create_app(
         temporal = client or await connect()
         pool = await create_pool(_database_url(settings, database_url), settings.memory)
         cfg = settings.api
+        codec = codec_from_env()  # seals the response cache; None: PII-free results only
         app.state.gateway = Gateway(
             settings=settings,
             client=temporal,
             pool=pool,
             auth=Authenticator(pool, cfg.jwt, cfg.auth_cache_seconds),
-            cache=ResponseCache(pool, cfg.cache_ttl_seconds),
+            cache=ResponseCache(pool, cfg.cache_ttl_seconds, codec),
             limiter=RateLimiter(cfg.rate_limit),
             backpressure=Backpressure(temporal, cfg),
         )

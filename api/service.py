@@ -121,7 +121,7 @@ async def submit(
     await gw.backpressure.admit(request.kind)
     task_id = idempotent_id(who.tenant, idem_key) if idem_key else f"task-{uuid.uuid4().hex[:24]}"
     await _start(gw, request, task_id)
-    await gw.cache.remember_task(task_id, who.tenant, key)
+    await gw.cache.remember_task(task_id, who.tenant, key, request.prompt)
     return TaskView(
         task_id=task_id,
         tenant=who.tenant,

@@ -21,9 +21,12 @@ import os
 import re
 import secrets
 from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from google.protobuf.message import DecodeError
+from pydantic import BaseModel
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import (
@@ -34,6 +37,7 @@ from temporalio.converter import (
 
 from naestro.errors import ConfigError, NaestroError
 
+M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger(__name__)
 
 KEYS_ENV = "NAESTRO_CODEC_KEYS"
@@ -43,6 +47,7 @@ CIPHER_META = "encryption-cipher"
 CIPHER = b"AES-256-GCM"
 NONCE_BYTES = 12
 KEY_BYTES = 32
+BOUND_META = "naestro-bound-to"  # inside a sealed value: where it belongs (authenticated)
 _KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
@@ -155,6 +160,31 @@ class EncryptionCodec(PayloadCodec):
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self.decrypt(p) for p in payloads]
+
+
+def seal(codec: EncryptionCodec, value: BaseModel, bound_to: str) -> bytes:
+    """A model as ciphertext for storage outside Temporal (the response cache): converted
+    and encrypted exactly like a payload. ``bound_to`` (the row's key) is sealed inside it,
+    so a value copied into another row does not open there."""
+    payload = pydantic_data_converter.payload_converter.to_payload(value)
+    payload.metadata[BOUND_META] = bound_to.encode()
+    return codec.encrypt(payload).SerializeToString()
+
+
+def unseal(codec: EncryptionCodec, data: bytes, bound_to: str, type_: type[M]) -> M:
+    """The model :func:`seal` stored; CodecError when it is not sealed, not for
+    ``bound_to``, tampered with, or under a key the codec does not hold."""
+    try:
+        sealed = Payload.FromString(data)
+    except DecodeError:
+        raise CodecError("the stored value is not a sealed payload") from None
+    if sealed.metadata.get("encoding") != ENCODING:
+        raise CodecError("the stored value is not sealed")
+    payload = codec.decrypt(sealed)
+    if payload.metadata.get(BOUND_META) != bound_to.encode():
+        raise CodecError("the sealed value belongs to another key")
+    value: M = pydantic_data_converter.payload_converter.from_payload(payload, type_)
+    return value
 
 
 def codec_from_env(environ: Mapping[str, str] | None = None) -> EncryptionCodec | None:

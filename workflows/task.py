@@ -165,7 +165,7 @@ class TaskWorkflow:
         self._pii = await privacy_steps.scan_prompt(request)
         self._spec = await self._resolve_policy(request)
         self._caller = self._new_caller(request, self._spec)
-        self._memory = await memory_steps.recall(self._spec, request)
+        self._memory = await memory_steps.recall(self._spec, request, self._pii)
         plan_prompt = memory_steps.with_context(
             prompts.plan(request.kind, request.prompt), self._memory
         )
@@ -323,7 +323,7 @@ class TaskWorkflow:
         if not (policy.plan if stage == "plan" else policy.answer):
             return
         self._set_phase("approve")
-        await self._desk.gate(policy, stage, content)
+        await self._desk.gate(policy, stage, content, self._pii)
         if self._cancel is not None:
             raise _Stop("cancelled", self._cancel)
 

@@ -21,12 +21,39 @@ from naestro.config.settings import MemoryConfig
 from naestro.contracts.memory import (
     FeedbackRequest,
     FeedbackResult,
+    Hit,
     MemoryContext,
+    PastTask,
     RecallRequest,
     SearchRequest,
     SearchResult,
     WriteBackRequest,
 )
+from naestro.pii.exposure import for_context
+
+
+def _masked_hit(hit: Hit) -> Hit:
+    # The source is a path or "task:<id>" that Naestro names; ids can look like secrets.
+    return hit.model_copy(
+        update={"content": for_context(hit.content), "heading": for_context(hit.heading)}
+    )
+
+
+def _masked_task(task: PastTask) -> PastTask:
+    return task.model_copy(
+        update={"prompt": for_context(task.prompt), "plan": for_context(task.plan)}
+    )
+
+
+def masked(context: MemoryContext) -> MemoryContext:
+    """Recalled context as a plan prompt may carry it: ingested documents and past tasks
+    can hold PII of anyone, so every PII found is masked ([EMAIL]) before it leaves."""
+    return context.model_copy(
+        update={
+            "hits": [_masked_hit(h) for h in context.hits],
+            "similar": [_masked_task(t) for t in context.similar],
+        }
+    )
 
 
 class MemoryService:
@@ -89,9 +116,10 @@ class MemoryService:
             pool, req.tenant, req.kind, embedding, self.cfg.similar_tasks
         )
         est_tokens, est_usd = tasks.estimate_budget(similar)
-        return MemoryContext(
+        context = MemoryContext(
             hits=hits, similar=similar, estimated_tokens=est_tokens, estimated_usd=est_usd
         )
+        return await asyncio.to_thread(masked, context)  # CPU work: off the event loop
 
     async def write_back(self, req: WriteBackRequest) -> None:
         await tasks.write_back(await self.ingestor(), req)

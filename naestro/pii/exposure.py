@@ -8,15 +8,26 @@ re-derives the policy. Pure: workflows, activities and the API import it.
 Placeholders (``<EMAIL_1>``) stand for the prompt's PII. A provider under ``redact`` gets
 placeholders and its reply is restored before the workflow keeps it; notifications and
 memory get placeholders only (nothing restores them); logs get no task text at all.
+
+Text from outside the task (retrieved documents, other tasks' memory) is masked for good:
+PII the detectors find becomes ``[EMAIL]``, and other tasks' placeholders ``<EMAIL_3>``
+become ``[EMAIL]`` too, so :func:`restore` can never put this task's PII into them. The
+response cache keeps a result sealed (encrypted) or, without a key, only a result free of
+PII.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
+from typing import Literal
 
-from naestro.contracts import ChatMessage, Location, PiiAction, PiiScanResult
+from naestro.contracts import ChatMessage, Location, PiiAction, PiiScanResult, TaskResult
 from naestro.errors import PiiPolicyBlocked
-from naestro.pii.redaction import pseudonymize, restore
+from naestro.pii.redaction import pseudonymize, restore, scan
+
+CacheForm = Literal["sealed", "plain", "none"]
+_PLACEHOLDER = re.compile(r"<([A-Z_]+)_\d+>")  # redaction's placeholders, e.g. <EMAIL_1>
 
 
 def provider_action(
@@ -67,11 +78,52 @@ def from_provider(text: str, pii: PiiScanResult, redacted: bool) -> str:
     return restore(text, pii.mapping) if redacted else text
 
 
-def for_notification(text: str, pii: PiiScanResult) -> str:
-    """Text leaving Naestro for people outside the task (Slack previews): placeholders."""
+def masked(text: str) -> str:
+    """Every PII span the detectors find in ``text`` replaced by ``[TYPE]``, irreversibly."""
+    pieces: list[str] = []
+    cursor = 0
+    for f in scan(text):
+        pieces += [text[cursor : f.start], f"[{f.entity_type}]"]
+        cursor = f.end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
+def for_context(text: str) -> str:
+    """Retrieved text (documents, other tasks) as a provider may see it in a prompt: PII
+    masked as ``[TYPE]``, placeholders of other tasks too (they are not this task's)."""
+    return masked(_PLACEHOLDER.sub(lambda m: f"[{m[1]}]", text))
+
+
+def for_notification(text: str, pii: PiiScanResult | None) -> str:
+    """Text leaving Naestro for people outside the task (Slack previews): the prompt's PII
+    as its placeholders, any other PII found masked. ``None`` (no scan at hand): masked."""
+    return masked(pseudonymize(text, pii.mapping) if pii and pii.mapping else text)
+
+
+def for_memory(text: str, pii: PiiScanResult | None) -> str:
+    """Text memory may keep or be asked (write-back, recall queries): placeholders, never
+    raw PII. ``None`` (the caller has no scan): detected PII masked, failing closed."""
+    if pii is None:
+        return masked(text)
     return pseudonymize(text, pii.mapping) if pii.mapping else text
 
 
-def for_memory(text: str, pii: PiiScanResult) -> str:
-    """Text memory may keep (write-back, recall queries): placeholders, never raw PII."""
-    return pseudonymize(text, pii.mapping) if pii.mapping else text
+def for_cache(sealed: bool, texts: Iterable[str]) -> CacheForm:
+    """How the response cache may keep a result: ``sealed`` (ciphertext) whenever it can
+    encrypt; without a key, ``plain`` only when none of ``texts`` (the prompt, or
+    :func:`result_texts`) holds PII, else ``none``: not cached at all."""
+    if sealed:
+        return "sealed"
+    return "none" if any(scan(t) for t in texts) else "plain"
+
+
+def result_texts(result: TaskResult) -> list[str]:
+    """The task text a result carries: what :func:`for_cache` must find free of PII.
+    A new free-text field of TaskResult belongs here."""
+    verdict = [result.verdict.rationale] if result.verdict else []
+    report = (
+        [result.verification.output, result.verification.summary] if result.verification else []
+    )
+    artifacts = [a.content for a in result.artifacts]
+    return [result.answer, result.plan, result.reason, *verdict, *report, *artifacts]

@@ -27,7 +27,11 @@ from tests.support import make_settings, replay_provider, running_workers, write
 JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789"
 SLACK_SECRET = "test-slack-signing-secret"
 APPROVER = "U0APPROVER"
+# Prompts holding PII_CASE get a plan and an answer that repeat the prompt's PII.
+PII_CASE, EMAIL, PHONE = "PII-CASE", "jane.roe@example.org", "+1 415 555 0142"
 RULES = [
+    {"role": "planner", "contains": PII_CASE, "text": f"1. Email {EMAIL}. 2. Call {PHONE}."},
+    {"role": "implementer", "contains": PII_CASE, "text": f"Refund sent; {EMAIL} was told."},
     {"role": "planner", "text": "1. Think. 2. Answer."},
     {"role": "judge", "text": '{"verdict": "accept", "score": 0.9, "rationale": "fine"}'},
     {"text": "The answer is 42."},

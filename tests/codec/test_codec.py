@@ -15,6 +15,8 @@ from naestro.codec import (
     data_converter,
     generate_key,
     parse_keys,
+    seal,
+    unseal,
 )
 from naestro.contracts import TaskRequest
 from naestro.errors import ConfigError
@@ -103,3 +105,20 @@ def test_key_material_never_in_messages() -> None:
     with pytest.raises(ConfigError) as info:
         parse_keys(key[:-4] + "!!!!")
     assert secret[:-4] not in str(info.value)
+
+
+def test_sealed_values_open_only_for_their_key_and_under_a_held_key() -> None:
+    old, new = generate_key("old"), generate_key("new")
+    sealed = seal(_codec(old), TaskRequest(prompt=SECRET_PROMPT), "row-1")
+    assert b"jane.doe" not in sealed
+    rotated = _codec(new, old)
+    assert unseal(rotated, sealed, "row-1", TaskRequest).prompt == SECRET_PROMPT
+    with pytest.raises(CodecError, match="another key"):
+        unseal(rotated, sealed, "row-2", TaskRequest)
+    with pytest.raises(CodecError, match="'old'"):
+        unseal(_codec(new), sealed, "row-1", TaskRequest)
+    with pytest.raises(CodecError, match="not sealed"):
+        plain = Payload(metadata={"encoding": b"json/plain"}, data=b"{}").SerializeToString()
+        unseal(rotated, plain, "row-1", TaskRequest)
+    with pytest.raises(CodecError, match="authentication"):
+        unseal(rotated, sealed[:-1] + bytes([sealed[-1] ^ 1]), "row-1", TaskRequest)

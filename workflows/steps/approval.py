@@ -4,6 +4,10 @@ Deterministic only: hashes with hashlib, time from workflow.now(). An approval i
 the sha256 of the exact plan or answer it approves; the update's validator refuses a
 decision for any other content (stale), for another stage, or when nothing is pending, so a
 refused decision never reaches the history.
+
+The pending request (status query, events, the web inbox) shows the real text: only the
+task's own tenant reads it. The Slack-style notification leaves Naestro, so its preview is
+``exposure.for_notification``'s: the prompt's PII as placeholders, other PII masked.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from naestro.contracts import (
     ApprovalPolicy,
     ApprovalRequest,
     ApprovalStage,
+    PiiScanResult,
     TaskEvent,
     TaskEventType,
 )
+from naestro.pii import exposure
 from naestro.presets import LOCAL_FAST
 
 PREVIEW_CHARS = 4000
@@ -115,9 +121,13 @@ class ApprovalDesk:
             summary=f"notify approvers: {request.stage}",
         )
 
-    async def gate(self, policy: ApprovalPolicy, stage: ApprovalStage, content: str) -> None:
-        """Wait for approval of `content`; raises ApprovalRejected. Returns when approved."""
+    async def gate(
+        self, policy: ApprovalPolicy, stage: ApprovalStage, content: str, pii: PiiScanResult
+    ) -> None:
+        """Wait for approval of `content`; raises ApprovalRejected. Returns when approved.
+        `pii` (the task's scan) gives the notification its placeholders."""
         timeout = timedelta(seconds=policy.timeout_seconds)
+        notice_preview = exposure.for_notification(content, pii)[:PREVIEW_CHARS]
         escalated = False
         while True:
             self._decision = None
@@ -129,7 +139,7 @@ class ApprovalDesk:
                 escalated=escalated,
             )
             self._log.emit("approval", event="requested", **self.pending.model_dump(mode="json"))
-            await self._notify(self.pending)
+            await self._notify(self.pending.model_copy(update={"preview": notice_preview}))
             decided = await self._wait_decision(timeout)
             if decided or self._cancelled():
                 break

@@ -2,7 +2,8 @@
 
 Workflow code (deterministic): only activity calls on the memory queue. Both steps are
 skipped when the resolved policy has no memory queue (memory disabled), and a failing
-memory never fails the task: it is logged and the task goes on without it.
+memory never fails the task: it is logged and the task goes on without it. What memory may
+be asked and keep is naestro.pii.exposure's call (placeholders, never raw PII).
 """
 
 from __future__ import annotations
@@ -11,9 +12,17 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from activities.memory.activity import MemoryActivities
-from naestro.contracts import ChatMessage, MemoryUse, PolicySpec, TaskRequest, TaskResult
+from naestro.contracts import (
+    ChatMessage,
+    MemoryUse,
+    PiiScanResult,
+    PolicySpec,
+    TaskRequest,
+    TaskResult,
+)
 from naestro.contracts.memory import MemoryContext, RecallRequest, WriteBackRequest
 from naestro.fencing import fence
+from naestro.pii import exposure
 from naestro.presets import MEMORY_CALL
 
 PATCH = "naestro.memory.v1"
@@ -26,14 +35,20 @@ def _enabled(spec: PolicySpec | None) -> str | None:
     return spec.memory_task_queue if workflow.patched(PATCH) else None
 
 
-async def recall(spec: PolicySpec | None, request: TaskRequest) -> MemoryContext | None:
+async def recall(
+    spec: PolicySpec | None, request: TaskRequest, pii: PiiScanResult
+) -> MemoryContext | None:
+    """Context and similar past tasks for the Plan, asked with the redacted prompt (``pii``:
+    the task's scan; without it the detected PII is masked). The activity masks the PII
+    of what it returns, so the plan prompt never carries retrieved PII raw."""
     queue = _enabled(spec)
     if queue is None:
         return None
+    prompt = exposure.for_memory(request.prompt, pii)
     try:
         context: MemoryContext = await workflow.execute_activity_method(
             MemoryActivities.recall,
-            RecallRequest(tenant=request.tenant, kind=request.kind, prompt=request.prompt),
+            RecallRequest(tenant=request.tenant, kind=request.kind, prompt=prompt),
             task_queue=queue,
             start_to_close_timeout=MEMORY_CALL.start_to_close,
             retry_policy=MEMORY_CALL.retry,

@@ -14,7 +14,7 @@ from naestro.contracts import (
     TaskRequest,
     TaskResult,
 )
-from naestro.pii import pseudonymize
+from naestro.pii import exposure
 from naestro.presets import LOCAL_FAST
 
 
@@ -36,10 +36,12 @@ def redacted_for_memory(
     """Memory stores redacted text only: the prompt's PII stays out of Postgres."""
     if not pii.mapping:
         return request, result
-    return request.model_copy(update={"prompt": pii.redacted}), result.model_copy(
+    return request.model_copy(
+        update={"prompt": exposure.for_memory(request.prompt, pii)}
+    ), result.model_copy(
         update={
-            "plan": pseudonymize(result.plan, pii.mapping),
-            "answer": pseudonymize(result.answer, pii.mapping),
+            "plan": exposure.for_memory(result.plan, pii),
+            "answer": exposure.for_memory(result.answer, pii),
         }
     )
 
