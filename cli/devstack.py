@@ -41,7 +41,8 @@ class DevStackError(NaestroError):
 
 
 def find_temporal(data_dir: Path, *, install: bool = True) -> str | None:
-    """The Temporal CLI: on PATH, else under data_dir/bin, else built there with Go.
+    """The Temporal CLI: on PATH, else under data_dir/bin (or the checkout's .naestro/bin),
+    else built under data_dir/bin with Go.
 
     Returns None when none is found and Go is absent (temporalio can then download one).
     """
@@ -51,6 +52,11 @@ def find_temporal(data_dir: Path, *, install: bool = True) -> str | None:
     local = data_dir / "bin" / "temporal"
     if local.exists():
         return str(local)
+    # A checkout's bootstrap builds it under the default data dir: stacks with another data
+    # dir (tests, a second stack) reuse that build instead of building again.
+    checkout = Path(__file__).resolve().parents[1] / ".naestro" / "bin" / "temporal"
+    if checkout.exists():
+        return str(checkout)
     go = shutil.which("go") or next((g for g in GO_FALLBACKS if Path(g).exists()), None)
     if not (install and go):
         return None
