@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 from typing import Literal
 
 from temporalio.client import Client
@@ -73,11 +75,57 @@ def build_workers(client: Client, deps: Deps, plans: list[QueuePlan]) -> list[Wo
 async def run_workers(
     client: Client, deps: Deps, plans: list[QueuePlan], stop: asyncio.Event
 ) -> None:
-    """Poll the planned queues until stop is set, then shut down gracefully."""
-    workers = build_workers(client, deps, plans)
+    """Poll the planned queues until stop is set, then shut down gracefully. A queue whose
+    provider is a supervised engine (``engines:``) is polled only while that engine is ready."""
+    supervised = {deps.settings.provider(e.id).queue: e.id for e in deps.settings.engines}
+    static = [p for p in plans if p.queue not in supervised]
+    engine_plans = {supervised[p.queue]: p for p in plans if p.queue in supervised}
     async with contextlib.AsyncExitStack() as stack:
-        for worker in workers:
+        for worker in build_workers(client, deps, static):
             await stack.enter_async_context(worker)
-        log.info("polling %d queue(s): %s", len(plans), ", ".join(p.queue for p in plans))
-        await stop.wait()
+        log.info("polling %d queue(s): %s", len(static), ", ".join(p.queue for p in static))
+        if engine_plans:
+            await EngineQueues(client, deps, engine_plans).run(stop)
+        else:
+            await stop.wait()
     await deps.aclose()
+
+
+class EngineQueues:
+    """The supervised engines and their queues' workers, started when an engine is ready
+    and shut down (draining in-flight calls) when it stops or dies."""
+
+    def __init__(self, client: Client, deps: Deps, plans: dict[str, QueuePlan]) -> None:
+        self._client, self._deps, self._plans = client, deps, plans
+        self._running: dict[str, tuple[Worker, asyncio.Task[None]]] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        from workers.engines.resolve import resolve_model
+        from workers.engines.supervisor import Supervisor
+
+        settings = self._deps.settings
+        state_dir = Path(settings.dev.data_dir) / "engines"
+        supervisor = Supervisor(
+            settings, list(self._plans), state_dir, resolve_model, self._ready, self._down
+        )
+        await supervisor.run(stop)
+
+    async def _ready(self, engine_id: str) -> None:
+        plan = self._plans[engine_id]
+        engine = self._deps.settings.engine(engine_id)
+        drain = timedelta(seconds=engine.drain_seconds if engine else 30.0)
+        worker = models.build_worker(
+            self._client, self._deps, plan.queue, plan.concurrency, graceful_shutdown=drain
+        )
+        self._running[engine_id] = (worker, asyncio.create_task(worker.run()))
+        log.info("engine %s ready: polling %s", engine_id, plan.queue)
+
+    async def _down(self, engine_id: str) -> None:
+        running = self._running.pop(engine_id, None)
+        if running is None:
+            return
+        worker, task = running
+        log.info("engine %s down: no longer polling %s", engine_id, self._plans[engine_id].queue)
+        await worker.shutdown()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

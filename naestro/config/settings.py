@@ -261,6 +261,32 @@ class DevConfig(Strict):
     namespace: str = "default"
 
 
+class EngineConfig(Strict):
+    """A local engine the worker starts and watches (workers/engines/): llama.cpp on CPU,
+    `vllm serve` on a GPU set, NIM or TensorRT-LLM as a command or a container."""
+
+    id: str = Field(description="the provider it serves (providers[].id)")
+    kind: Literal["llamacpp", "vllm", "nim", "tensorrt-llm", "command"] = "llamacpp"
+    model: str = Field(
+        description="llamacpp: a GGUF path or bundled:<name>; vllm: a model id or path; "
+        "others: informational (the command names its model)"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(ge=1, le=65535)
+    gpus: list[int] = Field(default=[], description="GPU ids: CUDA_VISIBLE_DEVICES")
+    command: list[str] | None = Field(
+        default=None, description="the whole command (kind command, nim, tensorrt-llm)"
+    )
+    args: list[str] = Field(default=[], description="extra arguments for the server")
+    env: dict[str, str] = {}
+    context_size: int = Field(default=8192, ge=256, description="llamacpp: --n_ctx")
+    threads: int | None = Field(default=None, ge=1, description="llamacpp: --n_threads")
+    ready_timeout_seconds: float = Field(default=900.0, gt=0)
+    restart_backoff_seconds: float = Field(default=1.0, gt=0)
+    max_restart_backoff_seconds: float = Field(default=60.0, gt=0)
+    drain_seconds: float = Field(default=30.0, ge=0, description="in-flight calls on stop")
+
+
 class Settings(Strict):
     providers: list[ProviderConfig] = []
     policies: dict[str, PolicyConfig] = {"default": PolicyConfig()}
@@ -272,6 +298,7 @@ class Settings(Strict):
     dev: DevConfig = DevConfig()
     governor: GovernorConfig = GovernorConfig()
     api: ApiConfig = ApiConfig()
+    engines: list[EngineConfig] = []
     source: str = Field(default="<defaults>", exclude=True)
 
     @model_validator(mode="after")
@@ -286,7 +313,14 @@ class Settings(Strict):
                 for pid in wanted:
                     if pid not in known:
                         raise ValueError(f"policies.{name}.roles.{role}: unknown provider {pid!r}")
+        for engine in self.engines:
+            if engine.id not in known:
+                raise ValueError(f"engines: {engine.id!r} names no provider")
         return self
+
+    def engine(self, provider_id: str) -> EngineConfig | None:
+        """The supervised engine behind a provider, if the worker starts one."""
+        return next((e for e in self.engines if e.id == provider_id), None)
 
     def provider(self, provider_id: str) -> ProviderConfig:
         for p in self.providers:
