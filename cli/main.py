@@ -297,9 +297,11 @@ register_memory_commands(main)
 
 
 def _add_eval_commands() -> None:
+    from cli.engines import engines_command
     from cli.eval import eval_group
 
     main.add_command(eval_group)
+    main.add_command(engines_command)
 
 
 _add_eval_commands()
