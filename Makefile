@@ -41,9 +41,11 @@ bench-retrieval: install
 	$(PY) bench/retrieval.py --corpus $(SCIFACT)/corpus.jsonl --queries $(SCIFACT)/queries.jsonl \
 		--qrels $(SCIFACT)/qrels/train.tsv
 
+# Re-records today's generation (tests/histories/v2_*.json); older histories are frozen.
 histories: install
-	$(PY) tests/histories/record.py
-	$(PY) tests/histories/record_consensus.py
+	$(PY) tests/histories/record.py --force
+	$(PY) tests/histories/record_memory.py --force
+	$(PY) tests/histories/record_consensus.py --force
 
 clean:
 	rm -rf .naestro .pytest_cache .mypy_cache .ruff_cache

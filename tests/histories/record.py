@@ -1,8 +1,11 @@
-"""Record TaskWorkflow histories for the replay gate: `make histories`.
+"""Record TaskWorkflow histories for the replay gate (`make histories`): the default
+policy's code task that refines, the budget-exhausted one, plan and answer approval by the
+`approval` update, a judge whose verdict needs its one repair, and the PII review of an
+answer under a tenant policy that redacts.
 
 Re-record only on purpose (a workflow change that is meant to be incompatible, guarded by
 workflow.patched or a new worker deployment version); the old files must keep replaying
-until no such workflow can be open anywhere.
+until no such workflow can be open anywhere (see recording.py: older generations are frozen).
 """
 
 from __future__ import annotations
@@ -10,44 +13,149 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from naestro.client import start_task  # noqa: E402
-from naestro.contracts import Budget, TaskRequest  # noqa: E402
-from tests.histories.recording import recording_env, save  # noqa: E402
-from tests.support import (  # noqa: E402
-    make_settings,
-    replay_provider,
-    running_workers,
-    write_script,
+from naestro import names  # noqa: E402
+from naestro.config.settings import Settings  # noqa: E402
+from naestro.contracts import (  # noqa: E402
+    ApprovalAction,
+    ApprovalDecision,
+    ApprovalOutcome,
+    ApprovalStage,
+    Budget,
+    TaskRequest,
+    TaskStatusView,
 )
-from tests.workflow.scripts import PROMPT, code_task_rules  # noqa: E402
+from tests.histories.recording import (  # noqa: E402
+    Case,
+    TaskHandle,
+    record_cases,
+    recorder_main,
+    recording_env,
+)
+from tests.support import make_settings, replay_provider, write_script  # noqa: E402
+from tests.workflow.scripts import PROMPT, code_task_rules, verdict  # noqa: E402
+from workflows.steps.approval import content_hash  # noqa: E402
 
-CASES = {
-    "task_code_refined": TaskRequest(prompt=PROMPT, kind="code"),
-    "task_budget_exhausted": TaskRequest(prompt=PROMPT, kind="code", budget=Budget(max_tokens=400)),
-}
+QUESTION, PLAN, ANSWER = "What is six times seven?", "1. Think. 2. Answer.", "The answer is 42."
+GENERAL_RULES = [
+    {"role": "planner", "text": PLAN},
+    {"role": "judge", "text": verdict(0.9)},
+    {"text": ANSWER},
+]
+# The judge's first reply is no verdict; the repair round (which repeats it) gets one.
+NOT_JSON = "Looks right to me, ship it."
+# The provider sees the prompt's email as <EMAIL_1> (the tenant redacts for local providers
+# too) and answers with a new address, which the output review redacts.
+EMAIL, TENANT = "violet.q@example.com", "acme"
+PII_RULES = [
+    {"role": "planner", "text": "1. Apologise to <EMAIL_1>."},
+    {"role": "judge", "text": verdict(0.9)},
+    {"text": "Dear <EMAIL_1>, sorry for the delay. Ops (ops-lead@example.org) is copied."},
+]
+APPROVER = "recorder"
+# Plan and implement fit, the refine round's reservation does not: the task stops
+# mid-loop with its best (failing) draft.
+BUDGET = 1500
 
 
-async def main() -> None:
+async def _pending(handle: TaskHandle, stage: ApprovalStage) -> str:
+    """The content hash of the approval the task waits for at ``stage``."""
+    for _ in range(600):
+        view: TaskStatusView = await handle.query(names.STATUS_QUERY, result_type=TaskStatusView)
+        if view.pending_approval is not None and view.pending_approval.stage == stage:
+            return view.pending_approval.content_hash
+        await asyncio.sleep(0.1)
+    raise SystemExit(f"{handle.id}: no {stage} approval became pending within a minute")
+
+
+async def _decide(
+    handle: TaskHandle, stage: ApprovalStage, digest: str, action: ApprovalAction
+) -> None:
+    decision = ApprovalDecision(
+        stage=stage, content_hash=digest, action=action, approver=APPROVER, comment=action
+    )
+    await handle.execute_update(names.APPROVAL_UPDATE, decision, result_type=ApprovalOutcome)
+
+
+async def approve_plan_and_answer(handle: TaskHandle) -> None:
+    """A comment on the plan (the task keeps waiting), then approval of plan and answer,
+    each bound to the sha256 of the exact text."""
+    digest = await _pending(handle, "plan")
+    if digest != content_hash(PLAN):
+        raise SystemExit(f"{handle.id}: the plan's approval is not bound to the plan's sha256")
+    await _decide(handle, "plan", digest, "comment")
+    await _decide(handle, "plan", digest, "approve")
+    await _decide(handle, "answer", await _pending(handle, "answer"), "approve")
+
+
+@dataclass(frozen=True)
+class Group:
+    """Cases run on one set of workers: a replay script and the settings' other sections."""
+
+    rules: list[dict[str, Any]]
+    cases: list[Case]
+    sections: dict[str, Any] = field(default_factory=dict)
+
+    def settings(self, tmp: Path) -> Settings:
+        script = write_script(tmp / "script.jsonl", self.rules)
+        return make_settings(tmp, [replay_provider(script)], **self.sections)
+
+
+CODE = Group(
+    code_task_rules(),
+    [
+        Case("task_code_refined", TaskRequest(prompt=PROMPT, kind="code"), "succeeded"),
+        Case(
+            "task_budget_exhausted",
+            TaskRequest(prompt=PROMPT, kind="code", budget=Budget(max_tokens=BUDGET)),
+            "budget_exhausted",
+        ),
+    ],
+)
+APPROVAL = Group(
+    GENERAL_RULES,
+    [Case("task_approval", TaskRequest(prompt=QUESTION), "succeeded", approve_plan_and_answer)],
+    {"policy": {"approval": {"plan": True, "answer": True, "timeout_seconds": 600}}},
+)
+JUDGE_REPAIR = Group(
+    [
+        {"role": "judge", "contains": NOT_JSON, "text": verdict(0.9)},
+        {"role": "judge", "text": NOT_JSON},
+        *GENERAL_RULES,
+    ],
+    [Case("task_judge_repaired", TaskRequest(prompt=QUESTION), "succeeded")],
+)
+OUTPUT_REVIEW = Group(
+    PII_RULES,
+    [
+        Case(
+            "task_output_review",
+            TaskRequest(prompt=f"Write a short apology to {EMAIL}.", tenant=TENANT),
+            "succeeded",
+        )
+    ],
+    {
+        "pii": {
+            "tenants": {TENANT: {"cloud": "redact", "local": "redact"}},
+            "review_output": "redact",
+        }
+    },
+)
+GROUPS = [CODE, APPROVAL, JUDGE_REPAIR, OUTPUT_REVIEW]
+
+
+async def main(force: bool) -> None:
     async with recording_env() as env:
-        with tempfile.TemporaryDirectory() as tmp:
-            script = write_script(Path(tmp) / "s.jsonl", code_task_rules())
-            settings = make_settings(Path(tmp), [replay_provider(script)])
-            async with running_workers(env.client, settings):
-                for name, request in CASES.items():
-                    handle = await start_task(
-                        env.client,
-                        request,
-                        task_id=f"{name}-recorded",
-                        task_queue=settings.queues.orchestrator,
-                    )
-                    await handle.result()
-                    save(name, await handle.fetch_history())
+        for group in GROUPS:
+            with tempfile.TemporaryDirectory() as tmp:
+                await record_cases(env.client, group.settings(Path(tmp)), group.cases, force=force)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    recorder_main(__doc__ or "", (case.stem for group in GROUPS for case in group.cases), main)

@@ -1,23 +1,100 @@
 """What the history recorders share: a dev server with plaintext payloads (so the files are
-readable and replay with or without a codec) and the file format of a recorded history."""
+readable and replay with or without a codec), the file names of today's generation, and
+recording one task to a file.
+
+Histories are recorded in generations. The files of older generations (no prefix: recorded
+before the one model-call path) are frozen: no recorder writes them again, because they are
+what proves that tasks started on older code still replay. Today's generation carries
+``PREFIX``; its files are re-recorded on purpose with ``--force`` (what `make histories`
+does), and without it a recorder refuses to touch a file that already exists.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
+import os
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NoReturn
 
-from temporalio.client import WorkflowHistory
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from cli.devstack import find_temporal
 from naestro import search
+from naestro.client import start_task
+from naestro.config.settings import Settings
+from naestro.contracts import TaskRequest, TaskResult, TaskStatusName
+from tests.support import running_workers
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = Path(__file__).parent
+PREFIX = "v2_"  # today's generation: recorded on the one model-call path
+
+TaskHandle = WorkflowHandle[object, TaskResult]
+Drive = Callable[[TaskHandle], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One recorded task: its file (``PREFIX`` + name, also the workflow id, which the
+    replay test takes from the file stem), its request, the status it must end with, and
+    what a person does while it runs (``drive``: approvals)."""
+
+    name: str
+    request: TaskRequest
+    expect: TaskStatusName
+    drive: Drive | None = None
+
+    @property
+    def stem(self) -> str:
+        return PREFIX + self.name
+
+
+def _parse_force(description: str) -> bool:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help=f"re-record existing {PREFIX}* files (older generations are never written)",
+    )
+    return bool(parser.parse_args().force)
+
+
+def recorder_main(
+    description: str, stems: Iterable[str], main: Callable[[bool], Coroutine[Any, Any, None]]
+) -> NoReturn:
+    """A recorder's entry point: ``--force``, the overwrite check, then ``main(force)``.
+
+    It leaves with os._exit: the Temporal bridge's threads can outlive the event loop and
+    abort interpreter teardown (PyGILState_Release, temporalio/sdk-python#300), which would
+    fail `make histories` after every file was written."""
+    force = _parse_force(description)
+    check_free(stems, force)
+    asyncio.run(main(force))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def path_for(stem: str) -> Path:
+    if not stem.startswith(PREFIX):
+        raise ValueError(f"{stem}: only {PREFIX}* histories are recorded; older ones are frozen")
+    return OUT / f"{stem}.json"
+
+
+def check_free(stems: Iterable[str], force: bool) -> None:
+    """Before recording anything: refuse when a file exists and ``--force`` was not given."""
+    taken = [path_for(s).name for s in stems if path_for(s).exists()]
+    if taken and not force:
+        raise SystemExit(f"refusing to overwrite {', '.join(taken)}: pass --force to re-record")
 
 
 @asynccontextmanager
@@ -31,7 +108,40 @@ async def recording_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
 
 
-def save(name: str, history: WorkflowHistory) -> None:
+def save(stem: str, history: WorkflowHistory, *, force: bool) -> None:
+    path = path_for(stem)
+    if path.exists() and not force:
+        raise FileExistsError(f"{path.name} exists: pass --force to re-record it")
     data = json.loads(history.to_json())
-    (OUT / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
-    sys.stdout.write(f"recorded {name}: {len(history.events)} events\n")
+    partial = path.with_suffix(".json.partial")  # a failed write leaves the old file whole
+    partial.write_text(json.dumps(data, indent=1) + "\n")
+    partial.replace(path)
+    sys.stdout.write(f"recorded {path.name}: {len(history.events)} events\n")
+
+
+async def run_case(client: Client, settings: Settings, case: Case) -> TaskHandle:
+    """Run one case to its end (workers must be running) and check its status."""
+    started = time.monotonic()
+    handle = await start_task(
+        client, case.request, task_id=case.stem, task_queue=settings.queues.orchestrator
+    )
+    if case.drive is not None:
+        await case.drive(handle)
+    result = await handle.result()
+    if result.status != case.expect:
+        raise SystemExit(
+            f"{case.stem}: ended {result.status} ({result.reason}), expected {case.expect}:"
+            " the workflow no longer takes the path this history is meant to cover"
+        )
+    sys.stdout.write(f"ran {case.stem} in {time.monotonic() - started:.1f}s\n")
+    return handle
+
+
+async def record_cases(
+    client: Client, settings: Settings, cases: Iterable[Case], *, force: bool
+) -> None:
+    """Run each case on one set of workers for ``settings`` and save its history."""
+    async with running_workers(client, settings):
+        for case in cases:
+            handle = await run_case(client, settings, case)
+            save(case.stem, await handle.fetch_history(), force=force)
