@@ -37,6 +37,7 @@ from api.db import create_pool
 from api.keys import create_key
 from naestro import search
 from naestro.devstack import find_temporal
+from naestro.exit import exit_after
 from naestro.settings import Settings
 from workers.deps import Deps
 from workers.main import build_workers, select_queues
@@ -209,4 +210,4 @@ if __name__ == "__main__":
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=16)
     a = parser.parse_args()
-    asyncio.run(main(a))
+    exit_after(lambda: asyncio.run(main(a)))

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from naestro import search
 from naestro.contracts import ChatMessage, ConsensusRequest, ConsensusResult
 from naestro.devstack import find_temporal
+from naestro.exit import exit_after
 from naestro.settings import Settings
 from workers.deps import Deps
 from workers.main import build_workers, select_queues
@@ -147,4 +148,5 @@ async def main(rounds: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    asyncio.run(main(parser.parse_args().rounds))
+    rounds = parser.parse_args().rounds
+    exit_after(lambda: asyncio.run(main(rounds)))

@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -20,6 +20,7 @@ from naestro.client import cancel_task, follow, query_status, start_task, task_h
 from naestro.connect import connect, workflow_url
 from naestro.contracts import TaskRequest, TaskResult
 from naestro.errors import NaestroError
+from naestro.exit import exit_after
 from naestro.gateway_cli import api_command, keys_group
 from naestro.settings import Settings, load_settings
 
@@ -283,5 +284,11 @@ def _add_eval_commands() -> None:
 
 _add_eval_commands()
 
+
+def entry() -> NoReturn:
+    """The `naestro` console script and `python -m naestro.cli` (see naestro/exit.py)."""
+    exit_after(main)
+
+
 if __name__ == "__main__":
-    main()
+    entry()

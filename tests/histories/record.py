@@ -17,6 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 from naestro.client import start_task  # noqa: E402
 from naestro.contracts import Budget, TaskRequest  # noqa: E402
+from naestro.exit import exit_after  # noqa: E402
 from tests.histories.recording import recording_env, save  # noqa: E402
 from tests.support import (  # noqa: E402
     make_settings,
@@ -50,4 +51,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    exit_after(lambda: asyncio.run(main()))

@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT))
 
 from naestro.client import start_task  # noqa: E402
 from naestro.contracts import TaskRequest  # noqa: E402
+from naestro.exit import exit_after  # noqa: E402
 from tests.consensus.scripts import TASK, consensus_settings, panel, panel_roles  # noqa: E402
 from tests.histories.recording import recording_env, save  # noqa: E402
 from tests.support import running_workers  # noqa: E402
@@ -39,4 +40,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    exit_after(lambda: asyncio.run(main()))
