@@ -38,6 +38,7 @@ from api.keys import create_key
 from cli.devstack import find_temporal
 from naestro import search
 from naestro.config.settings import Settings
+from naestro.exit import exit_after
 from workers.deps import Deps
 from workers.main import build_workers, select_queues
 
@@ -209,4 +210,4 @@ if __name__ == "__main__":
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=16)
     a = parser.parse_args()
-    asyncio.run(main(a))
+    exit_after(lambda: asyncio.run(main(a)))

@@ -32,6 +32,7 @@ from cli.devstack import find_temporal
 from naestro import search
 from naestro.config.settings import Settings
 from naestro.contracts import ChatMessage, ConsensusRequest, ConsensusResult
+from naestro.exit import exit_after
 from workers.deps import Deps
 from workers.main import build_workers, select_queues
 from workflows.consensus import ConsensusWorkflow
@@ -147,4 +148,5 @@ async def main(rounds: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    asyncio.run(main(parser.parse_args().rounds))
+    rounds = parser.parse_args().rounds
+    exit_after(lambda: asyncio.run(main(rounds)))

@@ -33,6 +33,7 @@ from naestro import search
 from naestro.client import start_task
 from naestro.config.settings import Settings
 from naestro.contracts import Budget, TaskRequest
+from naestro.exit import exit_after
 from workers.deps import Deps
 from workers.main import build_workers, select_queues
 
@@ -125,4 +126,4 @@ if __name__ == "__main__":
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
     a = parser.parse_args()
-    asyncio.run(main(a.tasks, a.rounds))
+    exit_after(lambda: asyncio.run(main(a.tasks, a.rounds)))

@@ -9,7 +9,7 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -24,6 +24,7 @@ from naestro.config.settings import Settings, load_settings
 from naestro.connect import connect, workflow_url
 from naestro.contracts import TaskRequest, TaskResult
 from naestro.errors import NaestroError
+from naestro.exit import exit_after
 
 if TYPE_CHECKING:
     from cli.devstack import DevStack
@@ -306,5 +307,11 @@ def _add_eval_commands() -> None:
 
 _add_eval_commands()
 
+
+def entry() -> NoReturn:
+    """The `naestro` console script and `python -m cli.main` (see naestro/exit.py)."""
+    exit_after(main)
+
+
 if __name__ == "__main__":
-    main()
+    entry()

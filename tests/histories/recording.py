@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
@@ -32,6 +31,7 @@ from naestro import search
 from naestro.client import start_task
 from naestro.config.settings import Settings
 from naestro.contracts import TaskRequest, TaskResult, TaskStatusName
+from naestro.exit import exit_after
 from tests.support import running_workers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,15 +73,12 @@ def recorder_main(
 ) -> NoReturn:
     """A recorder's entry point: ``--force``, the overwrite check, then ``main(force)``.
 
-    It leaves with os._exit: the Temporal bridge's threads can outlive the event loop and
-    abort interpreter teardown (PyGILState_Release, temporalio/sdk-python#300), which would
-    fail `make histories` after every file was written."""
+    It leaves through naestro/exit.py: the Temporal bridge's threads can outlive the event
+    loop and abort interpreter teardown (PyGILState_Release, temporalio/sdk-python#300),
+    which would fail `make histories` after every file was written."""
     force = _parse_force(description)
     check_free(stems, force)
-    asyncio.run(main(force))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    exit_after(lambda: asyncio.run(main(force)))
 
 
 def path_for(stem: str) -> Path:

@@ -1,0 +1,48 @@
+"""naestro.exit: with the Temporal bridge loaded, a process keeps its exit status, its
+buffered output and its atexit handlers while skipping interpreter finalization."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = """
+import atexit, sys
+import temporalio.bridge.temporal_sdk_bridge
+from naestro.exit import exit_after
+
+def main():
+    atexit.register(lambda: sys.stdout.write(" atexit-ran"))
+    sys.stdout.write("output")  # no newline: still in the buffer when main ends
+    return {mode}
+
+exit_after(main)
+"""
+
+
+@pytest.mark.parametrize(
+    ("mode", "status", "stderr"),
+    [
+        ("None", 0, ""),
+        ("5", 5, ""),
+        ("sys.exit(3)", 3, ""),
+        ("sys.exit('no config')", 1, "no config"),
+        ("1 / 0", 1, "ZeroDivisionError"),
+    ],
+)
+def test_exit_status_output_and_atexit(mode: str, status: int, stderr: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT.format(mode=mode)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == status, done.stderr
+    assert done.stdout == "output atexit-ran"
+    assert stderr in done.stderr
