@@ -6,10 +6,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import httpx
 import openai
 from openai import AsyncOpenAI, Omit, omit
 from openai.types import CompletionUsage
-from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionMessageParam,
+    ChatCompletionStreamOptionsParam,
+)
 
 from activities.models._http import (
     Reply,
@@ -20,6 +25,7 @@ from activities.models._http import (
     to_response,
 )
 from activities.models.base import OnProgress
+from activities.models.capabilities import capabilities, response_format
 from naestro.config.settings import ProviderConfig
 from naestro.contracts import ChatMessage, ModelRequest, ModelResponse, Usage
 from naestro.errors import ConfigError, ProviderError
@@ -34,13 +40,6 @@ DEFAULT_ENDPOINTS = {
     "llamacpp": "http://127.0.0.1:8080/v1",
 }
 
-# Engines whose structured output is vLLM-style guided decoding, sent through extra_body.
-GUIDED_DECODING_ENGINES = frozenset({"vllm"})
-
-# OpenAI's own reasoning models refuse ``max_tokens``; self-hosted servers do not all know
-# its successor ``max_completion_tokens`` yet.
-_MAX_COMPLETION_TOKENS_ENGINES = frozenset({"openai"})
-
 
 class OpenAIProvider:
     """Chat completions over the OpenAI wire protocol; the SDK never retries (Temporal does)."""
@@ -52,6 +51,7 @@ class OpenAIProvider:
             raise ConfigError(f"provider {config.id!r}: engine {config.engine!r} needs endpoint")
         self._endpoint = endpoint
         self._client: AsyncOpenAI | None = None
+        self.caps = capabilities(config)
 
     async def complete(
         self, request: ModelRequest, on_progress: OnProgress | None = None
@@ -85,34 +85,23 @@ class OpenAIProvider:
 
     def _limits(self, request: ModelRequest) -> tuple[int | Omit, int | Omit]:
         """``(max_completion_tokens, max_tokens)``: exactly one of them is sent."""
-        if self.config.engine in _MAX_COMPLETION_TOKENS_ENGINES:
+        if self.caps.max_completion_tokens:
             return request.max_output_tokens, omit
         return omit, request.max_output_tokens
 
-    def _structured(self, request: ModelRequest) -> tuple[Any, dict[str, Any] | None]:
-        """``(response_format, extra_body)`` for a reply that must follow a JSON schema."""
-        schema = request.response_schema
-        if schema is None:
-            return omit, None
-        if self.config.engine in GUIDED_DECODING_ENGINES:
-            return omit, {"guided_json": schema}
-        return {
-            "type": "json_schema",
-            "json_schema": {"name": request.schema_name, "schema": schema, "strict": False},
-        }, None
-
     def _params(self, request: ModelRequest) -> dict[str, Any]:
-        """What a streamed and a plain request both send."""
+        """What a streamed and a plain request both send, as this engine accepts it."""
         max_completion_tokens, max_tokens = self._limits(request)
-        response_format, extra_body = self._structured(request)
+        schema = request.response_schema
         return {
             "model": self.config.model,
             "messages": _messages(request.messages),
-            "temperature": request.temperature,
+            "temperature": request.temperature if self.caps.temperature else omit,
             "max_completion_tokens": max_completion_tokens,
             "max_tokens": max_tokens,
-            "response_format": response_format,
-            "extra_body": extra_body,
+            "response_format": (
+                response_format(self.caps, request.schema_name, schema) if schema else omit
+            ),
         }
 
     async def _create(self, client: AsyncOpenAI, request: ModelRequest) -> ChatCompletion:
@@ -122,8 +111,11 @@ class OpenAIProvider:
     async def _stream(
         self, client: AsyncOpenAI, request: ModelRequest, on_progress: OnProgress | None
     ) -> Reply:
+        usage_option: ChatCompletionStreamOptionsParam | Omit = (
+            {"include_usage": True} if self.caps.streamed_usage else omit
+        )
         stream = await client.chat.completions.create(
-            **self._params(request), stream=True, stream_options={"include_usage": True}
+            **self._params(request), stream=True, stream_options=usage_option
         )
         parts: list[str] = []
         model, finish, usage = "", "", Usage()
@@ -137,7 +129,29 @@ class OpenAIProvider:
                 for choice in chunk.choices:
                     parts.append(choice.delta.content or "")
                     finish = choice.finish_reason or finish
-        return Reply(text="".join(parts), usage=usage, model=model, finish_reason=finish)
+        text = "".join(parts)
+        if usage == Usage() and self.caps.tokenizer_endpoint:  # the server sent none
+            usage = await self._count_usage(client, request, text)
+        return Reply(text=text, usage=usage, model=model, finish_reason=finish)
+
+    async def _count_usage(self, client: AsyncOpenAI, request: ModelRequest, text: str) -> Usage:
+        """Usage from the engine's own tokenizer (llama-cpp-python's /extras/tokenize/count):
+        the prompt's messages and the reply, each counted as the model tokenizes them."""
+        prompt = "\n".join(m.content for m in request.messages)
+        return Usage(
+            input_tokens=await self._count(client, prompt) + 4 * len(request.messages),
+            output_tokens=await self._count(client, text),
+        )
+
+    async def _count(self, client: AsyncOpenAI, text: str) -> int:
+        root = self._endpoint.removesuffix("/").removesuffix("/v1")
+        reply = await client.post(
+            f"{root}/extras/tokenize/count",
+            body={"input": text, "model": self.config.model},
+            cast_to=httpx.Response,
+        )
+        count: int = reply.json()["count"]
+        return count
 
     def _map_error(self, exc: openai.APIError) -> ProviderError:
         provider = self.config.id

@@ -19,6 +19,7 @@ from tests.providers.payloads import (
     gemini_response,
     gemini_usage,
     openai_completion,
+    openai_stream,
     openai_usage,
 )
 from tests.providers.wire import Reply, WireServer
@@ -56,7 +57,9 @@ async def test_openai_sends_a_json_schema_response_format(wire: WireServer, key_
     assert validate(JudgeVerdict, response.text).score == 0.8
 
 
-async def test_vllm_uses_guided_decoding_through_extra_body(wire: WireServer) -> None:
+async def test_vllm_gets_the_json_schema_response_format_not_guided_json(
+    wire: WireServer,
+) -> None:
     path = "/v1/chat/completions"
     body = openai_completion(json.dumps(VERDICT), model="m", usage=openai_usage(10, 5))
     wire.script(path, Reply(body=body))
@@ -64,8 +67,52 @@ async def test_vllm_uses_guided_decoding_through_extra_body(wire: WireServer) ->
         await provider.complete(structured_request("vllm"))
 
     sent = wire.last().body
-    assert sent["guided_json"] == SCHEMA
-    assert "response_format" not in sent
+    assert sent["response_format"]["type"] == "json_schema"
+    assert sent["response_format"]["json_schema"]["schema"] == SCHEMA
+    assert "guided_json" not in sent  # other servers ignore it silently
+
+
+async def test_llamacpp_gets_a_json_object_with_its_schema(wire: WireServer) -> None:
+    """llama.cpp's server answers a json_schema response format with HTTP 500; a json_object
+    carrying the schema constrains the reply by grammar."""
+    path = "/v1/chat/completions"
+    body = openai_completion(json.dumps(VERDICT), model="m", usage=openai_usage(10, 5))
+    wire.script(path, Reply(body=body))
+    config = openai_like(wire.url + "/v1", "llamacpp", None)
+    async with aclosing(OpenAIProvider(config)) as provider:
+        await provider.complete(structured_request("llamacpp"))
+
+    assert wire.last().body["response_format"] == {"type": "json_object", "schema": SCHEMA}
+
+
+async def test_reasoning_models_get_no_temperature(wire: WireServer, key_env: str) -> None:
+    path = "/v1/chat/completions"
+    wire.script(path, Reply(body=openai_completion("ok", model="o3", usage=openai_usage(1, 1))))
+    config = openai_like(wire.url + "/v1", "openai", key_env).model_copy(update={"model": "o3"})
+    async with aclosing(OpenAIProvider(config)) as provider:
+        await provider.complete(chat_request("openai"))
+
+    sent = wire.last().body
+    assert "temperature" not in sent and "max_tokens" not in sent
+    assert sent["max_completion_tokens"] == 300
+
+
+async def test_llamacpp_stream_usage_comes_from_the_models_tokenizer(wire: WireServer) -> None:
+    """llama.cpp streams no usage: the reply and the prompt are counted by the engine's own
+    tokenizer endpoint, so the ledger books real tokens."""
+    wire.script("/v1/chat/completions", openai_stream(["Hel", "lo"], model="m", usage=None))
+    wire.script("/extras/tokenize/count", Reply(body={"count": 7}), Reply(body={"count": 2}))
+    config = openai_like(wire.url + "/v1", "llamacpp", None)
+    request = chat_request("llamacpp", stream=True)
+    async with aclosing(OpenAIProvider(config)) as provider:
+        response = await provider.complete(request)
+
+    chat = next(r for r in wire.requests if r.path == "/v1/chat/completions")
+    assert "stream_options" not in chat.body
+    counted = [r.body["input"] for r in wire.requests if r.path == "/extras/tokenize/count"]
+    assert counted[1] == "Hello"
+    framing = 4 * len(request.messages)  # the chat template's markers per message
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (7 + framing, 2)
 
 
 async def test_plain_requests_carry_no_schema(wire: WireServer) -> None:
