@@ -4,9 +4,9 @@ resolution and per-call routing, so both skip a provider for the same reasons.""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from urllib.parse import urlsplit
+
+import httpx
 
 from naestro.config.settings import PolicyConfig, ProviderConfig, Settings
 from naestro.contracts import RoutedProvider
@@ -34,29 +34,31 @@ def routed(p: ProviderConfig) -> RoutedProvider:
 
 
 class EndpointProbe:
-    """Is a local engine's endpoint accepting connections? Cached briefly per endpoint."""
+    """Does a local engine serve its model now? Its `/models` must answer naming the model
+    (a TCP connect is not enough: a server still loading, or another server on the port,
+    would pass). Cached briefly per endpoint and model."""
 
     def __init__(self) -> None:
-        self._seen: dict[str, tuple[float, bool]] = {}
+        self._seen: dict[tuple[str, str], tuple[float, bool]] = {}
 
-    async def reachable(self, endpoint: str) -> bool:
+    async def serves(self, endpoint: str, model: str) -> bool:
         now = time.monotonic()
-        cached = self._seen.get(endpoint)
+        cached = self._seen.get((endpoint, model))
         if cached and now - cached[0] < PROBE_TTL_SECONDS:
             return cached[1]
-        parts = urlsplit(endpoint)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            _, writer = await asyncio.wait_for(
-                asyncio.open_connection(parts.hostname or "localhost", port),
-                PROBE_TIMEOUT_SECONDS,
-            )
-            writer.close()
-            ok = True
-        except (OSError, TimeoutError):
-            ok = False
-        self._seen[endpoint] = (now, ok)
+        ok = await _lists_model(endpoint, model)
+        self._seen[(endpoint, model)] = (now, ok)
         return ok
+
+
+async def _lists_model(endpoint: str, model: str) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_SECONDS) as client:
+            reply = await client.get(f"{endpoint.rstrip('/')}/models")
+        names = [m.get("id") for m in reply.json().get("data", [])]
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False
+    return reply.status_code == 200 and model in names
 
 
 class Providers:
@@ -95,6 +97,6 @@ class Providers:
             return None
         if p.engine == "replay" or not p.endpoint:
             return None
-        if not await self._probe.reachable(p.endpoint):
-            return f"{p.endpoint} unreachable"
+        if not await self._probe.serves(p.endpoint, p.model):
+            return f"{p.endpoint} does not serve {p.model} (down or loading)"
         return None

@@ -55,8 +55,8 @@ class RateLimitConfig(_Strict):
 
 class ApiConfig(_Strict):
     host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=0, le=65535)
-    public_url: str = "http://127.0.0.1:8000"
+    port: int = Field(default=8787, ge=0, le=65535, description="off 8000: vLLM's default")
+    public_url: str = "http://127.0.0.1:8787"
     max_prompt_chars: int = Field(default=100_000, ge=1, description="longer prompts get 413")
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     rate_limit: RateLimitConfig = RateLimitConfig()

@@ -44,6 +44,7 @@ class WireServer:
     def __init__(self) -> None:
         self._routes: dict[str, deque[Reply]] = {}
         self._requests: list[Recorded] = []
+        self._served: list[str] = []
         self._lock = threading.Lock()
         self._httpd = _Server((HOST, 0), _Handler)
         self._httpd.wire = self
@@ -76,6 +77,12 @@ class WireServer:
         with self._lock:
             self._routes[path] = deque(replies)
 
+    def serve_models(self, *models: str) -> None:
+        """Answer GET .../models listing ``models`` (as a local engine does; routing checks
+        it), unrecorded, unless a test scripts that path itself."""
+        with self._lock:
+            self._served = list(models)
+
     @property
     def requests(self) -> list[Recorded]:
         with self._lock:
@@ -87,6 +94,9 @@ class WireServer:
 
     def answer(self, request: Recorded) -> Reply:
         with self._lock:
+            listing = request.method == "GET" and request.path.endswith("/models")
+            if listing and self._served and request.path not in self._routes:
+                return Reply(body={"object": "list", "data": [{"id": m} for m in self._served]})
             self._requests.append(request)
             queue = self._routes.get(request.path)
             if not queue:

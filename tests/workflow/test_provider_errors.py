@@ -28,6 +28,7 @@ def _ok(text: str) -> Reply:
 
 def _settings(tmp_path: Path, wire: WireServer) -> Settings:
     provider = {"id": "gpu", "engine": "vllm", "endpoint": f"{wire.url}/v1", "model": MODEL}
+    wire.serve_models(MODEL)  # the engine is up and serves the model
     return make_settings(tmp_path, [provider])
 
 
