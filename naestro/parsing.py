@@ -36,13 +36,42 @@ def _split_block(info: str, body: str) -> tuple[str | None, str]:
     return _name_from_info(info), body
 
 
+def _closed(text: str) -> str:
+    """A reply cut off inside a code block (the output cap) still closes it."""
+    return text + "\n```" if text.count("```") % 2 else text
+
+
+def _fenced(text: str) -> list[tuple[str | None, str]]:
+    blocks = [_split_block(info, body) for info, body in _FENCE.findall(_closed(text))]
+    return [(name, body) for name, body in blocks if body.strip()]
+
+
+def _headed(text: str) -> list[tuple[str | None, str]]:
+    """Files written without fences: each starts at a ``# file: NAME`` line (small models
+    often drop the fence but keep the header)."""
+    out: list[tuple[str | None, str]] = []
+    name: str | None = None
+    lines: list[str] = []
+    for line in text.splitlines():
+        m = _FILE_COMMENT.match(line)
+        if m and _SAFE_NAME.match(m.group(1)):
+            if name is not None:
+                out.append((name, "\n".join(lines).strip("\n") + "\n"))
+            name, lines = m.group(1), []
+        elif name is not None and not line.strip().startswith("```"):
+            lines.append(line)
+    if name is not None:
+        out.append((name, "\n".join(lines).strip("\n") + "\n"))
+    return out
+
+
 def extract_files(text: str) -> list[SandboxFile]:
     """Code files from fenced blocks. A block names its file by a first line
     ``# file: NAME`` or an info string such as ```` ```python solution.py ````; unnamed
-    blocks become ``test_solution.py`` when they hold tests, else ``solution.py``."""
+    blocks become ``test_solution.py`` when they hold tests, else ``solution.py``. A reply
+    with no fenced block is read by its ``# file: NAME`` headers instead."""
     files: dict[str, str] = {}
-    for info, body in _FENCE.findall(text):
-        name, content = _split_block(info, body)
+    for name, content in _fenced(text) or _headed(text):
         if name is None or ".." in name.split("/"):
             is_test = "def test_" in content or "unittest.TestCase" in content
             name = "test_solution.py" if is_test else "solution.py"

@@ -43,9 +43,18 @@ def implement(kind: TaskKind, prompt: str, plan_text: str) -> list[ChatMessage]:
     return _msgs(_KIND_GUIDE[kind], f"Task:\n{prompt}\n\nPlan:\n{plan_block}")
 
 
+NO_FILES = (
+    "Your answer held no code files, so nothing could be tested. Reply with the code and "
+    "its pytest tests, each file in its own fenced block whose first line is "
+    "`# file: NAME` (for example `# file: solution.py` and `# file: test_solution.py`)."
+)
+
+
 def _feedback(report: VerificationReport | None, rationale: str) -> str:
     parts = []
-    if report is not None and not report.passed:
+    if report is not None and report.backend == "none":  # nothing to verify was found
+        parts.append(NO_FILES)
+    elif report is not None and not report.passed:
         failed = ", ".join(t.name for t in report.failed_tests) or "(see output)"
         parts.append(
             f"Verification failed: {report.summary}\nFailing: {failed}\n"

@@ -35,3 +35,28 @@ def test_invalid_verdicts_are_none() -> None:
     assert parse_verdict("no json") is None
     assert parse_verdict('{"verdict": "maybe", "score": 0.5}') is None
     assert parse_verdict('{"verdict": "accept", "score": 7}') is None
+
+
+def test_unfenced_files_are_read_by_their_headers() -> None:
+    """The first real-model run: `# file:` headers, no opening fence, a stray closing one."""
+    text = (
+        "Here is the encoder.\n# file: solution.py\ndef rle(s):\n    return s\n\n"
+        "# file: test_solution.py\nfrom solution import rle\n\n"
+        "def test_rle():\n    assert rle('a') == 'a'\n```\n"
+    )
+    files = {f.path: f.content for f in extract_files(text)}
+    assert files == {
+        "solution.py": "def rle(s):\n    return s\n",
+        "test_solution.py": (
+            "from solution import rle\n\ndef test_rle():\n    assert rle('a') == 'a'\n"
+        ),
+    }
+
+
+def test_a_block_cut_off_by_the_output_cap_is_kept() -> None:
+    files = extract_files("```python\n# file: a.py\nx = 1\n")
+    assert [(f.path, f.content.strip()) for f in files] == [("a.py", "x = 1")]
+
+
+def test_prose_without_code_holds_no_files() -> None:
+    assert extract_files("I would write a function that encodes runs.") == []
