@@ -8,6 +8,7 @@ memory never needs Postgres.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import asyncpg
 import httpx
@@ -30,6 +31,8 @@ from naestro.contracts.memory import (
     WriteBackRequest,
 )
 from naestro.pii.exposure import for_context
+
+log = logging.getLogger(__name__)
 
 
 def _masked_hit(hit: Hit) -> Hit:
@@ -113,7 +116,12 @@ class MemoryService:
                                    k=self.cfg.context_chunks)  # fmt: skip
             hits = (await retrieval.search(pool, self.cfg, search, embedding))[: search.k]
         similar = await tasks.similar_tasks(
-            pool, req.tenant, req.kind, embedding, self.cfg.similar_tasks
+            pool,
+            req.tenant,
+            req.kind,
+            embedding,
+            self.cfg.similar_tasks,
+            self.cfg.similar_min_similarity,
         )
         est_tokens, est_usd = tasks.estimate_budget(similar)
         context = MemoryContext(
@@ -122,6 +130,11 @@ class MemoryService:
         return await asyncio.to_thread(masked, context)  # CPU work: off the event loop
 
     async def write_back(self, req: WriteBackRequest) -> None:
+        """Keep a task as past work; one answered by scripted replies is not past work (a
+        later task would plan from a script), unless memory.write_back_scripted says so."""
+        if any(c.scripted for c in req.trace) and not self.cfg.write_back_scripted:
+            log.info("memory: task %s was scripted; not written back", req.task_id)
+            return
         await tasks.write_back(await self.ingestor(), req)
 
     async def feedback(self, req: FeedbackRequest) -> FeedbackResult:

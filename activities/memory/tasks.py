@@ -35,7 +35,7 @@ _SIMILAR = """
 SELECT t.task_id, t.prompt, coalesce(p.plan, '') AS plan, t.status, t.verified, t.tokens,
        t.usd, 1 - (t.embedding <=> $1) AS similarity
 FROM tasks t LEFT JOIN plans p USING (task_id)
-WHERE t.tenant = $2 AND t.kind = $3
+WHERE t.tenant = $2 AND t.kind = $3 AND 1 - (t.embedding <=> $1) >= $5
 ORDER BY t.embedding <=> $1
 LIMIT $4
 """
@@ -93,10 +93,17 @@ async def write_back(ingestor: Ingestor, req: WriteBackRequest) -> int | None:
 
 
 async def similar_tasks(
-    pool: asyncpg.Pool, tenant: str, kind: str, embedding: Vectors, k: int
+    pool: asyncpg.Pool,
+    tenant: str,
+    kind: str,
+    embedding: Vectors,
+    k: int,
+    min_similarity: float = -1.0,
 ) -> list[PastTask]:
+    """The ``k`` past tasks most like this one, none below ``min_similarity`` (cosine)."""
+    vector = np.asarray(embedding, np.float32)
     async with pool.acquire() as conn:
-        rows = await conn.fetch(_SIMILAR, np.asarray(embedding, np.float32), tenant, kind, k)
+        rows = await conn.fetch(_SIMILAR, vector, tenant, kind, k, min_similarity)
     return [
         PastTask(
             task_id=r["task_id"],

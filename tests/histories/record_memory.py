@@ -67,7 +67,7 @@ async def main(force: bool) -> None:
     with postgres() as url, tempfile.TemporaryDirectory() as tmp:
         os.environ[URL_ENV] = url
         script = write_script(Path(tmp) / "script.jsonl", RULES)
-        memory = {"enabled": True, "database_url_env": URL_ENV}
+        memory = {"enabled": True, "database_url_env": URL_ENV, "write_back_scripted": True}
         settings = make_settings(Path(tmp), [replay_provider(script)], memory=memory)
         await db.migrate(url, settings.memory)
         async with recording_env() as env, running_workers(env.client, settings) as deps:

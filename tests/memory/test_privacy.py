@@ -62,7 +62,7 @@ def _settings(tmp_path: Path, url_env: str, record: Path) -> Settings:
     return make_settings(
         tmp_path,
         [replay_provider(script, record=str(record))],
-        memory={"enabled": True, "database_url_env": url_env},
+        memory={"enabled": True, "database_url_env": url_env, "write_back_scripted": True},
     )
 
 

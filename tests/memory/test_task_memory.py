@@ -46,7 +46,12 @@ def _settings(tmp_path: Path, url_env: str, **memory: Any) -> Settings:
     return make_settings(
         tmp_path,
         [replay_provider(script)],
-        memory={"enabled": True, "database_url_env": url_env, **memory},
+        memory={
+            "enabled": True,
+            "database_url_env": url_env,
+            "write_back_scripted": True,  # these tests use scripted replies on purpose
+            **memory,
+        },
     )
 
 
@@ -123,3 +128,28 @@ async def test_ingest_workflow_runs_on_the_memory_queue(
         )  # fmt: skip
     assert (report.files, report.documents, report.chunks) == (3, 3, 3)
     assert await conn.fetchval("SELECT count(*) FROM documents WHERE collection = 'notes'") == 3
+
+
+async def test_scripted_tasks_are_not_past_work_and_unrelated_tasks_are_not_recalled(
+    client: Client, tmp_path: Path, conn: asyncpg.Connection, url_env: str
+) -> None:
+    """Memory as configured in use: a task answered by scripted replies is not written back
+    (a later real task must not plan from a script), and a past task below the similarity
+    threshold is not offered as a similar task."""
+    settings = _settings(tmp_path, url_env, write_back_scripted=False)
+    async with running_workers(client, settings):
+        scripted = await _run(client, settings)
+    assert scripted.scripted and scripted.status == "succeeded"
+    row = await conn.fetchrow("SELECT 1 FROM tasks WHERE task_id = $1", scripted.task_id)
+    assert row is None
+
+    kept = _settings(tmp_path, url_env)  # write_back_scripted, for the test's first task
+    unrelated = TaskRequest(
+        prompt="Describe the migration of arctic terns in a haiku.", kind="code"
+    )
+    async with running_workers(client, kept):
+        first = await _run(client, kept)
+        handle = await start_task(client, unrelated, task_queue=kept.queues.orchestrator)
+        second = await handle.result()
+    assert first.status == "succeeded"
+    assert second.memory is not None and first.task_id not in second.memory.similar_tasks
