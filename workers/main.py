@@ -104,9 +104,14 @@ class EngineQueues:
         from workers.engines.supervisor import Supervisor
 
         settings = self._deps.settings
-        state_dir = Path(settings.dev.data_dir) / "engines"
+        data_dir = Path(settings.dev.data_dir)
         supervisor = Supervisor(
-            settings, list(self._plans), state_dir, resolve_model, self._ready, self._down
+            settings,
+            list(self._plans),
+            data_dir / "engines",
+            lambda engine: resolve_model(engine, data_dir),
+            self._ready,
+            self._down,
         )
         await supervisor.run(stop)
 
