@@ -1,5 +1,7 @@
-"""`naestro demo`: one task end to end on the embedded stack, with real providers when they
-answer, else on the scripted replay provider (and it says so)."""
+"""`naestro demo`: one task end to end on the embedded stack, with the configured providers
+when they answer, else on the embedded engine (a small real model on this CPU, started and
+watched by the worker's supervisor). `--scripted` plays the replay provider instead (and
+says so in every output)."""
 
 from __future__ import annotations
 
@@ -7,43 +9,45 @@ import asyncio
 
 from rich.console import Console
 
-from activities.routing.activity import RoutingActivities
 from cli import render
 from cli.devstack import DevStack
 from naestro.client import follow, start_task
 from naestro.config.settings import Settings
 from naestro.connect import workflow_url
-from naestro.contracts import Budget, RouteRequest, TaskRequest, TaskResult
-from naestro.errors import NaestroError
+from naestro.contracts import Budget, TaskRequest, TaskResult
 from workers.deps import Deps
+from workers.engines.fallback import plan_engines, standing_in, wait_ready, without_fallback
 from workers.main import run_workers, select_queues
 
 DEMO_PROMPT = (
-    "Write a Python function is_palindrome(text) that ignores case, spaces and punctuation, "
-    "with pytest tests."
+    "Write a Python function rle_encode(text) that run-length encodes a string: each run of a "
+    "repeated character becomes the character followed by its count, so 'aaabcc' becomes "
+    "'a3b1c2' and '' stays ''. Include pytest tests."
 )
 SCRIPTED_POLICY = "scripted"
 
 
-async def choose_policy(settings: Settings, console: Console) -> str:
-    try:
-        await RoutingActivities(settings).resolve(
-            RouteRequest(policy="default", roles=["planner", "implementer", "judge"])
-        )
-        return "default"
-    except NaestroError as exc:
-        if SCRIPTED_POLICY not in settings.policies:
-            raise
+async def plan_run(settings: Settings, console: Console, scripted: bool) -> tuple[Settings, str]:
+    """The settings and policy the demo runs with: the configured providers when the default
+    policy can route, else the embedded engine; the scripted provider only when asked."""
+    if scripted:
         console.print(
-            f"[yellow]No configured provider is usable ({exc}).[/]\n"
-            "[yellow]Running the OFFLINE SCRIPTED demo: every model reply is "
-            "scripted by the replay provider.[/]"
+            "[yellow]The OFFLINE SCRIPTED demo: every model reply is scripted by the replay "
+            "provider.[/]"
         )
-        return SCRIPTED_POLICY
+        return without_fallback(settings), SCRIPTED_POLICY
+    planned, why = await plan_engines(settings)
+    if why is not None:
+        engines = ", ".join(f"{e.id} ({e.model})" for e in standing_in(settings))
+        console.print(
+            f"No configured provider is usable ({why}).\n"
+            f"Running on the embedded engine: {engines}, llama.cpp on this machine's CPU."
+        )
+    return planned, "default"
 
 
-async def run_demo(settings: Settings, console: Console) -> TaskResult:
-    policy = await choose_policy(settings, console)
+async def run_demo(settings: Settings, console: Console, scripted: bool = False) -> TaskResult:
+    settings, policy = await plan_run(settings, console, scripted)
     request = TaskRequest(
         prompt=DEMO_PROMPT,
         kind="code",
@@ -59,6 +63,8 @@ async def run_demo(settings: Settings, console: Console) -> TaskResult:
             run_workers(stack.client, deps, select_queues(settings, []), stop)
         )
         try:
+            with console.status("starting the engines...") as status:
+                await wait_ready(settings, status.update, workers.done)
             handle = await start_task(
                 stack.client, request, task_queue=settings.queues.orchestrator
             )

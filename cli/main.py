@@ -250,9 +250,17 @@ async def dev(ctx: click.Context, no_worker: bool, no_api: bool) -> None:
     """Start the embedded stack (Temporal dev server, Postgres), workers on every queue, the API."""
     from cli.devstack import DevStack
     from workers.deps import Deps
+    from workers.engines.fallback import plan_engines, standing_in, without_fallback
     from workers.main import run_workers, select_queues
 
     settings = _settings(ctx)
+    if no_worker:
+        settings = without_fallback(settings)
+    else:  # no usable provider: the embedded engine stands in for the default policy
+        settings, why = await plan_engines(settings)
+        if why is not None:
+            names = ", ".join(f"{e.id} ({e.model})" for e in standing_in(_settings(ctx)))
+            console.print(f"No configured provider is usable; starting the embedded engine {names}")
     stop = asyncio.Event()
     _stop_on_signals(stop)
     codec_endpoint = None if no_api else f"{local_api_url(settings)}/codec"
@@ -275,13 +283,15 @@ async def dev(ctx: click.Context, no_worker: bool, no_api: bool) -> None:
 
 
 @main.command()
+@click.option("--scripted", is_flag=True, help="Play scripted replies instead of a model.")
 @click.pass_context
 @run_async
-async def demo(ctx: click.Context) -> None:
-    """Run one task end to end on the embedded stack (scripted offline when no provider answers)."""
+async def demo(ctx: click.Context, scripted: bool) -> None:
+    """Run one code task end to end on the embedded stack: the configured providers when they
+    answer, else the embedded engine (a small real model on this CPU)."""
     from cli.demo import run_demo
 
-    await run_demo(_settings(ctx), console)
+    await run_demo(_settings(ctx), console, scripted)
 
 
 # Privacy commands: `naestro pii scan|calibrate`, `naestro codec-keygen|codec-server`.

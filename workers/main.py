@@ -77,9 +77,14 @@ async def run_workers(
 ) -> None:
     """Poll the planned queues until stop is set, then shut down gracefully. A queue whose
     provider is a supervised engine (``engines:``) is polled only while that engine is ready."""
-    supervised = {deps.settings.provider(e.id).queue: e.id for e in deps.settings.engines}
+    engines = deps.settings.engines
+    supervised = {deps.settings.provider(e.id).queue: e for e in engines}
     static = [p for p in plans if p.queue not in supervised]
-    engine_plans = {supervised[p.queue]: p for p in plans if p.queue in supervised}
+    engine_plans = {
+        supervised[p.queue].id: p
+        for p in plans
+        if p.queue in supervised and supervised[p.queue].autostart == "always"
+    }
     async with contextlib.AsyncExitStack() as stack:
         for worker in build_workers(client, deps, static):
             await stack.enter_async_context(worker)

@@ -293,6 +293,14 @@ class EngineConfig(Strict):
     restart_backoff_seconds: float = Field(default=1.0, gt=0)
     max_restart_backoff_seconds: float = Field(default=60.0, gt=0)
     drain_seconds: float = Field(default=30.0, ge=0, description="in-flight calls on stop")
+    autostart: Literal["always", "fallback"] = Field(
+        default="always",
+        description="fallback: `naestro dev` / `naestro demo` start it (and route the default "
+        "policy to it) only when the default policy has no usable provider",
+    )
+    fallback_policy: str | None = Field(
+        default=None, description="the policy that routes to it when it stands in for default"
+    )
 
 
 class Settings(Strict):
