@@ -9,6 +9,7 @@ a worker restart.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from naestro.contracts import Ledger, LedgerLine, ModelCall, RoleSummary
@@ -82,11 +83,15 @@ class LedgerBook:
             return None
         return self.max_gpu_seconds - self._spent_gpu - self._held()[2]
 
-    def output_cap(self, prompt_tokens: int, max_output: int, price_out: float) -> int:
-        """The largest output cap that keeps the budget, given open reservations."""
+    def output_cap(
+        self, prompt_tokens: int, max_output: int, price_out: float, price_in: float = 0.0
+    ) -> int:
+        """The largest output cap that keeps the budget, given open reservations: what is
+        left once the prompt is paid for (its tokens, and its input price)."""
         cap = min(max_output, self.tokens_left() - prompt_tokens)
         if price_out > 0:
-            cap = min(cap, int(self.usd_left() * 1e6 / price_out))
+            usd_for_output = self.usd_left() * 1e6 - prompt_tokens * price_in
+            cap = min(cap, math.floor(usd_for_output / price_out))
         return cap
 
     def reserve(
@@ -99,7 +104,7 @@ class LedgerBook:
     ) -> Reservation:
         """Hold the call's worst case (prompt + capped reply, priced, and its GPU-seconds);
         BudgetExceeded, naming what ran out, when not even a one-token reply fits."""
-        cap = self.output_cap(prompt_tokens, max_output, price_out)
+        cap = self.output_cap(prompt_tokens, max_output, price_out, price_in)
         if cap < 1:
             raise BudgetExceeded(
                 self._exhausted("token" if self._short_of_tokens(prompt_tokens) else "USD")

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 
 from naestro.config.settings import Settings, load_settings
+from naestro.contracts import ModelRequest
 from workers.deps import Deps
 from workers.main import build_workers, select_queues
 
@@ -80,3 +81,25 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+async def recorded_usages(client: Client, history: WorkflowHistory) -> list[dict[str, int]]:
+    """Usage of every completed model call, read from the history's (encrypted) results."""
+    codec = client.data_converter.payload_codec
+    usages = []
+    for e in history.events:
+        if e.HasField("activity_task_completed_event_attributes"):
+            payloads = list(e.activity_task_completed_event_attributes.result.payloads)
+            for payload in await codec.decode(payloads) if codec else payloads:
+                data = json.loads(payload.data)
+                if isinstance(data, dict) and "usage" in data:
+                    usages.append(data["usage"])
+    return usages
+
+
+def recorded_requests(path: Path) -> list[ModelRequest]:
+    """What a replay provider with ``record: path`` received, in order ([] if nothing)."""
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [ModelRequest.model_validate_json(line) for line in lines if line.strip()]

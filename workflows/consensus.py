@@ -9,8 +9,10 @@ review signal, as the policy says. Every call is routed on its own (workflows/st
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -36,6 +38,7 @@ from workflows.steps.calls import CallScope, ModelCaller
 from workflows.steps.verify import same_passing_outcomes, verify_all
 
 WORKFLOW_NAME = names.CONSENSUS_WORKFLOW
+T = TypeVar("T")
 
 
 def _scan(request: ConsensusRequest) -> PiiScanResult:
@@ -67,6 +70,19 @@ def call_scope(request: ConsensusRequest) -> CallScope:
         deadline=request.deadline,
         stream=request.stream,
     )
+
+
+async def _settled(*calls: Awaitable[T]) -> list[T]:
+    """Every call's result, or the first failure once *all* have settled. Failing while a
+    sibling's routing (a local activity) is still resolving would put its marker after the
+    workflow's failure, which the server rejects: the workflow task is retried until the
+    run times out (temporalio/sdk-rust#659). Parallel calls fail together at a deadline."""
+    settled: list[T] = []
+    for result in await asyncio.gather(*calls, return_exceptions=True):
+        if isinstance(result, BaseException):
+            raise result
+        settled.append(result)
+    return settled
 
 
 @dataclass(frozen=True)
@@ -145,7 +161,7 @@ class ConsensusWorkflow:
         else:
             early = ""
             critiques = list(
-                await asyncio.gather(
+                await _settled(
                     *(
                         caller.structured(
                             Critique,
@@ -192,7 +208,7 @@ class ConsensusWorkflow:
                 caller.text("proposer", request.phase, messages, prefer=i)
                 for i in range(policy.proposers)
             ]
-        return [r.text for r in await asyncio.gather(*calls)]
+        return [r.text for r in await _settled(*calls)]
 
     async def _maybe_human(
         self, request: ConsensusRequest, summary: ConsensusSummary

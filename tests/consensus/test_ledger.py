@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError
 
 from naestro.client import start_task
@@ -15,23 +14,9 @@ from naestro.contracts import Budget, Ledger, TaskRequest, TaskResult
 from naestro.structured import REPAIR_MARKER
 from tests.consensus.scripts import TASK, consensus_settings, critique, panel, panel_roles
 from tests.replay import replayer
-from tests.support import running_workers
+from tests.support import recorded_usages, running_workers
 
 SLOW = {"simulated_latency_ms": 300}
-
-
-async def recorded_usages(client: Client, history: WorkflowHistory) -> list[dict[str, int]]:
-    """Usage of every completed model call, read from the history's (encrypted) results."""
-    codec = client.data_converter.payload_codec
-    usages = []
-    for e in history.events:
-        if e.HasField("activity_task_completed_event_attributes"):
-            payloads = list(e.activity_task_completed_event_attributes.result.payloads)
-            for payload in await codec.decode(payloads) if codec else payloads:
-                data = json.loads(payload.data)
-                if isinstance(data, dict) and "usage" in data:
-                    usages.append(data["usage"])
-    return usages
 
 
 async def child_ledger(client: Client, workflow_id: str) -> Ledger | None:

@@ -111,6 +111,17 @@ def test_ledger_reserves_then_reconciles() -> None:
     assert view.total.gpu_seconds == 2.0 and view.phases["implement"].calls == 1
 
 
+def test_output_cap_leaves_room_to_pay_for_the_prompt() -> None:
+    # $0.03 left; the prompt costs $0.012 (4,000 tokens at $3/M), so the reply may cost
+    # $0.018 at most: 1,200 tokens at $15/M, not the 2,000 the whole $0.03 would buy.
+    book = LedgerBook(max_tokens=1_000_000, max_usd=0.03)
+    held = book.reserve(4000, 2048, price_in=3.0, price_out=15.0)
+    assert held.output_cap == 1200
+    assert held.usd <= 0.03
+    with pytest.raises(BudgetExceeded, match="USD budget"):
+        LedgerBook(max_tokens=1_000_000, max_usd=0.012).reserve(4000, 2048, 3.0, 15.0)
+
+
 def test_confidence_formula() -> None:
     critique = Critique.model_validate(
         {
