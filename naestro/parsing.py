@@ -79,7 +79,26 @@ def extract_files(text: str) -> list[SandboxFile]:
             files[name] = files[name].rstrip("\n") + "\n\n" + content
         else:
             files[name] = content
-    return [SandboxFile(path=name, content=body) for name, body in files.items()]
+    return [SandboxFile(path=name, content=body) for name, body in _importing(files).items()]
+
+
+_ADDED_IMPORT = "from solution import *  # noqa: F403 (added: the tests use the solution)\n"
+_IMPORTS_SOLUTION = re.compile(r"^\s*(?:from\s+solution\s+import|import\s+solution\b)", re.M)
+
+
+def _importing(files: dict[str, str]) -> dict[str, str]:
+    """Tests beside a solution.py that never import it (small models forget) get the import
+    they need, so a test run checks the code rather than a NameError."""
+    if "solution.py" not in files:
+        return files
+    fixed = dict(files)
+    for name, body in files.items():
+        is_test = name.rsplit("/", 1)[-1].startswith("test_")
+        if is_test and not _IMPORTS_SOLUTION.search(body):
+            fixed[name] = (
+                "from solution import *  # noqa: F403 (added: tests see the solution)\n" + body
+            )
+    return fixed
 
 
 def render_files(files: list[SandboxFile]) -> str:

@@ -60,3 +60,15 @@ def test_a_block_cut_off_by_the_output_cap_is_kept() -> None:
 
 def test_prose_without_code_holds_no_files() -> None:
     assert extract_files("I would write a function that encodes runs.") == []
+
+
+def test_tests_that_forget_to_import_the_solution_get_the_import() -> None:
+    text = (
+        "```python\n# file: solution.py\ndef f():\n    return 1\n```\n"
+        "```python\n# file: test_solution.py\ndef test_f():\n    assert f() == 1\n```\n"
+        "```python\n# file: test_other.py\nfrom solution import f\n\ndef test_g():\n"
+        "    assert f()\n```"
+    )
+    files = {f.path: f.content for f in extract_files(text)}
+    assert files["test_solution.py"].startswith("from solution import *")
+    assert files["test_other.py"].startswith("from solution import f")

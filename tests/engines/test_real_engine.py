@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowHandle
 
@@ -26,6 +27,8 @@ from workers.main import run_workers, select_queues
 
 MODEL = "smollm2-135m-instruct"
 PROMPT = "What is the capital of France? Answer in one short sentence."
+# A real model on 2 shared cores: generous, as the engine's calls are real work.
+pytestmark = pytest.mark.timeout(600)
 
 
 def _settings(tmp_path: Path) -> Settings:
