@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,58 +15,35 @@ from activities.models._http import (
     Reply,
     connection_error,
     error_message,
-    require_api_key,
     status_error,
-    to_response,
 )
 from activities.models.base import OnProgress
-from naestro.config.settings import ProviderConfig
-from naestro.contracts import ChatMessage, ModelRequest, ModelResponse, Usage
+from activities.models.sdk import SdkProvider
+from naestro.contracts import ChatMessage, ModelRequest, Usage
 from naestro.errors import ProviderError
 
 DEFAULT_ENDPOINT = "https://api.anthropic.com"
 
 
-class AnthropicProvider:
+class AnthropicProvider(SdkProvider[AsyncAnthropic]):
     """Messages API adapter; system messages travel in the ``system`` parameter.
 
     ``request.temperature`` is not sent: the Messages API this SDK speaks has no sampling
     parameters any more (effort lives in ``output_config``).
     """
 
-    def __init__(self, config: ProviderConfig) -> None:
-        self.config = config
-        self._client: AsyncAnthropic | None = None
+    sdk_error = anthropic.APIError
 
-    async def complete(
-        self, request: ModelRequest, on_progress: OnProgress | None = None
-    ) -> ModelResponse:
-        client = self._ensure_client()
-        started = time.monotonic()
-        try:
-            if request.stream:
-                reply = await self._stream(client, request, on_progress)
-            else:
-                reply = _read_message(await self._create(client, request))
-        except anthropic.APIError as exc:
-            raise self._map_error(exc) from exc
-        return to_response(self.config, reply, started)
+    def _new_client(self, key: str) -> AsyncAnthropic:
+        return AsyncAnthropic(
+            base_url=self.config.endpoint or DEFAULT_ENDPOINT,
+            api_key=key,
+            max_retries=0,
+            timeout=self.config.timeout_seconds,
+        )
 
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
-
-    def _ensure_client(self) -> AsyncAnthropic:
-        key = require_api_key(self.config)
-        if self._client is None:
-            self._client = AsyncAnthropic(
-                base_url=self.config.endpoint or DEFAULT_ENDPOINT,
-                api_key=key or "not-needed",
-                max_retries=0,
-                timeout=self.config.timeout_seconds,
-            )
-        return self._client
+    async def _plain(self, client: AsyncAnthropic, request: ModelRequest) -> Reply:
+        return _read_message(await self._create(client, request))
 
     async def _create(self, client: AsyncAnthropic, request: ModelRequest) -> Message:
         system, messages = _split(request.messages)

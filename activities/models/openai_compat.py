@@ -3,7 +3,6 @@ xAI, Ollama, llama.cpp, any "OpenAI-compatible" endpoint), through the official 
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
@@ -20,14 +19,13 @@ from activities.models._http import (
     Reply,
     connection_error,
     error_message,
-    require_api_key,
     status_error,
-    to_response,
 )
 from activities.models.base import OnProgress
 from activities.models.capabilities import capabilities, response_format
+from activities.models.sdk import SdkProvider
 from naestro.config.settings import ProviderConfig
-from naestro.contracts import ChatMessage, ModelRequest, ModelResponse, Usage
+from naestro.contracts import ChatMessage, ModelRequest, Usage
 from naestro.errors import ConfigError, ProviderError
 
 DEFAULT_ENDPOINTS = {
@@ -41,47 +39,29 @@ DEFAULT_ENDPOINTS = {
 }
 
 
-class OpenAIProvider:
+class OpenAIProvider(SdkProvider[AsyncOpenAI]):
     """Chat completions over the OpenAI wire protocol; the SDK never retries (Temporal does)."""
 
+    sdk_error = openai.APIError
+
     def __init__(self, config: ProviderConfig) -> None:
-        self.config = config
+        super().__init__(config)
         endpoint = config.endpoint or DEFAULT_ENDPOINTS.get(config.engine)
         if endpoint is None:
             raise ConfigError(f"provider {config.id!r}: engine {config.engine!r} needs endpoint")
         self._endpoint = endpoint
-        self._client: AsyncOpenAI | None = None
         self.caps = capabilities(config)
 
-    async def complete(
-        self, request: ModelRequest, on_progress: OnProgress | None = None
-    ) -> ModelResponse:
-        client = self._ensure_client()
-        started = time.monotonic()
-        try:
-            if request.stream:
-                reply = await self._stream(client, request, on_progress)
-            else:
-                reply = _read_completion(await self._create(client, request))
-        except openai.APIError as exc:
-            raise self._map_error(exc) from exc
-        return to_response(self.config, reply, started)
+    def _new_client(self, key: str) -> AsyncOpenAI:
+        return AsyncOpenAI(
+            base_url=self._endpoint,
+            api_key=key,
+            max_retries=0,
+            timeout=self.config.timeout_seconds,
+        )
 
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
-
-    def _ensure_client(self) -> AsyncOpenAI:
-        key = require_api_key(self.config)
-        if self._client is None:
-            self._client = AsyncOpenAI(
-                base_url=self._endpoint,
-                api_key=key or "not-needed",  # local servers ignore it; the SDK insists
-                max_retries=0,
-                timeout=self.config.timeout_seconds,
-            )
-        return self._client
+    async def _plain(self, client: AsyncOpenAI, request: ModelRequest) -> Reply:
+        return _read_completion(await self._create(client, request))
 
     def _limits(self, request: ModelRequest) -> tuple[int | Omit, int | Omit]:
         """``(max_completion_tokens, max_tokens)``: exactly one of them is sent."""
