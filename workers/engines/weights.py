@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from naestro.errors import ModelWeightsError
+from naestro.errors import GgufError, ModelWeightsError
 from naestro.gguf import read_gguf
 
 # (what is happening, bytes done, bytes in all): joining 1.1 GB or hashing it takes a while.
@@ -192,7 +192,7 @@ def _existing_is_valid(path: Path, model: BundledModel, progress: Progress) -> b
         return False
     try:
         _verify(path, model, progress, fix="joining it again")
-    except ModelWeightsError:
+    except (ModelWeightsError, GgufError):
         path.unlink()
         return False
     return True
