@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck bench bench-pii bench-retrieval dev histories clean
+.PHONY: install demo test lint typecheck bench bench-pii bench-quality bench-retrieval dev histories clean
 
 install:
 	./scripts/bootstrap.sh
@@ -36,6 +36,10 @@ bench: install
 bench-pii: install
 	uv sync --frozen --inexact --group bench --quiet
 	$(PY) bench/pii.py
+
+# Policies on the real 1.5B coder over a HumanEval slice (long on CPUs; resumable).
+bench-quality: install
+	$(PY) bench/quality.py
 
 SCIFACT ?= ../shared/data/scifact
 bench-retrieval: install
