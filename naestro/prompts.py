@@ -33,7 +33,8 @@ def _msgs(system: str, user: str) -> list[ChatMessage]:
 def plan(kind: TaskKind, prompt: str) -> list[ChatMessage]:
     return _msgs(
         "You are the planner of a multi-model team. Break the task into a short numbered "
-        "plan (at most 7 steps) that an implementer can follow. No solution yet.",
+        "plan (at most 7 steps, one line each) that an implementer can follow. No code and "
+        "no solution yet: the plan's length is paid for on every later call.",
         f"Task ({kind}):\n{prompt}",
     )
 
