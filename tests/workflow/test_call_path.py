@@ -88,6 +88,7 @@ async def test_dead_first_provider_falls_back_and_opens_its_breaker(
     client: Client, tmp_path: Path, wire: WireServer
 ) -> None:
     wire.script("/v1/chat/completions", openai_error(503, "engine overloaded"))
+    wire.serve_models("m")  # up and listing its model, yet every call fails
     dead = {"id": "dead", "engine": "vllm", "endpoint": f"{wire.url}/v1", "model": "m"}
     script = write_script(
         tmp_path / "backup.jsonl",
