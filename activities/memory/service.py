@@ -35,6 +35,12 @@ from naestro.pii.exposure import for_context
 log = logging.getLogger(__name__)
 
 
+def _related(hit: Hit, min_similarity: float) -> bool:
+    """A chunk joins the plan's context only when it is about the prompt (its embedding's
+    cosine), whatever its rank: with few documents, top-k alone returns unrelated ones."""
+    return hit.vector is not None and hit.vector >= min_similarity
+
+
 def _masked_hit(hit: Hit) -> Hit:
     # The source is a path or "task:<id>" that Naestro names; ids can look like secrets.
     return hit.model_copy(
@@ -114,7 +120,8 @@ class MemoryService:
         if self.cfg.context_chunks:
             search = SearchRequest(query=req.prompt[:20_000], tenant=req.tenant,
                                    k=self.cfg.context_chunks)  # fmt: skip
-            hits = (await retrieval.search(pool, self.cfg, search, embedding))[: search.k]
+            found = await retrieval.search(pool, self.cfg, search, embedding)
+            hits = [h for h in found if _related(h, self.cfg.context_min_similarity)][: search.k]
         similar = await tasks.similar_tasks(
             pool,
             req.tenant,

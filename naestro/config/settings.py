@@ -251,6 +251,12 @@ class MemoryConfig(Strict):
     chunk_chars: int = Field(default=1500, ge=100)
     context_chunks: int = Field(default=5, ge=0, le=50, description="cited in the plan prompt")
     similar_tasks: int = Field(default=3, ge=0, le=50)
+    context_min_similarity: float = Field(
+        default=0.3,
+        ge=-1,
+        le=1,
+        description="cosine: retrieved chunks less related to the prompt stay out of the plan",
+    )
     similar_min_similarity: float = Field(
         default=0.6, ge=-1, le=1, description="cosine: past tasks less similar are not recalled"
     )

@@ -153,3 +153,6 @@ async def test_scripted_tasks_are_not_past_work_and_unrelated_tasks_are_not_reca
         second = await handle.result()
     assert first.status == "succeeded"
     assert second.memory is not None and first.task_id not in second.memory.similar_tasks
+    # ... nor is its answer, stored as a chunk, cited as context for an unrelated prompt
+    assert not any(first.task_id in c for c in second.memory.citations)
+    assert second.memory.citations == []
