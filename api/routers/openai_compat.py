@@ -31,7 +31,8 @@ from naestro.contracts import TaskResult
 router = APIRouter(prefix="/v1", tags=["openai"], responses=ERRORS)
 BASE_MODEL = "naestro-task"
 CONSENSUS_MODEL = "naestro-consensus"
-CHUNK_CHARS = 400
+# The finished answer goes out in small pieces (live token streaming is a later feature).
+CHUNK_CHARS = 64
 
 
 class InMessage(BaseModel):
