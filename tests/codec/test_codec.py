@@ -60,7 +60,9 @@ async def test_tampered_or_relabelled_payload_is_refused() -> None:
     a, b = generate_key("a"), generate_key("b")
     codec = _codec(a, b)
     payload = await _encode(codec, "hello")
-    flipped = Payload(metadata=payload.metadata, data=payload.data[:-1] + b"\x00")
+    flipped = Payload(
+        metadata=payload.metadata, data=payload.data[:-1] + bytes([payload.data[-1] ^ 1])
+    )
     with pytest.raises(CodecError, match="failed authentication"):
         await codec.decode([flipped])
     relabelled = Payload(metadata={**payload.metadata, KEY_ID_META: b"b"}, data=payload.data)
