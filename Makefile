@@ -31,6 +31,10 @@ bench: install
 	$(PY) bench/api.py
 	$(PY) bench/sandbox.py
 
+# Naestro's added latency per real model call (the bundled engine; --model, --calls, --tokens).
+bench-engine: install
+	$(PY) bench/engine.py
+
 # PII detection vs Microsoft Presidio (the bench dependency group holds Presidio; --inexact
 # keeps the engine and model weights bootstrap installed).
 bench-pii: install
