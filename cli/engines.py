@@ -11,9 +11,10 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from activities.routing.providers import serves_model
 from naestro.config.settings import Settings
 from workers.engines.launch import endpoint, served_name
-from workers.engines.supervisor import EngineStatus, is_ready, read_statuses
+from workers.engines.supervisor import EngineStatus, read_statuses
 
 console = Console(highlight=False)
 
@@ -21,7 +22,7 @@ console = Console(highlight=False)
 async def _answering(settings: Settings) -> dict[str, bool]:
     async with httpx.AsyncClient(timeout=2.0) as client:
         checks = [
-            is_ready(endpoint(e), served_name(settings.provider(e.id)), client)
+            serves_model(endpoint(e), served_name(settings.provider(e.id)), client)
             for e in settings.engines
         ]
         answers = await asyncio.gather(*checks)

@@ -46,15 +46,17 @@ class EndpointProbe:
         cached = self._seen.get((endpoint, model))
         if cached and now - cached[0] < PROBE_TTL_SECONDS:
             return cached[1]
-        ok = await _lists_model(endpoint, model)
+        async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_SECONDS) as client:
+            ok = await serves_model(endpoint, model, client)
         self._seen[(endpoint, model)] = (now, ok)
         return ok
 
 
-async def _lists_model(endpoint: str, model: str) -> bool:
+async def serves_model(base_url: str, model: str, client: httpx.AsyncClient) -> bool:
+    """Does the OpenAI-compatible server at ``base_url`` answer /models naming ``model``?
+    The one readiness question: routing, the engine supervisor and the CLI all ask it."""
     try:
-        async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_SECONDS) as client:
-            reply = await client.get(f"{endpoint.rstrip('/')}/models")
+        reply = await client.get(f"{base_url.rstrip('/')}/models")
         names = [m.get("id") for m in reply.json().get("data", [])]
     except (httpx.HTTPError, ValueError, AttributeError):
         return False

@@ -6,46 +6,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Callable
 
-import httpx
 from temporalio.client import Client
 
 from cli.devstack import DevStack
 from naestro.config.settings import Settings
-from naestro.errors import NaestroError
 from workers.deps import Deps
-from workers.engines.supervisor import is_ready
+from workers.engines.fallback import EngineNotReady, wait_ready
 from workers.main import run_workers, select_queues
 
 OnWait = Callable[[str], None]
 
 
-class EngineNotReadyError(NaestroError):
-    """A supervised engine did not answer in time, or the workers stopped first."""
-
-
 async def wait_for_engines(
     settings: Settings, workers: asyncio.Task[None], on_wait: OnWait | None = None
 ) -> None:
-    """Until each engine's endpoint lists its model (the worker then polls its queue)."""
-    async with httpx.AsyncClient(timeout=5) as http:
-        for engine in settings.engines:
-            provider = settings.provider(engine.id)
-            base = (provider.endpoint or "").rstrip("/")
-            deadline = time.monotonic() + engine.ready_timeout_seconds
-            if on_wait is not None:
-                on_wait(f"waiting for engine {engine.id} ({engine.model}) at {base}")
-            while not await is_ready(base, provider.model, http):
-                if workers.done():
-                    workers.result()  # the workers' own error, if they failed
-                    raise EngineNotReadyError("the workers stopped before the engines were ready")
-                if time.monotonic() > deadline:
-                    raise EngineNotReadyError(
-                        f"engine {engine.id} not ready after {engine.ready_timeout_seconds:.0f}s"
-                    )
-                await asyncio.sleep(0.5)
+    """Until each engine serves its model (workers/engines/fallback.py's wait); a worker
+    that failed first raises its own error."""
+    try:
+        await wait_ready(settings, on_wait or (lambda _: None), workers.done)
+    except EngineNotReady:
+        if workers.done():
+            workers.result()
+        raise
 
 
 @contextlib.asynccontextmanager

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import httpx
 
+from activities.routing.providers import serves_model
 from naestro.config.settings import EngineConfig, ProviderConfig, Settings
 from tests.support import free_port
-from workers.engines.supervisor import Supervisor, is_ready, read_statuses
+from workers.engines.supervisor import Supervisor, read_statuses
 
 FAKE = str(Path(__file__).with_name("fake_engine.py"))
 MODEL = "tiny-model"
@@ -70,11 +71,11 @@ async def test_loading_engine_is_not_ready_then_crash_restarts_and_stop_drains(
     async with httpx.AsyncClient(timeout=2) as client:
         # The port answers (503) while the model loads, but a loading engine is not ready.
         assert await _answers(client, runner.status.endpoint) == 503
-        assert not await is_ready(runner.status.endpoint, MODEL, client)
+        assert not await serves_model(runner.status.endpoint, MODEL, client)
         assert events.seen == []
         await events.wait_for(1)
         assert events.seen == ["ready:tiny"]
-        assert await is_ready(runner.status.endpoint, MODEL, client)
+        assert await serves_model(runner.status.endpoint, MODEL, client)
         first = runner.status.pid
         assert first is not None
 

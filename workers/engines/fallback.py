@@ -12,12 +12,12 @@ from pathlib import Path
 import httpx
 
 from activities.routing.policy import PolicyResolver
-from activities.routing.providers import Providers
+from activities.routing.providers import Providers, serves_model
 from naestro.config.settings import EngineConfig, Settings
 from naestro.contracts import RouteRequest
 from naestro.errors import NaestroError
 from workers.engines.launch import endpoint, served_name
-from workers.engines.supervisor import is_ready, read_statuses
+from workers.engines.supervisor import read_statuses
 
 ROLES = ["planner", "implementer", "refiner", "judge"]
 
@@ -73,7 +73,7 @@ async def wait_ready(
     async with httpx.AsyncClient(timeout=2.0) as client:
         for engine in engines:
             model = served_name(settings.provider(engine.id))
-            while not await is_ready(endpoint(engine), model, client):
+            while not await serves_model(endpoint(engine), model, client):
                 status = next((s for s in read_statuses(state_dir) if s.id == engine.id), None)
                 if status is not None and status.state == "failed":
                     raise EngineNotReady(f"engine {engine.id} failed: {status.detail}")

@@ -27,6 +27,7 @@ from typing import Literal
 
 import httpx
 
+from activities.routing.providers import serves_model
 from naestro.config.settings import EngineConfig, Settings
 from workers.engines.launch import Launch, endpoint, launch, served_name
 
@@ -57,16 +58,6 @@ def _die_with_parent() -> None:
     """In the child, before exec: SIGKILL when the parent (the worker) dies."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-async def is_ready(base_url: str, model: str, client: httpx.AsyncClient) -> bool:
-    """Does the server at ``base_url`` answer /models naming ``model``?"""
-    try:
-        reply = await client.get(f"{base_url}/models")
-        names = [m.get("id") for m in reply.json().get("data", [])]
-    except (httpx.HTTPError, ValueError, AttributeError):
-        return False
-    return reply.status_code == 200 and model in names
 
 
 class EngineRunner:
@@ -161,7 +152,7 @@ class EngineRunner:
         deadline = time.monotonic() + self.engine.ready_timeout_seconds
         async with httpx.AsyncClient(timeout=2.0) as client:
             while not stop.is_set() and self._proc.returncode is None:
-                if await is_ready(self.status.endpoint, self.status.model, client):
+                if await serves_model(self.status.endpoint, self.status.model, client):
                     return True
                 if time.monotonic() > deadline:
                     self._set("backoff", "not ready in time")
