@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import statistics
 import sys
 import tempfile
@@ -31,7 +32,6 @@ from cli.devstack import find_temporal
 from naestro import search
 from naestro.config.settings import Settings
 from naestro.exit import exit_after
-from tests.support import free_port
 from workers.deps import Deps
 from workers.engines.fallback import wait_ready
 from workers.main import run_workers, select_queues
@@ -39,6 +39,13 @@ from workers.runner import workflow_runner
 
 PROMPT = "Write a long, detailed story about a lighthouse keeper and a storm."
 SERVED = {"smollm2-135m": "smollm2-135m-instruct", "qwen2.5-coder-1.5b": "qwen2.5-coder-1.5b"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def settings_for(model: str, port: int, tag: str, data_dir: str) -> Settings:
