@@ -186,5 +186,9 @@ if __name__ == "__main__":
     # `python -m cli.devstack`: find or build the Temporal CLI (used by bootstrap.sh).
     found = find_temporal(Path(".naestro"))
     if found is None:
-        raise SystemExit("no Temporal CLI and no Go: temporalio will download one at start")
+        # Nothing can be downloaded at run time here, and Debian's Go (1.19) is too old for
+        # the CLI (go 1.25): say what is missing instead of failing later in every test.
+        raise SystemExit(
+            "no Temporal CLI and no Go >= 1.25: put `temporal` on PATH or Go in /usr/local/go"
+        )
     sys.stdout.write(f"Temporal CLI: {found}\n")
