@@ -72,6 +72,11 @@ class LedgerBook:
             sum(r.gpu_seconds for r in self._open),
         )
 
+    @property
+    def spent_usd(self) -> float:
+        """What the reconciled calls cost, summed in call order (as Spend.add does)."""
+        return self._spent_usd
+
     def tokens_left(self) -> int:
         return self.max_tokens - self._spent_tokens - self._held()[0]
 

@@ -288,7 +288,7 @@ class TaskWorkflow:
             )
             raise _Stop(status, stop.reason) from None
         self._book.absorb(result.calls)
-        workflow.upsert_search_attributes([search.COST.value_set(spend_of(self._book.calls).usd)])
+        workflow.upsert_search_attributes([search.COST.value_set(self._book.spent_usd)])
         self._consensus = result.summary
         self._draft = result.answer
         return result.answer
@@ -357,7 +357,7 @@ class TaskWorkflow:
 
     def _on_call(self, call: ModelCall) -> None:
         self._log.emit("model_call", **call.model_dump(mode="json"))
-        workflow.upsert_search_attributes([search.COST.value_set(spend_of(self._book.calls).usd)])
+        workflow.upsert_search_attributes([search.COST.value_set(self._book.spent_usd)])
 
     def _set_phase(self, phase: str) -> None:
         if phase != self._phase:
