@@ -52,7 +52,7 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--engine", default="qwen2.5-coder-1.5b")
     parser.add_argument("--proposers", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=8000, help="budget per problem")
-    parser.add_argument("--max-output-tokens", type=int, default=1024)
+    parser.add_argument("--max-output-tokens", type=int, default=512)
     parser.add_argument("--refine-rounds", type=int, default=1)
     parser.add_argument("--port", type=int, default=18090)
     parser.add_argument("--results", type=Path, default=None, help="default: .naestro/bench/")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import Priority, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -15,6 +16,7 @@ from naestro.contracts import CancelRequest, TaskRequest, TaskResult, TaskStatus
 from naestro.errors import NaestroError
 
 DEFAULT_QUEUE = "naestro.orchestrator"
+QUERY_SECONDS = 10  # a worker answers a query in milliseconds; none in this long is none
 
 
 class UnknownTaskError(NaestroError):
@@ -65,11 +67,30 @@ async def describe_status(client: Client, task_id: str) -> WorkflowExecutionStat
     return desc.status
 
 
+class NoWorkerError(NaestroError):
+    """A running task's progress cannot be read: no worker polls its queue."""
+
+
 async def query_status(client: Client, task_id: str) -> TaskStatusView:
     await describe_status(client, task_id)
-    view: TaskStatusView = await task_handle(client, task_id).query(
-        "status", result_type=TaskStatusView
-    )
+    try:
+        view: TaskStatusView = await task_handle(client, task_id).query(
+            "status", result_type=TaskStatusView, rpc_timeout=timedelta(seconds=QUERY_SECONDS)
+        )
+    except RPCError as err:
+        # No poller seen lately (FAILED_PRECONDITION), or none answered within the RPC's
+        # timeout (the client's timeout surfaces as CANCELLED "Timeout expired").
+        quiet = (
+            RPCStatusCode.FAILED_PRECONDITION,
+            RPCStatusCode.DEADLINE_EXCEEDED,
+            RPCStatusCode.CANCELLED,
+        )
+        if err.status not in quiet:
+            raise
+        raise NoWorkerError(
+            f"task {task_id}: no worker answered for its queue, so its progress cannot be "
+            "read (start `naestro dev` or `naestro worker`)"
+        ) from None
     return view
 
 

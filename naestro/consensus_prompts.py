@@ -50,6 +50,16 @@ def synthesizer(
     )
 
 
+def choose(kind: TaskKind, task: str, proposals: list[str]) -> list[ChatMessage]:
+    """The judge's pick among proposals their tests rank equally."""
+    return _msgs(
+        f"You are the judge of a {kind} task. The proposals below did equally well on the "
+        "tests. Pick the one most likely to be fully correct. Reply with one JSON object "
+        'only: {"proposal": <its number>, "rationale": "<one sentence>"}.',
+        f"Task:\n{task}\n\n{_numbered(proposals)}",
+    )
+
+
 def judge(kind: TaskKind, task: str, answer: str) -> list[ChatMessage]:
     return _msgs(
         f"You are the judge. Assess whether the answer fully and correctly solves the "

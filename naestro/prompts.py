@@ -17,6 +17,17 @@ _KIND_GUIDE: dict[str, str] = {
     ),
     "general": "You answer precisely and concisely, stating assumptions.",
 }
+# Code without tests of the model's own (write_tests: false): the task's examples run.
+_CODE_ONLY = (
+    "You write correct Python. Answer with fenced code blocks only. Start each block with "
+    "a line '# file: NAME'. Put the implementation in solution.py; write no tests (the "
+    "task's examples are run against it)."
+)
+
+
+def _guide(kind: TaskKind, write_tests: bool) -> str:
+    return _CODE_ONLY if kind == "code" and not write_tests else _KIND_GUIDE[kind]
+
 
 JUDGE_FORMAT = (
     'Reply with one JSON object only: {"verdict": "accept"|"revise"|"reject", '
@@ -39,9 +50,14 @@ def plan(kind: TaskKind, prompt: str) -> list[ChatMessage]:
     )
 
 
-def implement(kind: TaskKind, prompt: str, plan_text: str) -> list[ChatMessage]:
+def implement(
+    kind: TaskKind, prompt: str, plan_text: str, *, write_tests: bool = True
+) -> list[ChatMessage]:
+    """The implementer's prompt; without a plan (plan: false) the task alone."""
+    if not plan_text:
+        return _msgs(_guide(kind, write_tests), f"Task:\n{prompt}")
     plan_block = fence(plan_text, "planner output")
-    return _msgs(_KIND_GUIDE[kind], f"Task:\n{prompt}\n\nPlan:\n{plan_block}")
+    return _msgs(_guide(kind, write_tests), f"Task:\n{prompt}\n\nPlan:\n{plan_block}")
 
 
 NO_FILES = (
@@ -72,9 +88,12 @@ def refine(
     previous: str,
     report: VerificationReport | None,
     rationale: str,
+    *,
+    write_tests: bool = True,
 ) -> list[ChatMessage]:
     return _msgs(
-        _KIND_GUIDE[kind] + " You are revising an earlier attempt: fix every problem found.",
+        _guide(kind, write_tests) + " You are revising an earlier attempt: fix every problem "
+        "found.",
         f"Task:\n{prompt}\n\nPrevious attempt:\n{fence(previous, 'previous attempt')}\n\n"
         f"{_feedback(report, rationale)}",
     )

@@ -2,8 +2,13 @@
 
 quality = the judge's score, for tasks without tests;
           0.5 + 0.5 x the judge's score, for code whose tests pass;
-          0.5 x the fraction of tests passing, for code whose tests fail (the judge is not
-          asked about code that fails its own tests).
+          1, for code whose tests pass when the policy asks the judge only about answers
+          no passing test verified (review: unverified);
+          0.5 x the test score, for code whose tests fail (the judge is not asked about
+          code that fails its own tests).
+The test score is the fraction of tests passing; when the task showed examples
+(naestro/examples.py), its examples weigh 0.6 of it: they are the task's own words, the
+model's tests only the model's reading of them.
 A refine round must raise quality by at least ``min_improvement`` (relative, the previous
 quality floored at 0.05) or refining stops: the improvement gate.
 """
@@ -13,8 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from naestro.contracts import JudgeVerdict, SandboxFile, VerificationReport
+from naestro.examples import examples_passed
 
 QUALITY_FLOOR = 0.05
+EXAMPLES_WEIGHT = 0.6
 
 
 @dataclass(frozen=True)
@@ -24,8 +31,11 @@ class Candidate:
     report: VerificationReport | None
     verdict: JudgeVerdict | None
     quality: float
+    accepted_by_tests: bool = False  # passing tests were enough (review: unverified)
 
     def good_enough(self, threshold: float) -> bool:
+        if self.accepted_by_tests:
+            return True
         verified = self.report is None or self.report.passed
         return verified and self.verdict is not None and self.verdict.score >= threshold
 
@@ -38,9 +48,38 @@ def pass_fraction(report: VerificationReport) -> float:
     return sum(t.outcome == "passed" for t in report.tests) / len(report.tests)
 
 
+def test_score(report: VerificationReport) -> float:
+    """The pass fraction, the task's own examples weighing EXAMPLES_WEIGHT of it."""
+    if report.passed:
+        return 1.0
+    passed, run = examples_passed(report)
+    if not run:
+        return pass_fraction(report)
+    own = len(report.tests) - run
+    own_passed = sum(t.outcome == "passed" for t in report.tests) - passed
+    if not own:
+        return passed / run
+    return EXAMPLES_WEIGHT * passed / run + (1 - EXAMPLES_WEIGHT) * own_passed / own
+
+
 def failing(answer: str, files: list[SandboxFile], report: VerificationReport) -> Candidate:
-    """Code that fails its tests: scored by the fraction passing, no verdict."""
-    return Candidate(answer, files, report, None, 0.5 * pass_fraction(report))
+    """Code that fails its tests: scored by its test score, no verdict."""
+    return Candidate(answer, files, report, None, 0.5 * test_score(report))
+
+
+def verified(answer: str, files: list[SandboxFile], report: VerificationReport) -> Candidate:
+    """Code whose tests pass, accepted without the judge (review: unverified)."""
+    return Candidate(answer, files, report, None, 1.0, accepted_by_tests=True)
+
+
+def passed_tests(report: VerificationReport | None) -> bool:
+    """Whether ``report`` verified something: tests ran, and all passed."""
+    return report is not None and report.passed and bool(report.tests)
+
+
+def ranked(reports: list[VerificationReport]) -> list[int]:
+    """Proposals' positions, best test score first; equal scores keep their order."""
+    return sorted(range(len(reports)), key=lambda i: -test_score(reports[i]))
 
 
 def judged(

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from naestro.client import start_task
 from naestro.config.settings import Settings
+from naestro.contracts import TaskRequest
 from tests.support import make_settings, replay_provider, running_workers, write_script
 from tests.workflow.scripts import PROMPT, code_task_rules
 
@@ -70,6 +72,22 @@ async def test_status_and_cancel_of_unknown_task(client: Client, tmp_path: Path)
         done = await _in_thread([verb, "task-does-not-exist"], client, settings.source)
         assert done.returncode == 1
         assert done.stderr.strip().splitlines() == ["error: no task with id 'task-does-not-exist'"]
+
+
+async def test_status_without_a_worker_is_one_clear_line(client: Client, tmp_path: Path) -> None:
+    settings = _settings(tmp_path)  # no workers: nothing polls the task's queue
+    handle = await start_task(
+        client, TaskRequest(prompt=PROMPT), task_queue=settings.queues.orchestrator
+    )
+    try:
+        done = await _in_thread(["status", handle.id], client, settings.source)
+    finally:
+        await handle.terminate("test over")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"error: task {handle.id}: no worker answered for its queue, so its progress cannot "
+        "be read (start `naestro dev` or `naestro worker`)"
+    ]
 
 
 def test_unreachable_temporal_is_one_clear_line(tmp_path: Path) -> None:

@@ -4,6 +4,11 @@ Run as a child of TaskWorkflow for the phases a policy's ``consensus:`` section 
 Proposals that agree (normalised equality) skip critics and synthesis; a confidence below
 the policy's threshold runs another round with the judge's rationale, or waits for a human
 review signal, as the policy says. Every call is routed on its own (workflows/steps/calls.py).
+
+Code under ``selection: tests``: every proposal runs its tests and the task's examples in
+the sandbox and the best-ranked one is the answer (the judge picks among proposals their
+tests cannot separate); ``adaptive`` draws the other proposals only when the first fails;
+``review: unverified`` asks no judge about an answer its tests verified.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from temporalio.exceptions import ApplicationError
 
 from naestro import confidence as conf
 from naestro import consensus_prompts as cp
-from naestro import names
+from naestro import names, quality
 from naestro.contracts import (
     ChatMessage,
+    Choice,
     ConsensusRequest,
     ConsensusResult,
     ConsensusSummary,
@@ -33,11 +39,13 @@ from naestro.contracts import (
     PiiScanResult,
     VerificationReport,
 )
+from naestro.examples import Example, task_examples
 from naestro.ledger import LedgerBook
 from workflows.steps.calls import CallScope, ModelCaller
 from workflows.steps.verify import same_passing_outcomes, verify_all
 
 WORKFLOW_NAME = names.CONSENSUS_WORKFLOW
+TASK_EXAMPLES = "naestro.task-examples"  # as TaskWorkflow's: proposals run the task's examples
 T = TypeVar("T")
 
 
@@ -90,7 +98,7 @@ class _Round:
     answer: str
     proposals: list[str]
     critiques: list[Critique]
-    verdict: JudgeVerdict
+    verdict: JudgeVerdict | None  # None: the answer's tests verified it (review: unverified)
     summary: ConsensusSummary
 
 
@@ -117,6 +125,9 @@ class ConsensusWorkflow:
         )
         caller = ModelCaller(call_scope(request), self._book)
         policy, messages = request.consensus, request.messages
+        self._examples: list[Example] = []
+        if request.sandbox_task_queue and workflow.patched(TASK_EXAMPLES):
+            self._examples = task_examples(request.task)
         last: _Round | None = None
         for number in range(1, policy.max_rounds + 1):
             last = await self._round(caller, request, messages, number)
@@ -124,7 +135,8 @@ class ConsensusWorkflow:
                 break
             if policy.on_low_confidence != "round":
                 break
-            messages = cp.with_feedback(request.messages, last.answer, last.verdict.rationale)
+            rationale = last.verdict.rationale if last.verdict else ""
+            messages = cp.with_feedback(request.messages, last.answer, rationale)
         assert last is not None
         summary = await self._maybe_human(request, last.summary)
         await caller.report()
@@ -146,9 +158,8 @@ class ConsensusWorkflow:
         number: int,
     ) -> _Round:
         policy, phase = request.consensus, request.phase
-        proposals = await self._propose(caller, request, messages)
+        proposals, reports = await self._proposals(caller, request, messages)
         groups = conf.agreement_groups(proposals)
-        reports = await verify_all(request, proposals)
         critiques: list[Critique] = []
         critic_score: float | None = None
         report: VerificationReport | None = None
@@ -158,6 +169,9 @@ class ConsensusWorkflow:
         elif len(proposals) > 1 and same_passing_outcomes(reports):
             answer, early = proposals[0], "identical verification outcomes: synthesis skipped"
             report = reports[0]
+        elif policy.selection == "tests" and reports:
+            index, early = await self._select(caller, request, proposals, reports)
+            answer, report = proposals[index], reports[index]
         else:
             early = ""
             critiques = list(
@@ -178,9 +192,11 @@ class ConsensusWorkflow:
             critic_score = max(scores) if scores else None
             synth = cp.synthesizer(request.kind, request.task, proposals, critiques)
             answer = (await caller.text("synthesizer", phase, synth)).text
-        verdict = await caller.structured(
-            JudgeVerdict, "judge", phase, cp.judge(request.kind, request.task, answer)
-        )
+        verdict: JudgeVerdict | None = None
+        if request.review != "unverified" or not quality.passed_tests(report):
+            verdict = await caller.structured(
+                JudgeVerdict, "judge", phase, cp.judge(request.kind, request.task, answer)
+            )
         parts = conf.components(conf.agreement(proposals), critic_score, verdict, report)
         summary = ConsensusSummary(
             confidence=conf.confidence(parts, policy.weights, verdict),
@@ -192,23 +208,71 @@ class ConsensusWorkflow:
         )
         return _Round(answer, proposals, critiques, verdict, summary)
 
-    async def _propose(
+    async def _proposals(
         self, caller: ModelCaller, request: ConsensusRequest, messages: list[ChatMessage]
+    ) -> tuple[list[str], list[VerificationReport]]:
+        """The proposals and their verification reports (none unless code). Adaptive: the
+        first proposal alone, at the policy's temperature; the others only when its tests
+        did not pass."""
+        policy, examples = request.consensus, self._examples
+        if policy.adaptive and request.sandbox_task_queue and policy.proposers > 1:
+            first = await self._propose(caller, request, messages, 0, 1, request.temperature)
+            reports = await verify_all(request, first, examples)
+            if quality.passed_tests(reports[0]):
+                return first, reports
+            rest = await self._propose(caller, request, messages, 1, policy.proposers - 1)
+            return first + rest, reports + await verify_all(request, rest, examples, first=1)
+        proposals = await self._propose(caller, request, messages, 0, policy.proposers)
+        return proposals, await verify_all(request, proposals, examples)
+
+    async def _propose(
+        self,
+        caller: ModelCaller,
+        request: ConsensusRequest,
+        messages: list[ChatMessage],
+        start: int,
+        count: int,
+        temperature: float | None = None,
     ) -> list[str]:
-        policy = request.consensus
-        if policy.self_consensus:  # the same (first) provider sampled N times
+        """Proposals ``start`` .. ``start + count - 1``: the same (first) provider sampled
+        (self-consensus), else proposer i preferring the role's i-th provider."""
+        policy, phase = request.consensus, request.phase
+        if policy.self_consensus:
+            heat = policy.self_temperature if temperature is None else temperature
             calls = [
-                caller.text(
-                    "proposer", request.phase, messages, temperature=policy.self_temperature
-                )
-                for _ in range(policy.proposers)
+                caller.text("proposer", phase, messages, temperature=heat) for _ in range(count)
             ]
-        else:  # proposer i prefers the i-th provider of the role: different models
+        else:
             calls = [
-                caller.text("proposer", request.phase, messages, prefer=i)
-                for i in range(policy.proposers)
+                caller.text("proposer", phase, messages, prefer=i)
+                if temperature is None
+                else caller.text("proposer", phase, messages, prefer=i, temperature=temperature)
+                for i in range(start, start + count)
             ]
         return [r.text for r in await _settled(*calls)]
+
+    async def _select(
+        self,
+        caller: ModelCaller,
+        request: ConsensusRequest,
+        proposals: list[str],
+        reports: list[VerificationReport],
+    ) -> tuple[int, str]:
+        """The proposal its tests rank best; among proposals tied below a pass, the judge's
+        pick. Returns its position and how it was chosen."""
+        order = quality.ranked(reports)
+        top = quality.test_score(reports[order[0]])
+        tied = [i for i in order if quality.test_score(reports[i]) == top]
+        if len(tied) == 1 or reports[order[0]].passed:
+            return order[0], f"selected by tests ({top:.2f}) from {len(proposals)} proposal(s)"
+        choice = await caller.structured(
+            Choice,
+            "judge",
+            request.phase,
+            cp.choose(request.kind, request.task, [proposals[i] for i in tied]),
+        )
+        picked = tied[min(choice.proposal, len(tied)) - 1]
+        return picked, f"tests tied ({top:.2f}) across {len(tied)}: the judge chose"
 
     async def _maybe_human(
         self, request: ConsensusRequest, summary: ConsensusSummary

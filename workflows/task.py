@@ -42,6 +42,7 @@ from naestro.contracts import (
     VerifyRequest,
 )
 from naestro.contracts.memory import MemoryContext
+from naestro.examples import Example, task_examples, with_examples
 from naestro.ledger import LedgerBook
 from naestro.outcome import TaskState, spend_of, task_result
 from naestro.parsing import estimate_tokens, extract_files, parse_verdict
@@ -56,6 +57,8 @@ from workflows.steps.calls import BUDGET_ERROR, CallCancelled, CallScope, ModelC
 WORKFLOW_NAME = names.TASK_WORKFLOW
 # Tasks started before it route a role's calls once per task (no fallback, no repair).
 ONE_CALL_PATH = "naestro.one-call-path"
+# Tasks started before it verify code with its own tests only, not the task's examples.
+TASK_EXAMPLES = "naestro.task-examples"
 _WEIGHTS = ConfidenceWeights()
 T = TypeVar("T")
 
@@ -88,6 +91,7 @@ class TaskWorkflow:
         self._memory: MemoryContext | None = None
         self._one_path = False
         self._caller: ModelCaller | None = None
+        self._examples: list[Example] = []
 
     # ------------------------------------------------------------ handlers
 
@@ -166,12 +170,20 @@ class TaskWorkflow:
         self._spec = await self._resolve_policy(request)
         self._caller = self._new_caller(request, self._spec)
         self._memory = await memory_steps.recall(self._spec, request, self._pii)
-        plan_prompt = memory_steps.with_context(
-            prompts.plan(request.kind, request.prompt), self._memory
+        if request.kind == "code" and workflow.patched(TASK_EXAMPLES):
+            self._examples = task_examples(request.prompt)
+        spec = self._spec
+        if spec.plan:
+            plan_prompt = memory_steps.with_context(
+                prompts.plan(request.kind, request.prompt), self._memory
+            )
+            self._plan = await self._text("plan", "planner", plan_prompt)
+            await self._approve("plan", self._plan)
+        implement = prompts.implement(
+            request.kind, request.prompt, self._plan, write_tests=spec.write_tests
         )
-        self._plan = await self._text("plan", "planner", plan_prompt)
-        await self._approve("plan", self._plan)
-        implement = prompts.implement(request.kind, request.prompt, self._plan)
+        if not spec.plan:  # the recalled context joins the implementer's prompt instead
+            implement = memory_steps.with_context(implement, self._memory)
         draft = await self._answer("implement", "implementer", implement)
         return await self._refine_loop(request, draft)
 
@@ -193,7 +205,14 @@ class TaskWorkflow:
             previous = current
             self._round += 1
             rationale = current.verdict.rationale if current.verdict else ""
-            revise = prompts.refine(request.kind, request.prompt, answer, current.report, rationale)
+            revise = prompts.refine(
+                request.kind,
+                request.prompt,
+                answer,
+                current.report,
+                rationale,
+                write_tests=self._spec.write_tests,
+            )
             answer = await self._answer("refine", "refiner", revise)
 
     async def _evaluate(self, request: TaskRequest, answer: str) -> Candidate:
@@ -201,10 +220,13 @@ class TaskWorkflow:
         report: VerificationReport | None = None
         if request.kind == "code":
             files = extract_files(answer)
-            report = await self._verify(files)
+            report = await self._verify(with_examples(files, self._examples))
             self._log.emit("verification", passed=report.passed, summary=report.summary)
             if not report.passed:  # the judge is not asked about code that fails its tests
                 return quality.failing(answer, files, report)
+            assert self._spec is not None
+            if self._spec.review == "unverified" and quality.passed_tests(report):
+                return quality.verified(answer, files, report)
         verdict = await self._judge(prompts.review(request.kind, request.prompt, answer, report))
         return quality.judged(answer, files, report, verdict)
 
@@ -253,7 +275,9 @@ class TaskWorkflow:
 
     async def _text(self, phase: str, role: str, messages: list[ChatMessage]) -> str:
         self._set_phase(phase)
-        return (await self._stoppable(self._calls.text(role, phase, messages))).text
+        temperature = self._spec.temperature if self._spec is not None else 0.2
+        ask = self._calls.text(role, phase, messages, temperature=temperature)
+        return (await self._stoppable(ask)).text
 
     async def _answer(self, phase: str, role: str, messages: list[ChatMessage]) -> str:
         """An implementation or a revision: one call, or a deliberation when the policy asks."""

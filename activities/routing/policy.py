@@ -61,5 +61,9 @@ class PolicyResolver:
             consensus=policy.consensus,
             approval=policy.approval,
             call_attempts=policy.routing.call_attempts,
+            plan=policy.plan,
+            write_tests=policy.write_tests,
+            review=policy.review,
+            temperature=policy.temperature,
             memory_task_queue=settings.queues.memory if memory else None,
         )

@@ -3,6 +3,7 @@ worker), a provider serving it, and one Naestro policy per compared policy."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from naestro.config.settings import (
@@ -33,6 +34,7 @@ class HarnessOptions:
     max_output_tokens: int = 1024
     context_size: int = 4096
     threads: int | None = None
+    temperature: float = 0.8  # self-consensus's samples after the first (temperature 0)
 
 
 def provider_id(model: str) -> str:
@@ -60,7 +62,9 @@ def engine_entries(options: HarnessOptions) -> tuple[list[ProviderConfig], list[
                 model=f"bundled:{model}",
                 port=port,
                 context_size=options.context_size,
-                threads=options.threads,
+                # llama.cpp's server takes half the CPUs by default (physical cores behind
+                # hyper-threads); the harness's engine has the machine to itself.
+                threads=options.threads or len(os.sched_getaffinity(0)),
             )
         )
     return providers, engines
@@ -68,26 +72,44 @@ def engine_entries(options: HarnessOptions) -> tuple[list[ProviderConfig], list[
 
 def policies(providers: list[str], options: HarnessOptions) -> dict[str, PolicyConfig]:
     """single: the first model in every role; self-consensus: that model sampled N times as
-    proposers; consensus: every model proposes (when there are several). No memory: one
-    problem must not recall another's answer."""
+    proposers; consensus: every model proposes (when there are several). Each answers the
+    problem as asked (no plan, no tests of its own, temperature 0 as the direct call) and is
+    verified by the problem's examples; the judge is asked only about answers no passing
+    test verified; proposals are selected by their tests, drawn only when the first fails.
+    No memory: one problem must not recall another's answer."""
     one = dict.fromkeys(ROLES, providers[:1])
-    common = {"max_output_tokens": options.max_output_tokens, "memory": False}
+    common = {
+        "max_output_tokens": options.max_output_tokens,
+        "memory": False,
+        "plan": False,
+        "write_tests": False,
+        "review": "unverified",
+        "temperature": 0.0,
+    }
+    selection = {"critics": 0, "max_rounds": 1, "selection": "tests", "adaptive": True}
     out = {
-        POLICY_NAMES[SINGLE]: PolicyConfig(roles=one, **common),
-        POLICY_NAMES[SELF_CONSENSUS]: PolicyConfig(
-            roles=one,
-            consensus=ConsensusPolicy(
-                proposers=options.proposers, self_consensus=True, critics=0, max_rounds=1
-            ),
-            **common,
+        POLICY_NAMES[SINGLE]: PolicyConfig.model_validate({"roles": one, **common}),
+        POLICY_NAMES[SELF_CONSENSUS]: PolicyConfig.model_validate(
+            {
+                "roles": one,
+                "consensus": ConsensusPolicy(
+                    proposers=options.proposers,
+                    self_consensus=True,
+                    self_temperature=options.temperature,
+                    **selection,
+                ),
+                **common,
+            }
         ),
     }
     if len(providers) > 1:
         many = {**one, "proposer": providers, "critic": providers}
-        out[POLICY_NAMES[CONSENSUS]] = PolicyConfig(
-            roles=many,
-            consensus=ConsensusPolicy(proposers=len(providers), critics=0, max_rounds=1),
-            **common,
+        out[POLICY_NAMES[CONSENSUS]] = PolicyConfig.model_validate(
+            {
+                "roles": many,
+                "consensus": ConsensusPolicy(proposers=len(providers), **selection),
+                **common,
+            }
         )
     return out
 

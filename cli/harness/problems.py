@@ -13,12 +13,7 @@ from pathlib import Path
 from cli.evals import EvalInputError, Problem, Sample
 from naestro.parsing import extract_files
 
-TASK_PROMPT = (
-    "Complete this Python function: write the whole function `{entry}` (with the imports "
-    "it needs) so that it does what its docstring says.\n\n```python\n{prompt}```\n\n"
-    "Put the function in solution.py and pytest tests for it in test_solution.py."
-)
-DIRECT_PROMPT = (
+PROMPT = (
     "Complete this Python function: write the whole function `{entry}` (with the imports "
     "it needs) so that it does what its docstring says.\n\n```python\n{prompt}```\n\n"
     "Reply with the complete function in one ```python code block."
@@ -26,13 +21,9 @@ DIRECT_PROMPT = (
 
 
 def task_prompt(problem: Problem) -> str:
-    """What Naestro's policies are asked: the function and its pytest tests."""
-    return TASK_PROMPT.format(entry=problem.entry_point, prompt=problem.prompt)
-
-
-def direct_prompt(problem: Problem) -> str:
-    """What the model is asked when called directly: the function only."""
-    return DIRECT_PROMPT.format(entry=problem.entry_point, prompt=problem.prompt)
+    """What every policy is asked, the model called directly and Naestro's policies alike
+    (Naestro adds its role's instructions)."""
+    return PROMPT.format(entry=problem.entry_point, prompt=problem.prompt)
 
 
 def parse_indices(spec: str) -> list[int]:

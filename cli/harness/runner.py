@@ -15,7 +15,7 @@ from temporalio.client import Client
 from activities.models.base import cost_usd
 from cli.evals import Backend, Problem, evaluate
 from cli.harness.config import DIRECT, POLICY_NAMES
-from cli.harness.problems import check_sample, direct_prompt, task_prompt
+from cli.harness.problems import check_sample, task_prompt
 from cli.harness.results import ResultRow, ResultsFile
 from naestro.client import start_task
 from naestro.config.settings import ProviderConfig, Settings
@@ -115,7 +115,7 @@ class Harness:
             f"{_base(provider)}/chat/completions",
             json={
                 "model": provider.model,
-                "messages": [{"role": "user", "content": direct_prompt(problem)}],
+                "messages": [{"role": "user", "content": task_prompt(problem)}],
                 "temperature": 0.0,
                 "max_tokens": self._max_output_tokens(),
             },

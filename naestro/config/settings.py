@@ -27,6 +27,7 @@ from naestro.contracts import (
     ConsensusPolicy,
     Location,
     PiiAction,
+    Review,
     SandboxLimits,
 )
 from naestro.errors import ConfigError
@@ -120,6 +121,18 @@ class PolicyConfig(Strict):
     routing: RoutingConfig = Field(default_factory=lambda: RoutingConfig())
     approval: ApprovalPolicy = ApprovalPolicy()
     memory: bool = Field(default=True, description="use memory when memory.enabled is set")
+    plan: bool = Field(default=True, description="ask the planner first (off: implement at once)")
+    write_tests: bool = Field(
+        default=True,
+        description="ask for pytest tests with code (off: the task's own examples verify it)",
+    )
+    review: Review = Field(
+        default="always",
+        description="always ask the judge, or only about answers no passing test verified",
+    )
+    temperature: float = Field(
+        default=0.2, ge=0, le=2, description="sampling temperature of the task's own calls"
+    )
 
     @model_validator(mode="after")
     def _attempts_moved(self) -> PolicyConfig:

@@ -24,6 +24,7 @@ from naestro.contracts.base import (
     to_jsonable,
 )
 from naestro.contracts.consensus import (
+    Choice,
     ConfidenceWeights,
     ConsensusPolicy,
     ConsensusRequest,
@@ -34,6 +35,7 @@ from naestro.contracts.consensus import (
     Issue,
     JudgeVerdict,
     ProposalReview,
+    Review,
 )
 from naestro.contracts.ledger import (
     Ledger,
@@ -161,6 +163,8 @@ __all__ = [
     "PiiCalibrationRequest",
     "PiiEntityScore",
     "PiiCalibrationReport",
+    "Choice",
+    "Review",
     "JudgeVerdict",
     "ConfidenceWeights",
     "ConsensusPolicy",

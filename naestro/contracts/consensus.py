@@ -11,6 +11,8 @@ from naestro.contracts.base import Frozen, TaskKind
 from naestro.contracts.models import ChatMessage, ModelCall
 from naestro.contracts.pii import PiiScanResult
 
+Review = Literal["always", "unverified"]
+
 
 class JudgeVerdict(Frozen):
     verdict: Literal["accept", "revise", "reject"]
@@ -37,6 +39,15 @@ class ConsensusPolicy(Frozen):
         default=False, description="sample the first proposer provider N times"
     )
     self_temperature: float = Field(default=0.9, ge=0, le=2)
+    selection: Literal["synthesize", "tests"] = Field(
+        default="synthesize",
+        description="code: synthesize the proposals, or take the one its tests rank best",
+    )
+    adaptive: bool = Field(
+        default=False,
+        description="code: one proposal first (the policy's temperature); the others only "
+        "when it fails verification",
+    )
     critics: int = Field(default=2, ge=0, le=16)
     confidence_threshold: float = Field(default=0.6, ge=0, le=1)
     max_rounds: int = Field(default=2, ge=1, le=10)
@@ -46,6 +57,13 @@ class ConsensusPolicy(Frozen):
         default=2, ge=1, le=10, description="deprecated: routing.call_attempts (moved there)"
     )
     weights: ConfidenceWeights = ConfidenceWeights()
+
+
+class Choice(Frozen):
+    """The judge's pick among proposals their tests could not separate."""
+
+    proposal: int = Field(ge=1, description="1-based number of the best proposal")
+    rationale: str = ""
 
 
 class Issue(Frozen):
@@ -90,6 +108,8 @@ class ConsensusRequest(Frozen):
     gpu_seconds_left: float | None = None
     stream: bool = False
     call_attempts: int | None = None  # the policy's routing.call_attempts
+    review: Review = "always"  # the policy's review: "unverified" skips the judge on passes
+    temperature: float = Field(default=0.2, ge=0, le=2)  # the policy's (adaptive's first)
 
 
 class ConsensusSummary(Frozen):

@@ -6,7 +6,7 @@ from pydantic import Field
 
 from naestro.contracts.approval import ApprovalPolicy
 from naestro.contracts.base import Frozen, Location
-from naestro.contracts.consensus import ConsensusPolicy
+from naestro.contracts.consensus import ConsensusPolicy, Review
 from naestro.contracts.models import ChatMessage
 
 
@@ -45,6 +45,10 @@ class PolicySpec(Frozen):
     approval: ApprovalPolicy = ApprovalPolicy()
     memory_task_queue: str | None = None  # None: the task neither recalls nor writes back
     call_attempts: int = 2  # attempts on one provider before a call goes to its fallback
+    plan: bool = True
+    write_tests: bool = True
+    review: Review = "always"
+    temperature: float = 0.2
 
 
 class CallOutcome(Frozen):

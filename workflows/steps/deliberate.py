@@ -71,6 +71,8 @@ def consensus_request(
         gpu_seconds_left=book.gpu_seconds_left(),
         stream=spec.stream,
         call_attempts=spec.call_attempts,
+        review=spec.review,
+        temperature=spec.temperature,
     )
 
 

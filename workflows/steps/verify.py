@@ -1,4 +1,5 @@
-"""Consensus on code: verify every proposal in the sandbox, in parallel.
+"""Consensus on code: verify every proposal in the sandbox, in parallel, with the task's
+own examples (naestro/examples.py) beside each proposal's tests.
 
 Proposals whose verification outcomes are identical and passing (same tests, all
 passed) agree even when their text differs, so synthesis is skipped.
@@ -14,19 +15,29 @@ from temporalio.common import Priority
 
 from activities.sandbox.activity import SandboxActivities
 from naestro.contracts import ConsensusRequest, VerificationReport, VerifyRequest
+from naestro.examples import Example, with_examples
 from naestro.parsing import extract_files
 from naestro.presets import SANDBOX_RUN
 
 
-async def verify_all(request: ConsensusRequest, proposals: list[str]) -> list[VerificationReport]:
-    """One report per proposal; none when the task is not code (no sandbox queue)."""
+async def verify_all(
+    request: ConsensusRequest,
+    proposals: list[str],
+    examples: list[Example] | None = None,
+    first: int = 0,
+) -> list[VerificationReport]:
+    """One report per proposal (numbered from ``first``); none when the task is not code
+    (no sandbox queue)."""
     if not request.sandbox_task_queue:
         return []
-    return list(await asyncio.gather(*(_verify(request, i, p) for i, p in enumerate(proposals))))
+    checks = (_verify(request, first + i, p, examples or []) for i, p in enumerate(proposals))
+    return list(await asyncio.gather(*checks))
 
 
-async def _verify(request: ConsensusRequest, index: int, proposal: str) -> VerificationReport:
-    files = extract_files(proposal)
+async def _verify(
+    request: ConsensusRequest, index: int, proposal: str, examples: list[Example]
+) -> VerificationReport:
+    files = with_examples(extract_files(proposal), examples)
     if not files:
         return VerificationReport(
             backend="none", passed=False, exit_code=None, summary="no code blocks to verify"

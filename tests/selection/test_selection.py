@@ -1,0 +1,159 @@
+"""Verification by the task's own examples, the judge only on doubt, and proposals
+selected by their tests: TaskWorkflow and ConsensusWorkflow on a real dev server, real
+sandboxes, scripted replies at the provider."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+
+from naestro.client import start_task
+from naestro.contracts import TaskRequest, TaskResult
+from naestro.examples import EXAMPLES_FILE
+from tests.consensus.scripts import consensus_settings, text, verdict
+from tests.support import make_settings, replay_provider, running_workers, write_script
+
+PROMPT = '''Complete this function.
+
+```python
+def add(a: int, b: int) -> int:
+    """The sum of a and b.
+    >>> add(2, 3)
+    5
+    >>> add(-1, 1)
+    0
+    """
+```
+'''
+BUGGY = "```python\n# file: solution.py\ndef add(a: int, b: int) -> int:\n    return a - b\n```"
+FIXED = "```python\n# file: solution.py\ndef add(a: int, b: int) -> int:\n    return a + b\n```"
+OFF_BY_ONE = FIXED.replace("a + b", "a + b + 1")
+LEAN = {"plan": False, "write_tests": False, "review": "unverified", "temperature": 0.0}
+
+
+async def _run(client: Client, queue: str) -> TaskResult:
+    handle = await start_task(client, TaskRequest(prompt=PROMPT, kind="code"), task_queue=queue)
+    return await handle.result()
+
+
+def _example_tests(result: TaskResult) -> list[str]:
+    assert result.verification is not None
+    return [t.name for t in result.verification.tests if EXAMPLES_FILE[:-3] in t.name]
+
+
+async def test_examples_verify_code_and_the_judge_is_asked_only_on_doubt(
+    client: Client, tmp_path: Path
+) -> None:
+    rules = [
+        {"phase": "implement", "text": BUGGY},
+        {"phase": "refine", "contains": "test_example_1", "text": FIXED},
+        {"role": "judge", "text": verdict(0.9)},
+    ]
+    script = write_script(tmp_path / "script.jsonl", rules)
+    settings = make_settings(tmp_path, [replay_provider(script)], policy=LEAN)
+    async with running_workers(client, settings):
+        result = await _run(client, settings.queues.orchestrator)
+
+    assert result.status == "succeeded", result.reason
+    # No plan; the draft failed the task's examples (the refine prompt named them), the
+    # revision passed them, and no judge was asked about code its tests verified.
+    assert [(c.phase, c.role) for c in result.trace] == [
+        ("implement", "implementer"),
+        ("refine", "refiner"),
+    ]
+    assert len(_example_tests(result)) == 2
+    assert "a + b" in result.answer and result.verdict is None
+    assert {a.name for a in result.artifacts} == {"solution.py"}  # not the generated tests
+    assert result.confidence == 1.0
+
+
+def _panel(p1: str, p2: str, p3: str, judge: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "planner": text(FIXED),
+        "p1": text(p1),
+        "p2": text(p2),
+        "p3": text(p3),
+        "c1": text("{}"),
+        "synth": text("unused"),
+        "judge": judge,
+    }
+
+
+ROLES = {
+    "planner": ["planner"],
+    "implementer": ["planner"],
+    "refiner": ["planner"],
+    "judge": ["judge"],
+    "proposer": ["p1", "p2", "p3"],
+    "critic": ["c1"],
+    "synthesizer": ["synth"],
+}
+BY_TESTS = {"critics": 0, "max_rounds": 1, "selection": "tests"}
+
+
+async def test_adaptive_draws_more_only_when_the_first_fails_and_tests_select(
+    client: Client, tmp_path: Path
+) -> None:
+    scripts = _panel(BUGGY, FIXED, OFF_BY_ONE, text(verdict(0.9)))
+    settings = consensus_settings(
+        tmp_path, scripts, ROLES, consensus={**BY_TESTS, "adaptive": True}, **LEAN
+    )
+    async with running_workers(client, settings):
+        result = await _run(client, settings.queues.orchestrator)
+
+    assert result.status == "succeeded", result.reason
+    assert [c.provider for c in result.trace if c.role == "proposer"][0] == "p1"
+    assert sorted(c.provider for c in result.trace if c.role == "proposer") == ["p1", "p2", "p3"]
+    assert result.consensus is not None
+    assert result.consensus.early_exit.startswith("selected by tests (1.00) from 3")
+    assert "return a + b\n" in result.answer
+    assert not [c for c in result.trace if c.role in ("judge", "synthesizer", "critic")]
+
+
+async def test_adaptive_stops_at_a_first_proposal_that_passes(
+    client: Client, tmp_path: Path
+) -> None:
+    scripts = _panel(FIXED, BUGGY, BUGGY, text(verdict(0.9)))
+    settings = consensus_settings(
+        tmp_path, scripts, ROLES, consensus={**BY_TESTS, "adaptive": True}, **LEAN
+    )
+    async with running_workers(client, settings):
+        result = await _run(client, settings.queues.orchestrator)
+
+    assert result.status == "succeeded", result.reason
+    assert [(c.role, c.provider) for c in result.trace] == [("proposer", "p1")]
+    assert result.spend.model_calls == 1
+
+
+async def test_the_judge_picks_among_proposals_the_tests_tie(
+    client: Client, tmp_path: Path
+) -> None:
+    choice = json.dumps({"proposal": 2, "rationale": "closer"})
+    judge = [
+        {"contains": "did equally well", "text": choice},
+        {"text": verdict(0.9)},
+    ]
+    # Each fails one of the two examples: tied. The judge picks the second of the tied.
+    half_a = FIXED.replace("return a + b", "return 5 if a == 2 else 99")
+    half_b = FIXED.replace("return a + b", "return 0 if a == -1 else 99")
+    scripts = {**_panel(half_a, half_b, BUGGY, judge), "planner": [{"text": FIXED}]}
+    settings = consensus_settings(tmp_path, scripts, ROLES, consensus=BY_TESTS, **LEAN)
+    async with running_workers(client, settings):
+        handle = await start_task(
+            client,
+            TaskRequest(prompt=PROMPT, kind="code"),
+            task_queue=settings.queues.orchestrator,
+        )
+        result = await handle.result()
+
+    assert result.consensus is not None
+    assert result.consensus.early_exit == "tests tied (0.50) across 2: the judge chose"
+    assert result.status == "succeeded", result.reason  # the refiner fixed the pick
+    refine = [c for c in result.trace if c.phase == "refine"]
+    assert len(refine) == 1
+    child = client.get_workflow_handle(f"{handle.id}-consensus-implement-0")
+    chosen = await child.result()
+    assert "0 if a == -1" in chosen["answer"]
