@@ -73,7 +73,7 @@ def _literal(text: str) -> bool:
 
 
 def _arrow(line: str) -> Example | None:
-    match = _ARROW.match(line.lstrip("\x27\"").rstrip(".,;"))
+    match = _ARROW.match(line.lstrip('\x27"').rstrip(".,;"))
     if match is None:
         return None
     return _example(match["call"], match["want"].rstrip(".,;"), printed=False)
