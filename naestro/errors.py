@@ -62,6 +62,12 @@ class NoProviderError(NaestroError):
     """No provider the policy names can serve a role right now (keys unset, endpoints down)."""
 
 
+class NoProviderReady(NoProviderError):
+    """No provider can serve a role *yet*: every one skipped is down, loading, behind an
+    open breaker or failed this call. The workflow waits (a durable timer) and routes
+    again, instead of failing the task while a local engine restarts."""
+
+
 class UnknownPolicyError(NaestroError):
     """A policy name that temporal.yaml does not declare."""
 
@@ -90,6 +96,7 @@ NON_RETRYABLE_ERROR_TYPES: tuple[str, ...] = (
     UnknownProviderError.__name__,
     UnknownPolicyError.__name__,
     NoProviderError.__name__,
+    NoProviderReady.__name__,  # the workflow waits and routes again, on a durable timer
     PiiScanError.__name__,
     PiiPolicyBlocked.__name__,
     BudgetExhausted.__name__,

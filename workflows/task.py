@@ -52,7 +52,15 @@ from workflows.steps import deliberate
 from workflows.steps import memory as memory_steps
 from workflows.steps import privacy as privacy_steps
 from workflows.steps.approval import ApprovalDesk, ApprovalRejected, ProgressLog
-from workflows.steps.calls import BUDGET_ERROR, CallCancelled, CallScope, ModelCaller
+from workflows.steps.calls import (
+    BUDGET_ERROR,
+    NOT_READY,
+    READY_WAITS,
+    WAIT_FOR_PROVIDER,
+    CallCancelled,
+    CallScope,
+    ModelCaller,
+)
 
 WORKFLOW_NAME = names.TASK_WORKFLOW
 # Tasks started before it route a role's calls once per task (no fallback, no repair).
@@ -233,7 +241,25 @@ class TaskWorkflow:
     # ------------------------------------------------------------ steps
 
     async def _resolve_policy(self, request: TaskRequest) -> PolicySpec:
-        """The policy's settings, and a first provider per role (fails fast when none)."""
+        """The policy's settings, and a first provider per role: fails fast when a role has
+        none, waits (a durable timer, within the task's wall time) while one may come."""
+        deadline = self._started + timedelta(seconds=request.budget.max_wall_seconds)
+        for pause in (*READY_WAITS, None):
+            try:
+                return await self._resolve_once(request)
+            except (ActivityError, ApplicationError) as err:  # a local activity's own error
+                cause = err.cause if isinstance(err, ActivityError) else err
+                ready_later = isinstance(cause, ApplicationError) and cause.type == NOT_READY
+                if pause is None or not ready_later:
+                    raise
+                late = workflow.now() + timedelta(seconds=pause) >= deadline
+                if late or not workflow.patched(WAIT_FOR_PROVIDER):
+                    raise
+                self._log.emit("waiting", reason=str(cause), seconds=pause)
+                await workflow.sleep(pause)
+        raise AssertionError("unreachable: the last pause is None")
+
+    async def _resolve_once(self, request: TaskRequest) -> PolicySpec:
         spec: PolicySpec = await workflow.execute_local_activity_method(
             RoutingActivities.resolve_policy,
             RouteRequest(

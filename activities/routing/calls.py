@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from activities.routing.providers import Providers, routed
-from activities.routing.tokens import count_tokens, reservation_tokens
+from activities.routing.providers import Providers, routed, transient
+from activities.routing.tokens import count_prompt, reservation_tokens
 from naestro.config.settings import PolicyConfig, ProviderConfig
 from naestro.contracts import CallOutcome, CallRoute, CallRouteRequest
-from naestro.errors import NoProviderError
+from naestro.errors import NoProviderError, NoProviderReady
 
 
 class Health(Protocol):
@@ -62,7 +62,8 @@ class CallRouter:
         picked = await self._first(policy, request, long_role, long_ids, reasons)
         if picked is not None:
             return picked
-        raise NoProviderError(
+        error = NoProviderReady if transient(reasons) else NoProviderError
+        raise error(
             f"policy {request.policy!r}: no usable provider for role {request.role!r} "
             f"({'; '.join(reasons) or 'none configured'})"
         )
@@ -94,7 +95,7 @@ class CallRouter:
                 reasons.append(f"{pid}: failed on this call")
                 continue
             p = self._providers.get(pid)
-            tokens, counter = count_tokens(p, request.messages)
+            tokens, counter = await count_prompt(p, request.messages)
             why = await self._skip(policy, request, p, tokens, home)
             if why is not None:
                 reasons.append(f"{pid}: {why}")

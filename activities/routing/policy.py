@@ -1,15 +1,16 @@
 """Policy resolution: a policy's settings and one provider per role, checked at task start.
 
 The task fails fast (a clear NoProviderError) when a role has no usable provider at all;
-each call is then routed afresh (activities/routing/calls.py).
+when one may come (a local engine loading or restarting) it is NoProviderReady, and the
+task waits for it. Each call is then routed afresh (activities/routing/calls.py).
 """
 
 from __future__ import annotations
 
-from activities.routing.providers import Providers, routed
+from activities.routing.providers import Providers, routed, transient
 from naestro.config.settings import PolicyConfig, ProviderConfig
 from naestro.contracts import PolicySpec, RoutedProvider, RouteRequest
-from naestro.errors import NoProviderError
+from naestro.errors import NoProviderError, NoProviderReady
 
 REQUIRED_ROLES = ("implementer", "judge")
 
@@ -30,9 +31,8 @@ class PolicyResolver:
                 return p
             reasons.append(f"{pid}: {why}")
         tried = "; ".join(reasons) or "none configured"
-        raise NoProviderError(
-            f"policy {request.policy!r}: no usable provider for role {role!r} ({tried})"
-        )
+        error = NoProviderReady if transient(reasons) else NoProviderError
+        raise error(f"policy {request.policy!r}: no usable provider for role {role!r} ({tried})")
 
     async def resolve(self, request: RouteRequest) -> PolicySpec:
         """Resolve a policy to one provider per role (raises NaestroError)."""

@@ -18,6 +18,17 @@ ROLE_FALLBACK = {"planner": "implementer", "refiner": "implementer", "critic": "
 PROBE_TTL_SECONDS = 10.0
 PROBE_TIMEOUT_SECONDS = 0.5
 
+# Why a provider was skipped, when that mends by itself: it may serve a little later. An
+# engine a worker supervises is starting or restarting; an endpoint nobody here starts
+# that does not serve its model is the operator's to fix, and fails the task at once.
+STARTING = "(its engine is starting)"
+TRANSIENT = (STARTING, "circuit open", "failed on this call", "p95 latency")
+
+
+def transient(reasons: list[str]) -> bool:
+    """Whether at least one provider was skipped for a reason that mends by itself."""
+    return any(marker in reason for reason in reasons for marker in TRANSIENT)
+
 
 def routed(p: ProviderConfig) -> RoutedProvider:
     """What a workflow carries of a provider: its id, queue, place, window, prices, GPUs."""
@@ -100,5 +111,7 @@ class Providers:
         if p.engine == "replay" or not p.endpoint:
             return None
         if not await self._probe.serves(p.endpoint, p.model):
+            if any(engine.id == p.id for engine in self.settings.engines):
+                return f"{p.endpoint} does not serve {p.model} yet {STARTING}"
             return f"{p.endpoint} does not serve {p.model} (down or loading)"
         return None

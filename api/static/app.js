@@ -66,6 +66,7 @@ async function follow(taskId) {
       const event = JSON.parse(data);
       if (event.type === "phase") { showPhase(event.data.phase); $("status").textContent = "phase " + event.data.phase; }
       if (event.type === "approval" && event.data.event === "requested") $("status").textContent = `waiting for ${event.data.stage} approval`;
+      if (event.type === "waiting") $("status").textContent = `waiting for a provider: ${event.data.reason}`;
       if (event.type === "model_call") $("status").textContent = `${event.data.role} via ${event.data.provider}: ${event.data.output_tokens} tokens`;
       refreshInbox();
     }

@@ -4,13 +4,16 @@ to the results file. Rows already there are skipped, so an interrupted run resum
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from activities.models.base import cost_usd
 from cli.evals import Backend, Problem, evaluate
@@ -58,6 +61,8 @@ class Harness:
         else:
             answer, row = await self._task(policy, problem)
         wall = time.monotonic() - started
+        if row.status == "failed":
+            return row.model_copy(update={"wall_seconds": wall})
         passed, check = await self.check(problem, answer)
         return row.model_copy(update={"passed": passed, "check": check, "wall_seconds": wall})
 
@@ -90,7 +95,13 @@ class Harness:
             task_id=f"eval-{policy}-{uuid.uuid4().hex[:10]}",
             task_queue=self.settings.queues.orchestrator,
         )
-        result = await handle.result()
+        try:
+            result = await handle.result()
+        except WorkflowFailureError as err:  # the problem counts as failed; the run goes on
+            return "", _failed_row(policy, problem, handle.id, err)
+        except BaseException:  # interrupted: leave no task behind to resume in a later run
+            await _terminate(handle)
+            raise
         gpu = result.ledger.total.gpu_seconds if result.ledger else 0.0
         row = ResultRow(
             policy=policy,
@@ -144,6 +155,23 @@ class Harness:
     def _max_output_tokens(self) -> int:
         single = self.settings.policies.get(POLICY_NAMES["single"])
         return single.max_output_tokens if single else 1024
+
+
+def _failed_row(policy: str, problem: Problem, task_id: str, err: Exception) -> ResultRow:
+    cause = err.cause if isinstance(err, WorkflowFailureError) and err.cause else err
+    return ResultRow(
+        policy=policy,
+        task_id=problem.task_id,
+        passed=False,
+        status="failed",
+        check=f"the task failed: {cause}"[:500],
+        workflow_id=task_id,
+    )
+
+
+async def _terminate(handle: WorkflowHandle[Any, Any]) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.shield(handle.terminate("the eval run was interrupted"))
 
 
 def _base(provider: ProviderConfig) -> str:

@@ -101,7 +101,7 @@ class CancelRequest(Frozen):
     reason: str = "cancelled by user"
 
 
-TaskEventType = Literal["phase", "model_call", "verification", "approval", "status"]
+TaskEventType = Literal["phase", "model_call", "verification", "approval", "status", "waiting"]
 
 
 class TaskEvent(Frozen):

@@ -17,9 +17,10 @@ import pytest
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowHandle
 
+from activities.routing.activity import RoutingActivities
 from naestro.client import start_task
 from naestro.config.settings import Settings
-from naestro.contracts import Budget, TaskRequest, TaskResult
+from naestro.contracts import Budget, CallRouteRequest, ChatMessage, TaskRequest, TaskResult
 from tests.support import free_port, make_settings
 from workers.deps import Deps
 from workers.engines.fallback import wait_ready
@@ -127,3 +128,19 @@ async def _pid_during_a_call(handle: WorkflowHandle[object, TaskResult], setting
             return pid
         await asyncio.sleep(0.05)
     raise AssertionError("no model call started")
+
+
+async def test_routing_counts_prompts_with_the_engines_own_tokenizer(
+    client: Client, tmp_path: Path
+) -> None:
+    settings = _settings(tmp_path)
+    messages = [ChatMessage(role="user", content=PROMPT)]
+    ask = CallRouteRequest(
+        policy="default", role="implementer", phase="implement", messages=messages
+    )
+    async with engine_workers(client, settings):
+        route = await RoutingActivities(settings).route(ask)
+    assert route.token_counter == "engine:llamacpp"
+    # SmolLM2's BPE: the 60-character prompt is ~13 tokens (+4 framing), not 60 bytes.
+    assert 8 < route.prompt_tokens < 30
+    assert route.prompt_tokens_max < len(PROMPT.encode()) + 32

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 HOST = "127.0.0.1"
+TOKENIZE_PATHS = ("/tokenize", "/extras/tokenize/count")  # vLLM's and llama.cpp's
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,10 @@ class WireServer:
             listing = request.method == "GET" and request.path.endswith("/models")
             if listing and self._served and request.path not in self._routes:
                 return Reply(body={"object": "list", "data": [{"id": m} for m in self._served]})
+            if request.path in TOKENIZE_PATHS and request.path not in self._routes:
+                # Routing asks a local engine to count a prompt before each call; a test
+                # that does not script it sees the byte-level bound used, and no request.
+                return Reply(404, {"error": {"message": "no tokenizer here"}})
             self._requests.append(request)
             queue = self._routes.get(request.path)
             if not queue:

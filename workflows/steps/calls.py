@@ -35,7 +35,7 @@ from naestro.contracts import (
     PiiScanResult,
     RoutedProvider,
 )
-from naestro.errors import BudgetExhausted, NaestroError, to_application_error
+from naestro.errors import BudgetExhausted, NaestroError, NoProviderReady, to_application_error
 from naestro.ledger import BudgetExceeded, LedgerBook, Reservation
 from naestro.parsing import estimate_tokens
 from naestro.pii import exposure
@@ -44,6 +44,10 @@ from naestro.structured import repair_messages, schema_for, validate
 
 T = TypeVar("T", bound=BaseModel)
 BUDGET_ERROR = BudgetExhausted.__name__
+NOT_READY = NoProviderReady.__name__
+# Calls started before it fail at once when no provider is ready; after it they wait.
+WAIT_FOR_PROVIDER = "naestro.wait-for-provider"
+READY_WAITS = (2, 4, 8, 15, 30, 30, 30, 30)  # seconds between routings: ~2.5 min in all
 MIN_CALL_SECONDS = 1.0
 
 
@@ -67,6 +71,15 @@ class CallScope:
     stream: bool = False
     # Histories from before per-call routing: a role's provider fixed once per task.
     fixed_routes: dict[str, RoutedProvider] | None = None
+
+
+class _NotReady(Exception):
+    """Routing found no provider ready yet; ``error`` is what the task fails with when
+    waiting is over."""
+
+    def __init__(self, error: ApplicationError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 @dataclass
@@ -143,13 +156,29 @@ class ModelCaller:
         schema: type[BaseModel] | None,
     ) -> ModelResponse:
         failed: dict[str, str] = {}
+        rejected = False  # a provider refused this call for good (a bad key, a bad request)
+        waits = iter(READY_WAITS)
         while True:
-            route = await self._route(role, phase, messages, prefer, failed)
+            try:
+                route = await self._route(role, phase, messages, prefer, failed)
+            except _NotReady as not_ready:
+                # A local engine restarting, a breaker cooling down: wait, then route again
+                # (every provider may be tried afresh), within the call's deadline.
+                pause = next(waits, None)
+                if rejected or pause is None or not self._time_for(pause) or not self._waits():
+                    raise not_ready.error from None
+                workflow.logger.info(
+                    "%s/%s: %s; routing again in %d s", phase, role, not_ready.error.message, pause
+                )
+                await workflow.sleep(pause)
+                failed.clear()
+                continue
             try:
                 return await self._attempt(route, role, phase, messages, temperature, schema)
             except ActivityError as err:
                 pid = route.provider.provider_id
                 cause = str(err.cause or err)
+                rejected |= isinstance(err.cause, ApplicationError) and err.cause.non_retryable
                 self.outcomes.append(CallOutcome(provider_id=pid, ok=False, error=cause))
                 workflow.logger.warning("%s/%s: %s failed, trying its fallback", phase, role, pid)
                 failed[pid] = cause
@@ -190,9 +219,22 @@ class ModelCaller:
             why = err.cause if isinstance(err, ActivityError) and err.cause else err
             message = why.message if isinstance(why, ApplicationError) else str(why)
             tried = "".join(f"; {pid} failed: {cause}" for pid, cause in failed.items())
-            raise ApplicationError(
+            error = ApplicationError(
                 f"{phase}: {message}{tried}", type="NoProviderError", non_retryable=True
-            ) from err
+            )
+            if isinstance(why, ApplicationError) and why.type == NOT_READY:
+                raise _NotReady(error) from err
+            raise error from err
+
+    def _time_for(self, pause: float) -> bool:
+        """Whether a wait of ``pause`` seconds still leaves the call time before its
+        deadline."""
+        deadline = self.scope.deadline
+        return deadline is None or workflow.now() + timedelta(seconds=pause + 1) < deadline
+
+    def _waits(self) -> bool:
+        """Whether this workflow waits for a provider (a patch: older runs failed at once)."""
+        return workflow.patched(WAIT_FOR_PROVIDER)
 
     async def _attempt(
         self,
