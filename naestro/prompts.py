@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from naestro.contracts import ChatMessage, TaskKind, VerificationReport
 from naestro.fencing import UNTRUSTED_NOTICE, fence
+from naestro.quality import no_tests
 
 _KIND_GUIDE: dict[str, str] = {
     "code": (
@@ -71,7 +72,7 @@ def _feedback(report: VerificationReport | None, rationale: str) -> str:
     parts = []
     if report is not None and report.backend == "none":  # nothing to verify was found
         parts.append(NO_FILES)
-    elif report is not None and not report.passed:
+    elif report is not None and not report.passed and not no_tests(report):
         failed = ", ".join(t.name for t in report.failed_tests) or "(see output)"
         parts.append(
             f"Verification failed: {report.summary}\nFailing: {failed}\n"

@@ -1,6 +1,6 @@
 """How good a candidate answer is, and when refining should stop. Pure (workflows import it).
 
-quality = the judge's score, for tasks without tests;
+quality = the judge's score, for tasks without tests (code whose run collected none too);
           0.5 + 0.5 x the judge's score, for code whose tests pass;
           1, for code whose tests pass when the policy asks the judge only about answers
           no passing test verified (review: unverified);
@@ -21,6 +21,7 @@ from naestro.contracts import JudgeVerdict, SandboxFile, VerificationReport
 from naestro.examples import examples_passed
 
 QUALITY_FLOOR = 0.05
+PYTEST_NO_TESTS = 5  # pytest's exit code when it collected no test
 EXAMPLES_WEIGHT = 0.6
 
 
@@ -36,8 +37,14 @@ class Candidate:
     def good_enough(self, threshold: float) -> bool:
         if self.accepted_by_tests:
             return True
-        verified = self.report is None or self.report.passed
+        verified = self.report is None or self.report.passed or no_tests(self.report)
         return verified and self.verdict is not None and self.verdict.score >= threshold
+
+
+def no_tests(report: VerificationReport | None) -> bool:
+    """The code ran but held no test (pytest collected none): nothing verified, nothing
+    failed; the judge decides."""
+    return report is not None and not report.tests and report.exit_code == PYTEST_NO_TESTS
 
 
 def pass_fraction(report: VerificationReport) -> float:
@@ -88,7 +95,8 @@ def judged(
     report: VerificationReport | None,
     verdict: JudgeVerdict,
 ) -> Candidate:
-    quality = 0.5 + 0.5 * verdict.score if report is not None else verdict.score
+    tested = report is not None and not no_tests(report)
+    quality = 0.5 + 0.5 * verdict.score if tested else verdict.score
     return Candidate(answer, files, report, verdict, quality)
 
 

@@ -230,8 +230,8 @@ class TaskWorkflow:
             files = extract_files(answer)
             report = await self._verify(with_examples(files, self._examples))
             self._log.emit("verification", passed=report.passed, summary=report.summary)
-            if not report.passed:  # the judge is not asked about code that fails its tests
-                return quality.failing(answer, files, report)
+            if not report.passed and not quality.no_tests(report):
+                return quality.failing(answer, files, report)  # the judge is not asked
             assert self._spec is not None
             if self._spec.review == "unverified" and quality.passed_tests(report):
                 return quality.verified(answer, files, report)

@@ -157,3 +157,29 @@ async def test_the_judge_picks_among_proposals_the_tests_tie(
     child = client.get_workflow_handle(f"{handle.id}-consensus-implement-0")
     chosen = await child.result()
     assert "0 if a == -1" in chosen["answer"]
+
+
+async def test_code_without_any_test_goes_to_the_judge_not_to_refine(
+    client: Client, tmp_path: Path
+) -> None:
+    rules = [
+        {"phase": "implement", "text": FIXED},  # no tests, and the task shows no examples
+        {"role": "judge", "text": verdict(0.9)},
+    ]
+    script = write_script(tmp_path / "script.jsonl", rules)
+    settings = make_settings(tmp_path, [replay_provider(script)], policy=LEAN)
+    async with running_workers(client, settings):
+        handle = await start_task(
+            client,
+            TaskRequest(prompt="Write add(a, b) returning the sum.", kind="code"),
+            task_queue=settings.queues.orchestrator,
+        )
+        result = await handle.result()
+
+    assert result.status == "succeeded", result.reason
+    assert [(c.phase, c.role) for c in result.trace] == [
+        ("implement", "implementer"),
+        ("review", "judge"),
+    ]
+    assert result.verification is not None and "no tests collected" in result.verification.summary
+    assert result.verdict is not None and result.verdict.score == 0.9
