@@ -41,11 +41,13 @@ from naestro.contracts import (
 )
 from naestro.examples import Example, task_examples
 from naestro.ledger import LedgerBook
-from workflows.steps.calls import CallScope, ModelCaller
+from workflows.steps.calls import BUDGET_ERROR, CallScope, ModelCaller
 from workflows.steps.verify import same_passing_outcomes, verify_all
 
 WORKFLOW_NAME = names.CONSENSUS_WORKFLOW
 TASK_EXAMPLES = "naestro.task-examples"  # as TaskWorkflow's: proposals run the task's examples
+# Runs before it failed on budget without telling the parent what they had spent.
+SPENT_ON_FAILURE = "naestro.consensus-spent-on-failure"
 T = TypeVar("T")
 
 
@@ -124,20 +126,19 @@ class ConsensusWorkflow:
             max_gpu_seconds=request.gpu_seconds_left,
         )
         caller = ModelCaller(call_scope(request), self._book)
-        policy, messages = request.consensus, request.messages
         self._examples: list[Example] = []
         if request.sandbox_task_queue and workflow.patched(TASK_EXAMPLES):
             self._examples = task_examples(request.task)
-        last: _Round | None = None
-        for number in range(1, policy.max_rounds + 1):
-            last = await self._round(caller, request, messages, number)
-            if last.summary.confidence >= policy.confidence_threshold:
-                break
-            if policy.on_low_confidence != "round":
-                break
-            rationale = last.verdict.rationale if last.verdict else ""
-            messages = cp.with_feedback(request.messages, last.answer, rationale)
-        assert last is not None
+        try:
+            last = await self._rounds(caller, request)
+        except ApplicationError as err:
+            if err.type != BUDGET_ERROR or not workflow.patched(SPENT_ON_FAILURE):
+                raise
+            # The calls this child made before the budget ran out are the task's spend too.
+            spent = [c.model_dump(mode="json") for c in self._book.calls]
+            raise ApplicationError(
+                err.message, spent, type=BUDGET_ERROR, non_retryable=True
+            ) from None
         summary = await self._maybe_human(request, last.summary)
         await caller.report()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -149,6 +150,20 @@ class ConsensusWorkflow:
             critiques=last.critiques,
             calls=list(self._book.calls),
         )
+
+    async def _rounds(self, caller: ModelCaller, request: ConsensusRequest) -> _Round:
+        policy, messages = request.consensus, request.messages
+        last: _Round | None = None
+        for number in range(1, policy.max_rounds + 1):
+            last = await self._round(caller, request, messages, number)
+            if last.summary.confidence >= policy.confidence_threshold:
+                break
+            if policy.on_low_confidence != "round":
+                break
+            rationale = last.verdict.rationale if last.verdict else ""
+            messages = cp.with_feedback(request.messages, last.answer, rationale)
+        assert last is not None
+        return last
 
     async def _round(
         self,

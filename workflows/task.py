@@ -333,6 +333,7 @@ class TaskWorkflow:
         try:
             result = await deliberate.deliberate(ask, self._round, lambda: self._cancel)
         except deliberate.ConsensusStopped as stop:
+            self._book.absorb(stop.calls)  # its spend counts, though its answer is lost
             status: TaskStatusName = (
                 "cancelled" if stop.status == "cancelled" else "budget_exhausted"
             )

@@ -105,3 +105,7 @@ async def test_parallel_reservations_cannot_overshoot_the_budget(
     assert result.status == "budget_exhausted"
     assert result.reason.startswith("consensus: ")
     assert result.spend.tokens <= 1500
+    # What the child spent before it stopped is in the task's spend and trace.
+    child = [c for c in result.trace if c.role != "planner"]
+    assert child and result.spend.model_calls == len(result.trace)
+    assert result.spend.tokens == sum(c.input_tokens + c.output_tokens for c in result.trace)

@@ -14,6 +14,7 @@ from naestro.contracts import (
     ChatMessage,
     ConsensusRequest,
     ConsensusResult,
+    ModelCall,
     PiiScanResult,
     PolicySpec,
     TaskRequest,
@@ -26,12 +27,14 @@ PATCH_ID = "naestro-consensus-v1"
 
 
 class ConsensusStopped(Exception):
-    """The child ran out of budget, or the task was cancelled while it deliberated."""
+    """The child ran out of budget, or the task was cancelled while it deliberated.
+    ``calls``: what it spent before it stopped (budget; runs that report it)."""
 
-    def __init__(self, status: str, reason: str) -> None:
+    def __init__(self, status: str, reason: str, calls: list[ModelCall] | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.calls = calls or []
 
 
 def wants_consensus(spec: PolicySpec | None, phase: str) -> bool:
@@ -76,6 +79,12 @@ def consensus_request(
     )
 
 
+def _spent(cause: ApplicationError) -> list[ModelCall]:
+    """The calls a child that ran out of budget reports in its failure's details."""
+    raw = cause.details[0] if cause.details else None
+    return [ModelCall.model_validate(c) for c in raw] if isinstance(raw, list) else []
+
+
 async def deliberate(
     request: ConsensusRequest, round_number: int, cancelled: Callable[[], str | None]
 ) -> ConsensusResult:
@@ -99,7 +108,8 @@ async def deliberate(
     except ChildWorkflowError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type == BUDGET_ERROR:
-            raise ConsensusStopped("budget_exhausted", f"consensus: {cause.message}") from err
+            stop = f"consensus: {cause.message}"
+            raise ConsensusStopped("budget_exhausted", stop, _spent(cause)) from err
         raise ApplicationError(
             f"{request.phase} consensus failed: {cause or err}",
             type="TaskFailed",
