@@ -24,6 +24,8 @@ from naestro.contracts import CallOutcome
 
 log = logging.getLogger(__name__)
 
+SEEN_KEYS = 50_000  # outcome keys remembered (a retried workflow task is recent)
+
 
 @dataclass
 class ProviderHealth:
@@ -54,6 +56,8 @@ class Governor:
         self._health: dict[str, ProviderHealth] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._slow_since: dict[str, float] = {}
+        self._seen_keys: set[str] = set()
+        self._seen_order: deque[str] = deque()
 
     def health(self, provider_id: str) -> ProviderHealth:
         return self._health.setdefault(provider_id, ProviderHealth())
@@ -72,6 +76,13 @@ class Governor:
         return breaker
 
     def observe(self, outcome: CallOutcome) -> None:
+        if outcome.key:
+            if outcome.key in self._seen_keys:
+                return  # handed over again (a retried workflow task): counted already
+            self._seen_keys.add(outcome.key)
+            self._seen_order.append(outcome.key)
+            if len(self._seen_order) > SEEN_KEYS:
+                self._seen_keys.discard(self._seen_order.popleft())
         h, a = self.health(outcome.provider_id), self.config.ema_alpha
         h.calls += 1
         h.error_rate = _ema(h.error_rate if h.calls > 1 else None, 0.0 if outcome.ok else 1.0, a)

@@ -60,6 +60,9 @@ class CallOutcome(Frozen):
     output_tokens: int = 0
     cost_usd: float = 0.0
     error: str = ""
+    # Unique per outcome (workflow run and sequence): a routing local activity run again
+    # after a workflow-task retry hands the same outcomes over, which count once.
+    key: str = ""
 
 
 class CallRouteRequest(Frozen):

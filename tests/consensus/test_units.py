@@ -76,6 +76,16 @@ def test_governor_emas_and_latency_fallback() -> None:
     assert gov.snapshot()["slow"]["breaker"] == "closed"
 
 
+def test_governor_counts_an_outcome_handed_over_twice_once() -> None:
+    gov = Governor(settings(breaker_failures=2))
+    failed = CallOutcome(provider_id="slow", ok=False, key="task-1/run-1/1")
+    for _ in range(3):  # a routing local activity run again after a workflow-task retry
+        gov.observe(failed)
+    assert gov.health("slow").failures == 1 and gov.blocked("slow") is None
+    gov.observe(failed.model_copy(update={"key": "task-1/run-1/2"}))
+    assert gov.blocked("slow") == "circuit open"  # two distinct failures
+
+
 def test_governor_dry_run_logs_and_changes_nothing(caplog: pytest.LogCaptureFixture) -> None:
     gov = Governor(settings(dry_run=True, breaker_failures=1))
     gov.observe(CallOutcome(provider_id="slow", ok=False))

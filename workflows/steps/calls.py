@@ -89,6 +89,7 @@ class ModelCaller:
     on_call: Callable[[ModelCall], None] = lambda call: None
     cancelled: Callable[[], str | None] = lambda: None
     outcomes: list[CallOutcome] = field(default_factory=list)
+    _seq: int = 0  # outcomes noted so far (their keys)
 
     async def text(
         self,
@@ -140,6 +141,12 @@ class ModelCaller:
             summary="report call outcomes to the governor",
         )
 
+    def _note(self, outcome: CallOutcome) -> None:
+        self._seq += 1
+        info = workflow.info()
+        key = f"{info.workflow_id}/{info.run_id}/{self._seq}"
+        self.outcomes.append(outcome.model_copy(update={"key": key}))
+
     def _drain(self) -> list[CallOutcome]:
         out, self.outcomes = self.outcomes, []
         return out
@@ -179,7 +186,7 @@ class ModelCaller:
                 pid = route.provider.provider_id
                 cause = str(err.cause or err)
                 rejected |= isinstance(err.cause, ApplicationError) and err.cause.non_retryable
-                self.outcomes.append(CallOutcome(provider_id=pid, ok=False, error=cause))
+                self._note(CallOutcome(provider_id=pid, ok=False, error=cause))
                 workflow.logger.warning("%s/%s: %s failed, trying its fallback", phase, role, pid)
                 failed[pid] = cause
 
@@ -275,7 +282,7 @@ class ModelCaller:
         response = response.model_copy(update={"text": text})
         call = ModelCall.of(phase, role, response, gpus=route.gpus, reason=route.reason)
         self.book.reconcile(held, call)
-        self.outcomes.append(_outcome(response))
+        self._note(_outcome(response))
         self.on_call(call)
         return response
 
