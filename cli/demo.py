@@ -63,15 +63,15 @@ async def run_demo(settings: Settings, console: Console, scripted: bool = False)
             run_workers(stack.client, deps, select_queues(settings, []), stop)
         )
         try:
-            with console.status("starting the engines...") as status:
-                await wait_ready(settings, status.update, workers.done)
+            with render.progress(console, "starting the engines...") as update:
+                await wait_ready(settings, update, workers.done)
             handle = await start_task(
                 stack.client, request, task_queue=settings.queues.orchestrator
             )
             link = workflow_url(handle.id, stack.client.namespace, settings.dev.ui_port)
             console.print(f"task {handle.id} ({policy} policy): {link}", highlight=False)
-            with console.status("starting...") as status:
-                result = await follow(handle, lambda v: status.update(render.progress_line(v)))
+            with render.progress(console, "starting...") as update:
+                result = await follow(handle, lambda v: update(render.progress_line(v)))
         finally:
             stop.set()
             await workers

@@ -165,21 +165,8 @@ async def run(
 
 
 async def _follow_with_progress(handle: Any) -> TaskResult:
-    """A spinner with the task's progress on a terminal; elsewhere (a log, a pipe) one line
-    per change, so a long task shows where it is."""
-    if not console.is_terminal:
-
-        def line(view: Any) -> None:
-            console.print(render.progress_line(view), highlight=False)
-
-        piped: TaskResult = await follow(handle, line)
-        return piped
-    with console.status("starting...") as status:
-
-        def update(view: Any) -> None:
-            status.update(render.progress_line(view))
-
-        result: TaskResult = await follow(handle, update)
+    with render.progress(console, "starting...") as update:
+        result: TaskResult = await follow(handle, lambda view: update(render.progress_line(view)))
     return result
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 from rich.console import Console, Group
 from rich.markdown import Markdown
 from rich.panel import Panel
@@ -19,6 +22,25 @@ _STATUS_STYLE = {
     "rejected": "bold red",
     "running": "bold cyan",
 }
+
+
+@contextmanager
+def progress(console: Console, first: str) -> Iterator[Callable[[str], None]]:
+    """Where a long step is: a spinner on a terminal; elsewhere (a log, a pipe, CI) one
+    line per change, so the step shows progress throughout."""
+    if console.is_terminal:
+        with console.status(first) as status:
+            yield status.update
+        return
+    shown: list[str] = []
+
+    def update(text: str) -> None:
+        if not shown or shown[-1] != text:
+            shown.append(text)
+            console.print(text, highlight=False)
+
+    update(first)
+    yield update
 
 
 def progress_line(view: TaskStatusView) -> str:
