@@ -138,11 +138,15 @@ def _row_line(row: ResultRow, number: int, total: int) -> None:
     help="JSONL of results; problems already in it are skipped per policy",
 )
 @click.option("--max-tokens", type=int, default=8000, show_default=True, help="budget/problem")
-@click.option("--max-output-tokens", type=int, default=1024, show_default=True)
+@click.option(
+    "--max-output-tokens", type=int, default=512, show_default=True, help="per call, every policy"
+)
 @click.option("--refine-rounds", type=int, default=1, show_default=True)
 @click.option("--proposers", type=int, default=3, show_default=True, help="self-consensus N")
 @click.option("--port", type=int, default=18080, show_default=True, help="first engine's port")
-@click.option("--threads", type=int, default=None, help="llama.cpp threads per engine")
+@click.option(
+    "--threads", type=int, default=None, help="llama.cpp threads per engine (default: every CPU)"
+)
 @click.option("--backend", type=click.Choice(["docker", "bwrap", "auto"]), default=None)
 @click.pass_context
 def generate(ctx: click.Context, /, problems: Path | None, **opts: Any) -> None:

@@ -31,7 +31,7 @@ class HarnessOptions:
     engines: list[str]  # bundled model names, the first one the "one model"
     base_port: int = 18080
     proposers: int = 3
-    max_output_tokens: int = 1024
+    max_output_tokens: int = 512
     context_size: int = 4096
     threads: int | None = None
     temperature: float = 0.8  # self-consensus's samples after the first (temperature 0)

@@ -33,7 +33,7 @@ class GenerateOptions:
     indices: str | None = None
     limit: int | None = None
     max_tokens: int = 8000  # budget.max_tokens of every problem, whatever the policy
-    max_output_tokens: int = 1024
+    max_output_tokens: int = 512
     refine_rounds: int = 1
     proposers: int = 3
     base_port: int = 18080
