@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -28,11 +30,20 @@ def exit_after(main: Callable[[], object]) -> NoReturn:
 
     Non-daemon threads are not joined: call this once main's work is done.
     """
+    _terminate_like_interrupt()
     code = _run(main)
     if BRIDGE_MODULE not in sys.modules:  # no Rust threads: the normal way is safe
         sys.exit(code)
     atexit._run_exitfuncs()  # logging.shutdown, pgserver's stop, weakref finalizers
     os._exit(_flush_std_streams(code))
+
+
+def _terminate_like_interrupt() -> None:
+    """SIGTERM (`kill`, a supervisor, CI's timeout) ends the process as Ctrl-C does:
+    asyncio cancels the main task, so its `async with` blocks stop what they started (a
+    Temporal dev server, engines, workers) instead of leaving them running."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
 
 
 def _run(main: Callable[[], object]) -> int:

@@ -3,6 +3,7 @@ buffered output and its atexit handlers while skipping interpreter finalization.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -46,3 +47,34 @@ def test_exit_status_output_and_atexit(mode: str, status: int, stderr: str) -> N
     assert done.returncode == status, done.stderr
     assert done.stdout == "output atexit-ran"
     assert stderr in done.stderr
+
+
+CLEANUP = """
+import asyncio, sys
+import temporalio.bridge.temporal_sdk_bridge
+from naestro.exit import exit_after
+
+async def main():
+    try:
+        print("ready", flush=True)
+        await asyncio.sleep(60)
+    finally:
+        print("stopped what it started", flush=True)
+
+exit_after(lambda: asyncio.run(main()))
+"""
+
+
+def test_sigterm_unwinds_like_ctrl_c() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", CLEANUP],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stdout.readline() == "ready\n"
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=60)
+    assert "stopped what it started" in out
+    assert process.returncode == 130
