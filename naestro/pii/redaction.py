@@ -25,16 +25,14 @@ from naestro.pii.context import (
 )
 from naestro.pii.detectors import (
     UUID,
-    detect_assigned_secrets,
     detect_credit_cards,
     detect_emails,
     detect_ibans,
     detect_ips,
-    detect_known_secrets,
-    detect_phones,
-    looks_like_words,
 )
 from naestro.pii.names import detect_names
+from naestro.pii.phones import detect_phones
+from naestro.pii.secrets import detect_assigned_secrets, detect_known_secrets, looks_like_words
 
 ENTITY_TYPES = (
     "EMAIL",
@@ -121,7 +119,7 @@ def high_threshold(length: int, entropy_high: float) -> float:
     With the default 4.5 that fraction is 0.85: random base62/base64 tokens of 20..48
     chars land at 0.85..0.93 of log2(length) (5th to 50th percentile), while camelCase
     names and paths that reach it are dropped by
-    :func:`~naestro.pii.detectors.looks_like_words`. Raising ``entropy_high``
+    :func:`~naestro.pii.secrets.looks_like_words`. Raising ``entropy_high``
     still makes every length stricter.
     """
     return entropy_high * min(1.0, math.log2(length) / math.log2(CALIBRATION_LENGTH))

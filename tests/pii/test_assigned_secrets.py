@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from naestro.pii import redact, scan
-from naestro.pii.detectors import SCORE_ASSIGNED_SECRET, SCORE_ASSIGNED_WEAK
+from naestro.pii.secrets import SCORE_ASSIGNED_SECRET, SCORE_ASSIGNED_WEAK
 
 
 def secrets(text: str) -> list[tuple[str, float, str]]:
