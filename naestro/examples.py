@@ -15,7 +15,7 @@ import builtins
 import re
 from dataclasses import dataclass
 
-from naestro.contracts import SandboxFile, VerificationReport
+from naestro.contracts import SandboxFile, TestCaseResult, VerificationReport
 
 EXAMPLES_FILE = "test_task_examples.py"
 _DEF = re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(", re.M)
@@ -144,13 +144,16 @@ def examples_file(files: list[SandboxFile], examples: list[Example]) -> SandboxF
         "# noqa: F403\n" + _HELPERS
     ]
     for n, example in enumerate(examples, 1):
-        call = example.call
         check = (
-            f"_same({call}, {example.expected})"
+            f"_same(got, {example.expected})"
             if example.literal
-            else f"repr({call}) == {example.expected!r}"
+            else f"repr(got) == {example.expected!r}"
         )
-        parts.append(f"\ndef test_example_{n}():\n    assert {check}\n")
+        # The failure says what the call returned: the refine prompt quotes it.
+        says = f"{example.call!r} + ' returned ' + repr(got) + ', expected ' + {example.expected!r}"
+        parts.append(
+            f"\ndef test_example_{n}():\n    got = {example.call}\n    assert {check}, {says}\n"
+        )
     return SandboxFile(path=EXAMPLES_FILE, content="\n".join(parts))
 
 
@@ -163,8 +166,18 @@ def with_examples(files: list[SandboxFile], examples: list[Example]) -> list[San
     return [f for f in files if f.path != EXAMPLES_FILE] + [extra]
 
 
+def _mine(report: VerificationReport) -> list[TestCaseResult]:
+    stem = EXAMPLES_FILE.removesuffix(".py")
+    return [t for t in report.tests if stem in re.split(r"[.:/]+", t.name)]
+
+
 def examples_passed(report: VerificationReport) -> tuple[int, int]:
     """(passed, run) of the task's examples in ``report``."""
-    stem = EXAMPLES_FILE.removesuffix(".py")
-    mine = [t for t in report.tests if stem in re.split(r"[.:/]+", t.name)]
+    mine = _mine(report)
     return sum(t.outcome == "passed" for t in mine), len(mine)
+
+
+def failed_examples(report: VerificationReport) -> list[str]:
+    """What each failing example did ("f(2) returned 5, expected 4"), for a refine prompt."""
+    lines = [(t.message or t.name).strip() for t in _mine(report) if t.outcome != "passed"]
+    return [line.splitlines()[0].removeprefix("AssertionError: ") for line in lines if line]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from naestro.contracts import ChatMessage, TaskKind, VerificationReport
+from naestro.examples import failed_examples
 from naestro.fencing import UNTRUSTED_NOTICE, fence
 from naestro.quality import no_tests
 
@@ -74,9 +75,14 @@ def _feedback(report: VerificationReport | None, rationale: str) -> str:
         parts.append(NO_FILES)
     elif report is not None and not report.passed and not no_tests(report):
         failed = ", ".join(t.name for t in report.failed_tests) or "(see output)"
+        examples = failed_examples(report)
+        if examples:  # the task's own examples, said plainly: small models act on this
+            listed = "\n".join(f"- {line}" for line in examples)
+            parts.append(f"These examples from the task fail:\n{fence(listed, 'test results')}")
+        tail = report.output[-(1500 if examples else 4000) :]
         parts.append(
             f"Verification failed: {report.summary}\nFailing: {failed}\n"
-            f"Output (truncated):\n{fence(report.output[-4000:], 'sandbox output')}"
+            f"Output (truncated):\n{fence(tail, 'sandbox output')}"
         )
     if rationale:
         parts.append(f"Reviewer feedback:\n{fence(rationale, 'reviewer output')}")

@@ -9,9 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from naestro import contracts, quality
+from activities.sandbox.report import parse_junit
+from naestro import contracts, prompts, quality
 from naestro.contracts import SandboxFile, VerificationReport
-from naestro.examples import EXAMPLES_FILE, examples_passed, task_examples, with_examples
+from naestro.examples import (
+    EXAMPLES_FILE,
+    examples_passed,
+    failed_examples,
+    task_examples,
+    with_examples,
+)
 
 PROMPT = '''Complete this function.
 
@@ -125,3 +132,24 @@ def test_verified_candidate_is_good_enough_without_a_verdict() -> None:
     assert candidate.verdict is None and candidate.good_enough(0.99)
     assert quality.passed_tests(report)
     assert not quality.passed_tests(_report({}))  # nothing ran: nothing verified
+
+
+def test_a_failing_example_says_what_the_call_returned(tmp_path: Path) -> None:
+    code = SandboxFile(path="solution.py", content="def is_even(n):\n    return n % 2 == 1\n")
+    for f in with_examples([code], task_examples(PROMPT)):
+        (tmp_path / f.path).write_text(f.content)
+    junit = tmp_path / "report.xml"
+    run = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}"]
+    subprocess.run([*run, str(tmp_path)], capture_output=True, cwd=tmp_path, check=False)
+    tests = parse_junit(junit.read_bytes())
+    assert tests is not None
+    report = VerificationReport(backend="bwrap", passed=False, exit_code=1, tests=tests)
+    assert failed_examples(report) == [
+        "is_even(4) returned False, expected True",
+        "is_even(7) returned True, expected False",
+        "is_even(10) returned False, expected True",
+        "is_even(3) returned True, expected False",
+    ]
+    feedback = prompts.refine("code", PROMPT, "previous", report, "")[1].content
+    assert "These examples from the task fail:" in feedback
+    assert "is_even(10) returned False, expected True" in feedback
