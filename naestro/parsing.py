@@ -15,6 +15,8 @@ from naestro.contracts import JudgeVerdict, SandboxFile
 _FENCE = re.compile(r"```([^\n`]*)\n(.*?)```", re.DOTALL)
 _FILE_COMMENT = re.compile(r"^\s*(?:#|//)\s*file:\s*(\S+)\s*$", re.IGNORECASE)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
+# A data fence's marker line (naestro/fencing.py) a model copied from its prompt.
+_FENCE_MARKER = re.compile(r"^\s*<</?\s*untrusted\b[^\n]*>>\s*$", re.IGNORECASE)
 
 
 def _name_from_info(info: str) -> str | None:
@@ -42,8 +44,26 @@ def _closed(text: str) -> str:
 
 
 def _fenced(text: str) -> list[tuple[str | None, str]]:
-    blocks = [_split_block(info, body) for info, body in _FENCE.findall(_closed(text))]
+    blocks = [f for info, body in _FENCE.findall(_closed(text)) for f in _block_files(info, body)]
     return [(name, body) for name, body in blocks if body.strip()]
+
+
+def _block_files(info: str, body: str) -> list[tuple[str | None, str]]:
+    """One fenced block's files: several when it holds several ``# file:`` headers (small
+    models put solution and tests in one block); lines copied from a data fence's markers
+    are dropped, as they are never code."""
+    lines = [line for line in body.splitlines() if not _FENCE_MARKER.match(line)]
+    heads = [i for i, line in enumerate(lines) if _header(line)]
+    if len(heads) < 2:
+        return [_split_block(info, "\n".join(lines) + "\n" if lines else "")]
+    before = "\n".join(lines[: heads[0]])
+    files = [(_name_from_info(info), before + "\n")] if before.strip() else []
+    return files + _headed("\n".join(lines[heads[0] :]))
+
+
+def _header(line: str) -> str | None:
+    m = _FILE_COMMENT.match(line)
+    return m.group(1) if m and _SAFE_NAME.match(m.group(1)) else None
 
 
 def _headed(text: str) -> list[tuple[str | None, str]]:

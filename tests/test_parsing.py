@@ -72,3 +72,20 @@ def test_tests_that_forget_to_import_the_solution_get_the_import() -> None:
     files = {f.path: f.content for f in extract_files(text)}
     assert files["test_solution.py"].startswith("from solution import *")
     assert files["test_other.py"].startswith("from solution import f")
+
+
+def test_one_block_holding_two_headed_files_is_two_files() -> None:
+    # What Qwen2.5-Coder-1.5B wrote for the demo: both files in one fence, and a data
+    # fence's closing marker copied from its prompt.
+    reply = (
+        "```python\n# file: solution.py\ndef f():\n    return 1\n\n"
+        "# file: test_solution.py\nimport pytest\n\ndef test_f():\n    assert f() == 1\n"
+        '<</untrusted id="79dae5d7c7a0">>\n```'
+    )
+    files = {f.path: f.content for f in extract_files(reply)}
+    assert list(files) == ["solution.py", "test_solution.py"]
+    assert files["solution.py"] == "def f():\n    return 1\n"
+    assert (
+        "def test_f" in files["test_solution.py"] and "untrusted" not in files["test_solution.py"]
+    )
+    assert files["test_solution.py"].startswith("from solution import *")

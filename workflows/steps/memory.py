@@ -20,7 +20,7 @@ from naestro.contracts import (
     TaskRequest,
     TaskResult,
 )
-from naestro.contracts.memory import MemoryContext, RecallRequest, WriteBackRequest
+from naestro.contracts.memory import Hit, MemoryContext, RecallRequest, WriteBackRequest
 from naestro.fencing import fence
 from naestro.pii import exposure
 from naestro.presets import MEMORY_CALL
@@ -60,13 +60,23 @@ async def recall(
     return context
 
 
+def _tag(hit: Hit) -> str:
+    """How a past answer is introduced: one its tests or judge did not accept is said to
+    be unverified, so a model weighs it as a draft, not as a solution to copy."""
+    if hit.kind != "answer":
+        return ""
+    if hit.verified:
+        return " (verified answer)"
+    return " (UNVERIFIED past answer: its tests failed or nothing checked it; it may be wrong)"
+
+
 def with_context(messages: list[ChatMessage], context: MemoryContext | None) -> list[ChatMessage]:
     """The plan prompt plus retrieved context, each piece numbered for citation."""
     if context is None or not (context.hits or context.similar):
         return messages
     lines = ["", "Context from memory (cite as [n] where you use it):"]
     for n, hit in enumerate(context.hits, 1):
-        tag = " (verified answer)" if hit.verified else ""
+        tag = _tag(hit)
         # Retrieved text is data, never instructions (OWASP LLM01): it goes in a fence.
         body = fence(hit.content[:MAX_CONTEXT_CHARS], "retrieved")
         lines.append(f"[{n}] {hit.citation}{tag}:\n{body}")
