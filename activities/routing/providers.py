@@ -4,6 +4,7 @@ resolution and per-call routing, so both skip a provider for the same reasons.""
 
 from __future__ import annotations
 
+import math
 import time
 
 import httpx
@@ -16,7 +17,10 @@ from naestro.pii.exposure import provider_action
 # A role a policy leaves out borrows another role's providers.
 ROLE_FALLBACK = {"planner": "implementer", "refiner": "implementer", "critic": "judge"}
 PROBE_TTL_SECONDS = 10.0
-PROBE_TIMEOUT_SECONDS = 0.5
+PROBE_TIMEOUT_SECONDS = 1.0
+# llama.cpp's server answers /models only between generations: an engine that took the
+# connection but not answered in time is busy, and still serving if it served lately.
+BUSY_TRUST_SECONDS = 900.0
 
 # Why a provider was skipped, when that mends by itself: it may serve a little later. An
 # engine a worker supervises is starting or restarting; an endpoint nobody here starts
@@ -51,27 +55,42 @@ class EndpointProbe:
 
     def __init__(self) -> None:
         self._seen: dict[tuple[str, str], tuple[float, bool]] = {}
+        self._served: dict[tuple[str, str], float] = {}  # when each last answered naming it
 
     async def serves(self, endpoint: str, model: str) -> bool:
-        now = time.monotonic()
-        cached = self._seen.get((endpoint, model))
+        now, key = time.monotonic(), (endpoint, model)
+        cached = self._seen.get(key)
         if cached and now - cached[0] < PROBE_TTL_SECONDS:
             return cached[1]
         async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_SECONDS) as client:
-            ok = await serves_model(endpoint, model, client)
-        self._seen[(endpoint, model)] = (now, ok)
+            answer = await probe_models(endpoint, model, client)
+        if answer is None:  # busy: serving if it served lately
+            ok = now - self._served.get(key, -math.inf) < BUSY_TRUST_SECONDS
+        else:
+            ok = answer
+        if answer:
+            self._served[key] = now
+        self._seen[key] = (now, ok)
         return ok
+
+
+async def probe_models(base_url: str, model: str, client: httpx.AsyncClient) -> bool | None:
+    """Whether the OpenAI-compatible server at ``base_url`` answers /models naming
+    ``model``; None when it took the connection but did not answer in time (busy)."""
+    try:
+        reply = await client.get(f"{base_url.rstrip('/')}/models")
+        names = [m.get("id") for m in reply.json().get("data", [])]
+    except (httpx.ReadTimeout, httpx.PoolTimeout):
+        return None
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False
+    return reply.status_code == 200 and model in names
 
 
 async def serves_model(base_url: str, model: str, client: httpx.AsyncClient) -> bool:
     """Does the OpenAI-compatible server at ``base_url`` answer /models naming ``model``?
     The one readiness question: routing, the engine supervisor and the CLI all ask it."""
-    try:
-        reply = await client.get(f"{base_url.rstrip('/')}/models")
-        names = [m.get("id") for m in reply.json().get("data", [])]
-    except (httpx.HTTPError, ValueError, AttributeError):
-        return False
-    return reply.status_code == 200 and model in names
+    return await probe_models(base_url, model, client) is True
 
 
 class Providers:

@@ -11,6 +11,7 @@ import json
 import socket
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ class Reply:
     body: Any = None
     events: tuple[str, ...] = ()
     headers: Mapping[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0  # answer this late (a busy server)
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,8 @@ class _Handler(BaseHTTPRequestHandler):
             body=json.loads(raw) if raw else None,
         )
         reply = self.server.wire.answer(recorded)
+        if reply.delay_s:
+            time.sleep(reply.delay_s)
         if reply.events:
             self._send_events(reply)
         else:
