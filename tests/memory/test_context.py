@@ -1,5 +1,5 @@
 """How recalled memory joins a prompt (workflows/steps/memory.with_context): fenced as
-data, past answers introduced as verified or not."""
+data; verified past answers say so, unverified ones stay out."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _hit(kind: str, verified: bool | None, content: str) -> Hit:
     )
 
 
-def test_past_answers_say_whether_they_were_verified() -> None:
+def test_only_verified_past_answers_join_the_prompt() -> None:
     prompt = [ChatMessage(role="user", content="Write rle_encode.")]
     hits = [
         _hit("answer", True, "def good(): ..."),
@@ -33,7 +33,9 @@ def test_past_answers_say_whether_they_were_verified() -> None:
     ]
     [message] = with_context(prompt, MemoryContext(hits=hits))
     text = message.content
-    assert "(verified answer)" in text
-    assert "(UNVERIFIED past answer" in text and "def doubtful" in text
-    assert text.count("UNVERIFIED") == 1  # the design note is neither
+    assert "[1] " in text and "(verified answer)" in text and "def good" in text
+    assert "def doubtful" not in text and "[2] " not in text
+    assert "[3] " in text and "a design note" in text  # numbered as recalled
     assert "<<untrusted" in text  # recalled text is fenced as data
+    only_doubtful = MemoryContext(hits=[hits[1]])
+    assert with_context(prompt, only_doubtful) == prompt

@@ -60,23 +60,23 @@ async def recall(
     return context
 
 
-def _tag(hit: Hit) -> str:
-    """How a past answer is introduced: one its tests or judge did not accept is said to
-    be unverified, so a model weighs it as a draft, not as a solution to copy."""
-    if hit.kind != "answer":
-        return ""
-    if hit.verified:
-        return " (verified answer)"
-    return " (UNVERIFIED past answer: its tests failed or nothing checked it; it may be wrong)"
+def _unverified_answer(hit: Hit) -> bool:
+    """A past answer its tests or judge did not accept. It stays out of prompts: a small
+    model copies it, wrong tests and all (seen on the embedded 1.5B model), even when told
+    it is unverified."""
+    return hit.kind == "answer" and not hit.verified
 
 
 def with_context(messages: list[ChatMessage], context: MemoryContext | None) -> list[ChatMessage]:
     """The plan prompt plus retrieved context, each piece numbered for citation."""
-    if context is None or not (context.hits or context.similar):
+    shown = [] if context is None else [h for h in context.hits if not _unverified_answer(h)]
+    if context is None or not (shown or context.similar):
         return messages
     lines = ["", "Context from memory (cite as [n] where you use it):"]
     for n, hit in enumerate(context.hits, 1):
-        tag = _tag(hit)
+        if _unverified_answer(hit):
+            continue  # numbering follows the recalled hits, as citations do
+        tag = " (verified answer)" if hit.kind == "answer" else ""
         # Retrieved text is data, never instructions (OWASP LLM01): it goes in a fence.
         body = fence(hit.content[:MAX_CONTEXT_CHARS], "retrieved")
         lines.append(f"[{n}] {hit.citation}{tag}:\n{body}")
