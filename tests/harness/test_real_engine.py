@@ -43,4 +43,4 @@ async def test_direct_and_single_on_the_real_small_model(client: Client, tmp_pat
     for row in rows:
         assert row.output_tokens > 0 and row.wall_seconds > 0 and row.check, row
     assert {r.status for r in rows if r.policy == DIRECT} == {"answered"}
-    assert all(r.workflow_id and r.model_calls >= 2 for r in rows if r.policy == SINGLE)
+    assert all(r.workflow_id and r.model_calls >= 1 for r in rows if r.policy == SINGLE)

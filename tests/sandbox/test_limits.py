@@ -166,6 +166,7 @@ def _scratch_dirs_of(pids: list[int]) -> set[Path]:
     return found
 
 
+@pytest.mark.timeout(90)  # its own waits (10 s to start, 30 s to go) on loaded CPUs
 @pytest.mark.parametrize("backend", ["bwrap", "docker"])
 def test_sandbox_dies_with_its_launcher(backend: str) -> None:
     # bwrap: --die-with-parent; Docker: the container's PID 1 reads a stdin only the
