@@ -102,22 +102,27 @@ def extract_files(text: str) -> list[SandboxFile]:
     return [SandboxFile(path=name, content=body) for name, body in _importing(files).items()]
 
 
-_ADDED_IMPORT = "from solution import *  # noqa: F403 (added: the tests use the solution)\n"
-_IMPORTS_SOLUTION = re.compile(r"^\s*(?:from\s+solution\s+import|import\s+solution\b)", re.M)
-
-
 def _importing(files: dict[str, str]) -> dict[str, str]:
-    """Tests beside a solution.py that never import it (small models forget) get the import
-    they need, so a test run checks the code rather than a NameError."""
-    if "solution.py" not in files:
+    """Tests beside the answer's modules (``solution.py``, ``balanced.py``) that import none
+    of them (small models forget) get the imports they need, so a test run checks the code
+    rather than a NameError."""
+    modules = [
+        name.removesuffix(".py")
+        for name in files
+        if name.endswith(".py") and not name.startswith("test_")
+        and name.removesuffix(".py").isidentifier() and name != "conftest.py"
+    ]  # fmt: skip
+    if not modules:
         return files
+    names = "|".join(re.escape(m) for m in modules)
+    imports = re.compile(rf"^\s*(?:from\s+(?:{names})\s+import|import\s+(?:{names})\b)", re.M)
+    added = "".join(
+        f"from {m} import *  # noqa: F403 (added: tests see the code)\n" for m in modules
+    )
     fixed = dict(files)
     for name, body in files.items():
-        is_test = name.rsplit("/", 1)[-1].startswith("test_")
-        if is_test and not _IMPORTS_SOLUTION.search(body):
-            fixed[name] = (
-                "from solution import *  # noqa: F403 (added: tests see the solution)\n" + body
-            )
+        if name.rsplit("/", 1)[-1].startswith("test_") and not imports.search(body):
+            fixed[name] = added + body
     return fixed
 
 

@@ -89,3 +89,16 @@ def test_one_block_holding_two_headed_files_is_two_files() -> None:
         "def test_f" in files["test_solution.py"] and "untrusted" not in files["test_solution.py"]
     )
     assert files["test_solution.py"].startswith("from solution import *")
+
+
+def test_tests_beside_a_module_of_another_name_get_its_import() -> None:
+    # Qwen2.5-Coder-1.5B named its files balanced.py and test_balanced.py, no import.
+    reply = (
+        "# file: balanced.py\ndef balanced(s):\n    return True\n\n"
+        "# file: test_balanced.py\nimport pytest\n\ndef test_b():\n    assert balanced('()')\n"
+    )
+    files = {f.path: f.content for f in extract_files(reply)}
+    assert files["test_balanced.py"].startswith("from balanced import *")
+    untouched = "# file: m.py\nx = 1\n\n# file: test_m.py\nfrom m import x\n"
+    tests = {f.path: f.content for f in extract_files(untouched)}["test_m.py"]
+    assert tests == "from m import x\n"
