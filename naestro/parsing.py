@@ -78,11 +78,16 @@ def _headed(text: str) -> list[tuple[str | None, str]]:
             if name is not None:
                 out.append((name, "\n".join(lines).strip("\n") + "\n"))
             name, lines = m.group(1), []
-        elif name is not None and not line.strip().startswith("```"):
+        elif line.strip().startswith("```"):
+            # A stray fence ends the file: what follows it is prose until the next header.
+            if name is not None:
+                out.append((name, "\n".join(lines).strip("\n") + "\n"))
+            name, lines = None, []
+        elif name is not None:
             lines.append(line)
     if name is not None:
         out.append((name, "\n".join(lines).strip("\n") + "\n"))
-    return out
+    return [(n, body) for n, body in out if body.strip()]
 
 
 def extract_files(text: str) -> list[SandboxFile]:
@@ -91,7 +96,11 @@ def extract_files(text: str) -> list[SandboxFile]:
     blocks become ``test_solution.py`` when they hold tests, else ``solution.py``. A reply
     with no fenced block is read by its ``# file: NAME`` headers instead."""
     files: dict[str, str] = {}
-    for name, content in _fenced(text) or _headed(text):
+    # A reply that opens with a header and no fence (a closing one may follow the code) is
+    # read by its headers: pairing that closing fence with another would make prose a file.
+    headed_first = _FILE_COMMENT.match(text.lstrip().split("\n", 1)[0]) is not None
+    parsed = _headed(text) if headed_first else _fenced(text) or _headed(text)
+    for name, content in parsed:
         if name is None or ".." in name.split("/"):
             is_test = "def test_" in content or "unittest.TestCase" in content
             name = "test_solution.py" if is_test else "solution.py"

@@ -102,3 +102,16 @@ def test_tests_beside_a_module_of_another_name_get_its_import() -> None:
     untouched = "# file: m.py\nx = 1\n\n# file: test_m.py\nfrom m import x\n"
     tests = {f.path: f.content for f in extract_files(untouched)}["test_m.py"]
     assert tests == "from m import x\n"
+
+
+def test_headed_reply_with_only_a_closing_fence_and_prose_after_it() -> None:
+    # What the 1.5B model wrote for merge_intervals: no opening fence, a closing one, prose.
+    reply = (
+        "# file: merge.py\ndef merge(x):\n    return x\n\n"
+        "# file: test_merge.py\nfrom merge import merge\n\ndef test_m():\n    assert merge(1) == 1\n"
+        "```\n\nThis solution defines a function `merge` that merges intervals.\n"
+    )
+    files = {f.path: f.content for f in extract_files(reply)}
+    assert list(files) == ["merge.py", "test_merge.py"]
+    assert "This solution" not in files["test_merge.py"]
+    assert files["test_merge.py"].endswith("assert merge(1) == 1\n")
