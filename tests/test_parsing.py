@@ -108,7 +108,8 @@ def test_headed_reply_with_only_a_closing_fence_and_prose_after_it() -> None:
     # What the 1.5B model wrote for merge_intervals: no opening fence, a closing one, prose.
     reply = (
         "# file: merge.py\ndef merge(x):\n    return x\n\n"
-        "# file: test_merge.py\nfrom merge import merge\n\ndef test_m():\n    assert merge(1) == 1\n"
+        "# file: test_merge.py\nfrom merge import merge\n\n"
+        "def test_m():\n    assert merge(1) == 1\n"
         "```\n\nThis solution defines a function `merge` that merges intervals.\n"
     )
     files = {f.path: f.content for f in extract_files(reply)}

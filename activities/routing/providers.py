@@ -53,14 +53,15 @@ class EndpointProbe:
     (a TCP connect is not enough: a server still loading, or another server on the port,
     would pass). Cached briefly per endpoint and model."""
 
-    def __init__(self) -> None:
+    def __init__(self, ttl_seconds: float = PROBE_TTL_SECONDS) -> None:
+        self._ttl = ttl_seconds
         self._seen: dict[tuple[str, str], tuple[float, bool]] = {}
         self._served: dict[tuple[str, str], float] = {}  # when each last answered naming it
 
     async def serves(self, endpoint: str, model: str) -> bool:
         now, key = time.monotonic(), (endpoint, model)
         cached = self._seen.get(key)
-        if cached and now - cached[0] < PROBE_TTL_SECONDS:
+        if cached and now - cached[0] < self._ttl:
             return cached[1]
         async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_SECONDS) as client:
             answer = await probe_models(endpoint, model, client)

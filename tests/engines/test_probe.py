@@ -3,9 +3,6 @@ model, not when its port merely accepts connections (a loading or wrong server).
 
 from __future__ import annotations
 
-import pytest
-
-from activities.routing import providers
 from activities.routing.providers import EndpointProbe, Providers
 from naestro.config.settings import ProviderConfig, Settings
 from tests.providers.wire import Reply, WireServer
@@ -33,16 +30,13 @@ async def test_loading_or_wrong_server_is_not_routed_to() -> None:
             assert why is not None and "does not serve served-model" in why
 
 
-async def test_a_busy_engine_that_served_lately_is_still_routed_to(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_busy_engine_that_served_lately_is_still_routed_to() -> None:
     # llama.cpp's server answers /models only between generations: mid-generation the
     # probe times out, and an engine seen serving a moment ago is busy, not down.
     listing = Reply(body={"object": "list", "data": [{"id": "served-model"}]})
     with WireServer() as wire:
         wire.script("/v1/models", listing, Reply(body=listing.body, delay_s=2.0))
-        monkeypatch.setattr(providers, "PROBE_TTL_SECONDS", 0.0)  # every call probes
-        probe = EndpointProbe()
+        probe = EndpointProbe(ttl_seconds=0.0)  # every call probes
         endpoint = wire.url + "/v1"
         assert await probe.serves(endpoint, "served-model")
         assert await probe.serves(endpoint, "served-model")  # answered late: busy

@@ -34,8 +34,8 @@ OFF_BY_ONE = FIXED.replace("a + b", "a + b + 1")
 LEAN = {"plan": False, "write_tests": False, "review": "unverified", "temperature": 0.0}
 
 
-async def _run(client: Client, queue: str) -> TaskResult:
-    handle = await start_task(client, TaskRequest(prompt=PROMPT, kind="code"), task_queue=queue)
+async def _run(client: Client, queue: str, prompt: str = PROMPT) -> TaskResult:
+    handle = await start_task(client, TaskRequest(prompt=prompt, kind="code"), task_queue=queue)
     return await handle.result()
 
 
@@ -169,12 +169,8 @@ async def test_code_without_any_test_goes_to_the_judge_not_to_refine(
     script = write_script(tmp_path / "script.jsonl", rules)
     settings = make_settings(tmp_path, [replay_provider(script)], policy=LEAN)
     async with running_workers(client, settings):
-        handle = await start_task(
-            client,
-            TaskRequest(prompt="Write add(a, b) returning the sum.", kind="code"),
-            task_queue=settings.queues.orchestrator,
-        )
-        result = await handle.result()
+        prompt = "Write add(a, b) returning the sum."
+        result = await _run(client, settings.queues.orchestrator, prompt)
 
     assert result.status == "succeeded", result.reason
     assert [(c.phase, c.role) for c in result.trace] == [
