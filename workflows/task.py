@@ -100,6 +100,8 @@ class TaskWorkflow:
         self._one_path = False
         self._caller: ModelCaller | None = None
         self._examples: list[Example] = []
+        self._phase_started = workflow.now()
+        self._implement: list[ChatMessage] = []  # the implementer's prompt, for resampling
 
     # ------------------------------------------------------------ handlers
 
@@ -192,6 +194,7 @@ class TaskWorkflow:
         )
         if not spec.plan:  # the recalled context joins the implementer's prompt instead
             implement = memory_steps.with_context(implement, self._memory)
+        self._implement = implement
         draft = await self._answer("implement", "implementer", implement)
         return await self._refine_loop(request, draft)
 
@@ -207,6 +210,11 @@ class TaskWorkflow:
                 return self._result("succeeded", "verified and accepted by the judge")
             if self._round >= request.budget.max_refine_rounds:
                 return self._result("unverified", f"{self._round} refine round(s) exhausted")
+            if self._spec.refine == "resample":  # a fresh draw; no gate: draws are independent
+                self._round += 1
+                temperature = self._spec.resample_temperature
+                answer = await self._answer("refine", "implementer", self._implement, temperature)
+                continue
             stop = quality.improvement_stop(previous, current, self._spec.min_improvement)
             if stop:
                 return self._result("unverified", stop)
@@ -299,16 +307,29 @@ class TaskWorkflow:
         )
         return ModelCaller(scope, self._book, self._on_call, lambda: self._cancel)
 
-    async def _text(self, phase: str, role: str, messages: list[ChatMessage]) -> str:
+    async def _text(
+        self,
+        phase: str,
+        role: str,
+        messages: list[ChatMessage],
+        temperature: float | None = None,
+    ) -> str:
         self._set_phase(phase)
-        temperature = self._spec.temperature if self._spec is not None else 0.2
+        if temperature is None:
+            temperature = self._spec.temperature if self._spec is not None else 0.2
         ask = self._calls.text(role, phase, messages, temperature=temperature)
         return (await self._stoppable(ask)).text
 
-    async def _answer(self, phase: str, role: str, messages: list[ChatMessage]) -> str:
+    async def _answer(
+        self,
+        phase: str,
+        role: str,
+        messages: list[ChatMessage],
+        temperature: float | None = None,
+    ) -> str:
         """An implementation or a revision: one call, or a deliberation when the policy asks."""
         if not deliberate.wants_consensus(self._spec, phase):
-            return await self._text(phase, role, messages)
+            return await self._text(phase, role, messages, temperature)
         return await self._deliberate(phase, messages)
 
     async def _judge(self, messages: list[ChatMessage]) -> JudgeVerdict:

@@ -65,5 +65,7 @@ class PolicyResolver:
             write_tests=policy.write_tests,
             review=policy.review,
             temperature=policy.temperature,
+            refine=policy.refine,
+            resample_temperature=policy.resample_temperature,
             memory_task_queue=settings.queues.memory if memory else None,
         )

@@ -27,6 +27,7 @@ from naestro.contracts import (
     ConsensusPolicy,
     Location,
     PiiAction,
+    RefineMode,
     Review,
     SandboxLimits,
 )
@@ -133,6 +134,12 @@ class PolicyConfig(Strict):
     temperature: float = Field(
         default=0.2, ge=0, le=2, description="sampling temperature of the task's own calls"
     )
+    refine: RefineMode = Field(
+        default="revise",
+        description="a refine round revises the answer with its feedback, or (resample) "
+        "draws a fresh implementation at resample_temperature; the best answer is kept",
+    )
+    resample_temperature: float = Field(default=0.8, ge=0, le=2)
 
     @model_validator(mode="after")
     def _attempts_moved(self) -> PolicyConfig:

@@ -35,6 +35,7 @@ from naestro.contracts.consensus import (
     Issue,
     JudgeVerdict,
     ProposalReview,
+    RefineMode,
     Review,
 )
 from naestro.contracts.ledger import (
@@ -164,6 +165,7 @@ __all__ = [
     "PiiEntityScore",
     "PiiCalibrationReport",
     "Choice",
+    "RefineMode",
     "Review",
     "JudgeVerdict",
     "ConfidenceWeights",

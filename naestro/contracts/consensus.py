@@ -12,6 +12,9 @@ from naestro.contracts.models import ChatMessage, ModelCall
 from naestro.contracts.pii import PiiScanResult
 
 Review = Literal["always", "unverified"]
+# How a refine round answers: revise the failing answer with its feedback, or draw a fresh
+# implementation (the best answer so far is kept).
+RefineMode = Literal["revise", "resample"]
 
 
 class JudgeVerdict(Frozen):

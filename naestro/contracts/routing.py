@@ -6,7 +6,7 @@ from pydantic import Field
 
 from naestro.contracts.approval import ApprovalPolicy
 from naestro.contracts.base import Frozen, Location
-from naestro.contracts.consensus import ConsensusPolicy, Review
+from naestro.contracts.consensus import ConsensusPolicy, RefineMode, Review
 from naestro.contracts.models import ChatMessage
 
 
@@ -49,6 +49,8 @@ class PolicySpec(Frozen):
     write_tests: bool = True
     review: Review = "always"
     temperature: float = 0.2
+    refine: RefineMode = "revise"
+    resample_temperature: float = 0.8
 
 
 class CallOutcome(Frozen):

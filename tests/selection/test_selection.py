@@ -70,6 +70,41 @@ async def test_examples_verify_code_and_the_judge_is_asked_only_on_doubt(
     assert result.confidence == 1.0
 
 
+async def test_resample_draws_afresh_and_keeps_the_best_answer(
+    client: Client, tmp_path: Path
+) -> None:
+    half = FIXED.replace("return a + b", "return 5 if a == 2 else 99")  # one example of two
+    rules = [
+        {"phase": "implement", "text": half},
+        # A revision prompt would carry the failing answer: a fresh draw must not.
+        {"phase": "refine", "contains": "Previous attempt", "text": FIXED},
+        {"phase": "refine", "text": BUGGY},  # worse than the first: no gate may stop here
+    ]
+    script = write_script(tmp_path / "script.jsonl", rules)
+    record = tmp_path / "requests.jsonl"
+    provider = replay_provider(script, record=str(record))
+    policy = {**LEAN, "refine": "resample", "resample_temperature": 0.7}
+    settings = make_settings(tmp_path, [provider], policy=policy)
+    async with running_workers(client, settings):
+        handle = await start_task(
+            client,
+            TaskRequest(prompt=PROMPT, kind="code", budget={"max_refine_rounds": 2}),
+            task_queue=settings.queues.orchestrator,
+        )
+        result = await handle.result()
+
+    assert result.status == "unverified" and result.rounds == 2, result.reason
+    assert [(c.phase, c.role) for c in result.trace] == [
+        ("implement", "implementer"),
+        ("refine", "implementer"),
+        ("refine", "implementer"),
+    ]
+    assert "5 if a == 2" in result.answer  # the best of three draws, not the last
+    sent = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [r["temperature"] for r in sent] == [0.0, 0.7, 0.7]
+    assert sent[1]["messages"] == sent[2]["messages"] == sent[0]["messages"]
+
+
 def _panel(p1: str, p2: str, p3: str, judge: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "planner": text(FIXED),
