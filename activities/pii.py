@@ -28,6 +28,7 @@ from naestro.contracts import (
 from naestro.errors import NaestroError, PiiScanError, to_application_error
 from naestro.pii import calibration as pii_calibration
 from naestro.pii import redaction as pii
+from naestro.telemetry import catalogue, metrics
 
 T = TypeVar("T")
 
@@ -76,6 +77,8 @@ class PiiActivities:
         actions say what the tenant's cloud and local providers may see."""
         result = _fail_closed(lambda: self._scan(request))
         counts = Counter(f.entity_type for f in result.findings)
+        for entity, found in counts.items():
+            metrics.count(catalogue.PII_FINDINGS, found, type=entity, stage="prompt")
         activity.logger.info(
             "PII scan of %d chars: %d findings %s",
             len(request.text),
@@ -107,6 +110,8 @@ class PiiActivities:
         result = _fail_closed(lambda: self._review(request))
         if result.new_pii:
             activity.logger.warning("final answer holds new PII of types %s", result.new_pii)
+        for entity in result.new_pii:  # types only: a count per type would need the spans
+            metrics.count(catalogue.PII_FINDINGS, type=entity, stage="output")
         return result
 
     @activity.defn(name="naestro.pii.calibrate")

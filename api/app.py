@@ -17,6 +17,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.client import Client
 
+from api import telemetry
 from api.auth import Authenticator
 from api.cache import ResponseCache
 from api.codec import codec_router, cors_origins, local_ui_auth
@@ -58,6 +59,7 @@ async def _api_error(_: Request, exc: Exception) -> Response:
 
 async def _too_busy(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, TooBusy)
+    telemetry.throttled("backpressure")
     headers = {"Retry-After": str(exc.retry_after)}
     return JSONResponse({"detail": exc.detail}, status_code=429, headers=headers)
 
@@ -125,9 +127,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes)
+    app.add_middleware(telemetry.Observed)  # outermost: sees every answer, 413s included
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(TooBusy, _too_busy)
-    for module in (tasks, approvals, openai_compat, slack, web):
+    for module in (tasks, approvals, openai_compat, slack, web, telemetry):
         app.include_router(module.router)
     _mount_codec(app, dev_ui_origins)
     return app

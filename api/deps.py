@@ -11,6 +11,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from api.auth import AuthError, Principal
 from api.limits import TooBusy
 from api.service import Gateway
+from api.telemetry import throttled
 
 _bearer = HTTPBearer(auto_error=False, description="an API key (nk_...) or a JWT")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -36,6 +37,7 @@ async def principal(
     try:
         gw.limiter.take(who.bucket)
     except TooBusy as exc:
+        throttled("rate_limit")
         raise HTTPException(429, exc.detail, {"Retry-After": str(exc.retry_after)}) from None
     return who
 

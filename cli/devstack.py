@@ -30,6 +30,7 @@ from naestro.codec import KEYS_ENV, converter_from_env
 from naestro.config.settings import Settings
 from naestro.connect import connect
 from naestro.errors import NaestroError
+from naestro.telemetry.setup import install as install_telemetry
 
 log = logging.getLogger(__name__)
 TEMPORAL_CLI_MODULE = "github.com/temporalio/cli/cmd/temporal@v1.5.1"
@@ -143,6 +144,7 @@ class DevStack:
         dev = self.settings.dev
         ui_codec = ["--ui-codec-endpoint", self.codec_endpoint] if self.codec_endpoint else []
         return await WorkflowEnvironment.start_local(
+            plugins=install_telemetry(),  # before the runtime's first client
             namespace=dev.namespace,
             port=dev.temporal_port,
             ui=True,

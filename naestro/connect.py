@@ -15,6 +15,7 @@ from temporalio.service import RPCError
 
 from naestro.codec import converter_from_env
 from naestro.errors import NaestroError
+from naestro.telemetry.setup import install as install_telemetry
 
 DEFAULT_ADDRESS = "localhost:7233"
 
@@ -38,13 +39,16 @@ def target(address: str | None = None) -> str:
 
 async def connect(address: str | None = None, *, lazy: bool = False) -> Client:
     """A client using the pydantic data converter and the payload codec
-    (NAESTRO_CODEC_KEYS). Raises TemporalUnreachable clearly."""
+    (NAESTRO_CODEC_KEYS), with the process's telemetry (its workers inherit it). Raises
+    TemporalUnreachable clearly."""
     config = connect_config(address)
+    plugins = install_telemetry()
     try:
         return await Client.connect(
             **config,
             data_converter=converter_from_env(),
             lazy=lazy,
+            plugins=plugins,
         )
     except (RuntimeError, RPCError) as exc:
         raise TemporalUnreachable(

@@ -15,6 +15,7 @@ from cli.devstack import find_temporal
 from naestro import search
 from naestro.admin import ensure_search_attributes
 from naestro.codec import KEYS_ENV, EncryptionCodec, data_converter, generate_key, parse_keys
+from naestro.telemetry.runtime import install_runtime
 from tests.providers.wire import WireServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +58,7 @@ def converter(codec: EncryptionCodec) -> DataConverter:
 async def env(
     request: pytest.FixtureRequest, temporal_cli: str, converter: DataConverter
 ) -> AsyncIterator[WorkflowEnvironment]:
+    install_runtime()  # before the first client: the session's runtime exports metrics
     address = request.config.getoption("--temporal-address")
     if address:
         client = await Client.connect(address, data_converter=converter)

@@ -9,6 +9,7 @@ from activities.approvals import ApprovalActivities
 from activities.models.activity import ModelActivities
 from activities.models.registry import ProviderRegistry
 from activities.pii import PiiActivities
+from activities.routing import gauges
 from activities.routing.activity import RoutingActivities
 from activities.routing.governor import Governor
 from activities.sandbox import make_sandbox
@@ -69,6 +70,7 @@ class Deps:
     def from_settings(cls, settings: Settings) -> Deps:
         registry = ProviderRegistry(settings)
         governor = Governor(settings)  # this process's live provider health, fed by routing
+        gauges.watch(governor)  # and on /metrics
         return cls(
             settings=settings,
             registry=registry,

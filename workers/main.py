@@ -13,8 +13,10 @@ from typing import Literal
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from naestro.config.settings import Settings
+from naestro.config.settings import EngineConfig, Settings
 from naestro.errors import ConfigError
+from naestro.telemetry import catalogue, metrics
+from naestro.telemetry.runtime import serve as serve_metrics
 from workers import memory, models, orchestrator, sandbox
 from workers.deps import Deps
 
@@ -86,6 +88,12 @@ async def run_workers(
         if p.queue in supervised and supervised[p.queue].autostart == "always"
     }
     async with contextlib.AsyncExitStack() as stack:
+        address = deps.settings.telemetry.metrics_address
+        if address:  # the process's metrics, the Temporal runtime's with them
+            server = serve_metrics(address)
+            stack.callback(server.server_close)
+            stack.callback(server.shutdown)
+            log.info("metrics: http://%s/metrics", address)
         for worker in build_workers(client, deps, static):
             await stack.enter_async_context(worker)
         log.info("polling %d queue(s): %s", len(static), ", ".join(p.queue for p in static))
@@ -128,9 +136,12 @@ class EngineQueues:
             self._client, self._deps, plan.queue, plan.concurrency, graceful_shutdown=drain
         )
         self._running[engine_id] = (worker, asyncio.create_task(worker.run()))
+        metrics.set_gauge(catalogue.ENGINE_UP, 1, engine=engine_id, kind=_kind(engine))
         log.info("engine %s ready: polling %s", engine_id, plan.queue)
 
     async def _down(self, engine_id: str) -> None:
+        engine = self._deps.settings.engine(engine_id)
+        metrics.set_gauge(catalogue.ENGINE_UP, 0, engine=engine_id, kind=_kind(engine))
         running = self._running.pop(engine_id, None)
         if running is None:
             return
@@ -139,3 +150,7 @@ class EngineQueues:
         await worker.shutdown()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _kind(engine: EngineConfig | None) -> str:
+    return engine.kind if engine is not None else "unknown"

@@ -48,6 +48,7 @@ from naestro.outcome import TaskState, spend_of, task_result
 from naestro.parsing import estimate_tokens, extract_files, parse_verdict
 from naestro.presets import LOCAL_FAST, SANDBOX_RUN
 from naestro.quality import Candidate
+from naestro.telemetry import catalogue, flow
 from workflows.steps import deliberate
 from workflows.steps import memory as memory_steps
 from workflows.steps import privacy as privacy_steps
@@ -138,7 +139,8 @@ class TaskWorkflow:
     @workflow.run
     async def run(self, request: TaskRequest) -> TaskResult:
         self._request = request
-        self._started = workflow.now()
+        self._started = self._phase_started = workflow.now()
+        flow.count(catalogue.TASKS_STARTED, kind=request.kind, policy=request.policy)
         self._book = LedgerBook(
             max_tokens=request.budget.max_tokens,
             max_usd=request.budget.max_usd,
@@ -170,6 +172,7 @@ class TaskWorkflow:
             await self._caller.report()  # the last calls' outcomes, to the governor
         self._status = result.status
         self._set_phase("done")
+        self._count_result(request, result)
         workflow.upsert_search_attributes([search.STATUS.value_set(result.status)])
         self._log.emit("status", status=result.status, reason=result.reason)
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -433,9 +436,24 @@ class TaskWorkflow:
 
     def _set_phase(self, phase: str) -> None:
         if phase != self._phase:
-            self._phase = phase
+            kind = self._request.kind
+            flow.observe(
+                catalogue.PHASE_SECONDS,
+                flow.since(self._phase_started),
+                kind=kind,
+                phase=self._phase,
+            )
+            self._phase, self._phase_started = phase, workflow.now()
             workflow.upsert_search_attributes([search.PHASE.value_set(phase)])
             self._log.emit("phase", phase=phase, round=self._round)
+
+    def _count_result(self, request: TaskRequest, result: TaskResult) -> None:
+        labels = {"kind": request.kind, "policy": request.policy}
+        flow.count(catalogue.TASKS_FINISHED, status=result.status, **labels)
+        seconds = flow.since(self._started)
+        flow.observe(catalogue.TASK_SECONDS, seconds, status=result.status, **labels)
+        if result.status == "budget_exhausted":
+            flow.count(catalogue.BUDGET_EXHAUSTED, **labels)
 
     def _result(self, status: TaskStatusName, reason: str) -> TaskResult:
         spec = self._spec

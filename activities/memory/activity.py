@@ -7,6 +7,7 @@ are built lazily on the worker, on first use, from ``memory`` in temporal.yaml.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING
 
 from temporalio import activity
@@ -24,6 +25,7 @@ from naestro.contracts.memory import (
     WriteBackRequest,
 )
 from naestro.errors import ConfigError, NaestroError, to_application_error
+from naestro.telemetry import catalogue, metrics
 
 if TYPE_CHECKING:
     from activities.memory.service import MemoryService
@@ -52,17 +54,25 @@ class MemoryActivities:
     @activity.defn(name="naestro.memory.recall")
     async def recall(self, request: RecallRequest) -> MemoryContext:
         """Cited context and similar past tasks for a task's Plan."""
+        started = time.monotonic()
         try:
-            return await self.service.recall(request)
+            context = await self.service.recall(request)
         except NaestroError as exc:
+            metrics.count(catalogue.MEMORY_RECALLS, outcome="error")
             raise _app_error(exc) from exc
+        metrics.observe(catalogue.MEMORY_RECALL_SECONDS, time.monotonic() - started)
+        hit = context.hits or context.similar
+        metrics.count(catalogue.MEMORY_RECALLS, outcome="hit" if hit else "miss")
+        return context
 
     @activity.defn(name="naestro.memory.write_back")
     async def write_back(self, request: WriteBackRequest) -> None:
         try:
             await self.service.write_back(request)
         except NaestroError as exc:
+            metrics.count(catalogue.MEMORY_WRITES, outcome="error")
             raise _app_error(exc) from exc
+        metrics.count(catalogue.MEMORY_WRITES, outcome="ok")
 
     @activity.defn(name="naestro.memory.feedback")
     async def feedback(self, request: FeedbackRequest) -> FeedbackResult:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from temporalio import activity
 
+from activities.models.observe import watch
 from naestro.contracts import ModelRequest, ModelResponse
 from naestro.errors import NaestroError, to_application_error
 
@@ -39,11 +40,13 @@ class ModelActivities:
         try:
             provider = self.registry.get(request.provider_id)
             async with self._slot(request.provider_id):
-                if request.stream:
-                    response = await provider.complete(request, on_progress=activity.heartbeat)
-                else:
-                    async with _heartbeating():
-                        response = await provider.complete(request)
+                with watch(self.registry.config(request.provider_id), request) as call:
+                    if request.stream:
+                        response = await provider.complete(request, on_progress=activity.heartbeat)
+                    else:
+                        async with _heartbeating():
+                            response = await provider.complete(request)
+                    call.done(response)
         except NaestroError as exc:
             activity.logger.warning(
                 "model call failed: provider=%s role=%s phase=%s error=%s status=%s",

@@ -7,6 +7,7 @@ A request naming another backend than the worker's gets it from ``factory``, mad
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 from temporalio import activity
@@ -15,6 +16,7 @@ from activities.sandbox.base import Sandbox
 from activities.sandbox.cache import ReportCache, cache_key
 from naestro.contracts import VerificationReport, VerifyRequest
 from naestro.errors import SandboxError, to_application_error
+from naestro.telemetry import catalogue, metrics
 
 HEARTBEAT_EVERY_S = 5.0
 
@@ -46,9 +48,14 @@ class SandboxActivities:
             key = cache_key(request, sandbox.name, sandbox.fingerprint)
             if request.use_cache and (hit := self._cache.get(key)):
                 return hit
+            started = time.monotonic()
             report = await self._run(sandbox, request)
         except SandboxError as exc:
+            metrics.count(catalogue.SANDBOX_RUNS, backend=request.backend or "", outcome="error")
             raise to_application_error(exc) from exc
+        seconds = time.monotonic() - started
+        metrics.count(catalogue.SANDBOX_RUNS, backend=sandbox.name, outcome=_outcome(report))
+        metrics.observe(catalogue.SANDBOX_SECONDS, seconds, backend=sandbox.name)
         report = report.model_copy(update={"cache_key": key})
         self._cache.put(key, report)
         return report
@@ -82,3 +89,9 @@ class SandboxActivities:
     async def aclose(self) -> None:
         for sandbox in [self._sandbox, *self._others.values()]:
             await sandbox.aclose()
+
+
+def _outcome(report: VerificationReport) -> str:
+    if report.timed_out:
+        return "timeout"
+    return "passed" if report.passed else "failed"

@@ -288,6 +288,17 @@ class MemoryConfig(Strict):
     embedder: EmbedderConfig = EmbedderConfig()
 
 
+class TelemetryConfig(Strict):
+    """Metrics and traces (docs/telemetry.md). Traces follow the standard OTEL_* variables
+    (OTEL_EXPORTER_OTLP_ENDPOINT turns them on)."""
+
+    metrics_address: str | None = Field(
+        default=None,
+        description="HOST:PORT where a worker process serves /metrics (None: not served); "
+        "the API serves /metrics on its own port",
+    )
+
+
 class DevConfig(Strict):
     data_dir: str = ".naestro"
     temporal_port: int = 7233
@@ -341,6 +352,7 @@ class Settings(Strict):
     governor: GovernorConfig = GovernorConfig()
     api: ApiConfig = ApiConfig()
     engines: list[EngineConfig] = []
+    telemetry: TelemetryConfig = TelemetryConfig()
     source: str = Field(default="<defaults>", exclude=True)
 
     @model_validator(mode="after")

@@ -69,6 +69,7 @@ class ModelRequest(Frozen):
     temperature: float = Field(default=0.2, ge=0.0, le=2.0)
     stream: bool = False
     task_id: str = ""
+    tenant: str = ""  # for per-tenant usage metrics ("" reads as "default")
     # Structured output: a JSON schema the reply must follow, sent through each provider's
     # native feature (OpenAI json_schema, Anthropic tool input, Gemini response_schema,
     # vLLM guided decoding). None: free text.

@@ -149,6 +149,8 @@ async def gateway(client: Client, database_url: str, **api: Any) -> AsyncIterato
                 yield Gw(url, settings, database_url)
 
 
+# Tests that poll a task's state every 50 ms must not meet the rate limit.
+UNLIMITED = {"rate_limit": {"per_second": 1000.0, "burst": 1000}}
 DEFAULT_API = {
     "rate_limit": {"per_second": 50.0, "burst": 200},
     "slack": {"approvers": [APPROVER]},

@@ -29,6 +29,7 @@ import httpx
 
 from activities.routing.providers import serves_model
 from naestro.config.settings import EngineConfig, Settings
+from naestro.telemetry import catalogue, metrics
 from workers.engines.launch import Launch, endpoint, launch, served_name
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class EngineRunner:
                     break
                 backoff = self.engine.restart_backoff_seconds if served else backoff
                 self.status.restarts += 1
+                metrics.count(catalogue.ENGINE_RESTARTS, engine=self.engine.id)
                 self._set("backoff", f"restart in {backoff:.0f}s")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -33,6 +33,7 @@ from naestro.contracts import (
 )
 from naestro.pii import exposure
 from naestro.presets import LOCAL_FAST
+from naestro.telemetry import catalogue, flow
 
 PREVIEW_CHARS = 4000
 MAX_EVENTS = 2000  # the log is workflow state; a task that runs longer keeps the newest
@@ -129,6 +130,7 @@ class ApprovalDesk:
         timeout = timedelta(seconds=policy.timeout_seconds)
         notice_preview = exposure.for_notification(content, pii)[:PREVIEW_CHARS]
         escalated = False
+        asked = workflow.now()
         while True:
             self._decision = None
             self.pending = ApprovalRequest(
@@ -150,10 +152,16 @@ class ApprovalDesk:
             outcome = "approve" if policy.on_timeout == "approve" else "reject"
             self._log.emit("approval", event="timeout", stage=stage, outcome=outcome)
             self.pending = None
+            _waited(asked, stage, f"timeout_{outcome}")
             if outcome == "reject":
                 raise ApprovalRejected(f"{stage} approval timed out: rejected")
             return
         decision, self.pending = self._decision, None
+        _waited(asked, stage, decision.action if decision is not None else "cancelled")
         if decision is not None and decision.action == "reject":
             why = f": {decision.comment}" if decision.comment else ""
             raise ApprovalRejected(f"{stage} rejected by {decision.approver}{why}")
+
+
+def _waited(asked: datetime, stage: str, outcome: str) -> None:
+    flow.observe(catalogue.APPROVAL_WAIT, flow.since(asked), stage=stage, outcome=outcome)

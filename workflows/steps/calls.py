@@ -269,6 +269,7 @@ class ModelCaller:
             max_output_tokens=held.output_cap,
             stream=s.stream,
             task_id=s.task_id,
+            tenant=s.tenant,
             response_schema=schema_for(schema) if schema else None,
             schema_name=schema.__name__ if schema else "reply",
             temperature=temperature,
