@@ -1,0 +1,3 @@
+module naestro.local/k8s-schemas
+
+go 1.26
