@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck bench bench-pii bench-quality bench-retrieval dev histories clean
+.PHONY: install demo test lint typecheck bench bench-pii bench-quality bench-retrieval bench-telemetry dev histories clean
 
 install:
 	./scripts/bootstrap.sh
@@ -15,6 +15,7 @@ dev: install
 	.venv/bin/naestro dev
 
 test: install
+	./scripts/test-tools.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint:
@@ -30,6 +31,10 @@ bench: install
 	$(PY) bench/consensus.py
 	$(PY) bench/api.py
 	$(PY) bench/sandbox.py
+
+# Telemetry's overhead on bench/overhead.py's workload: off vs on (OTLP to a loopback sink).
+bench-telemetry: install
+	$(PY) bench/telemetry.py
 
 # Naestro's added latency per real model call (the bundled engine; --model, --calls, --tokens).
 bench-engine: install

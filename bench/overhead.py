@@ -5,7 +5,10 @@ zero latency (plan, implement, then review/refine rounds), and a bare workflow e
 the same number of no-op activities one after another on another queue. Prints the mean
 wall time per model call of each, and their ratio last (target <= 1.25).
 
-    .venv/bin/python bench/overhead.py [--tasks 20] [--rounds 5]
+    .venv/bin/python bench/overhead.py [--tasks 20] [--rounds 5] [--telemetry]
+
+--telemetry: the process's telemetry on (naestro/telemetry/setup.py: the runtime's metrics
+exporter, and traces when OTEL_EXPORTER_OTLP_ENDPOINT is set); bench/telemetry.py compares.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from naestro.client import start_task
 from naestro.config.settings import Settings
 from naestro.contracts import Budget, TaskRequest
 from naestro.exit import exit_after
+from naestro.telemetry.setup import install as install_telemetry
 from workers.deps import Deps
 from workers.main import build_workers, select_queues
 
@@ -78,7 +82,7 @@ async def time_bare(client: Client, queue: str, calls: int, tasks: int) -> float
     return statistics.mean(durations)
 
 
-async def main(tasks: int, rounds: int) -> None:
+async def main(tasks: int, rounds: int, telemetry: bool = False) -> None:
     tag = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "script.jsonl"
@@ -89,7 +93,9 @@ async def main(tasks: int, rounds: int) -> None:
             + "\n"
         )
         settings = bench_settings(script, tag)
+        plugins = install_telemetry("naestro-bench") if telemetry else []
         env = await WorkflowEnvironment.start_local(
+            plugins=plugins,
             dev_server_existing_path=find_temporal(Path(".naestro")),
             search_attributes=search.ALL,
             data_converter=pydantic_data_converter,
@@ -125,5 +131,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--telemetry", action="store_true", help="metrics and traces on")
     a = parser.parse_args()
-    exit_after(lambda: asyncio.run(main(a.tasks, a.rounds)))
+    exit_after(lambda: asyncio.run(main(a.tasks, a.rounds, a.telemetry)))
