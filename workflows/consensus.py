@@ -48,6 +48,8 @@ WORKFLOW_NAME = names.CONSENSUS_WORKFLOW
 TASK_EXAMPLES = "naestro.task-examples"  # as TaskWorkflow's: proposals run the task's examples
 # Runs before it failed on budget without telling the parent what they had spent.
 SPENT_ON_FAILURE = "naestro.consensus-spent-on-failure"
+# Runs started before it drew more proposals when the first held no test at all.
+ADAPTIVE_NO_TESTS = "naestro.adaptive-no-tests"
 T = TypeVar("T")
 
 
@@ -228,12 +230,16 @@ class ConsensusWorkflow:
     ) -> tuple[list[str], list[VerificationReport]]:
         """The proposals and their verification reports (none unless code). Adaptive: the
         first proposal alone, at the policy's temperature; the others only when its tests
-        did not pass."""
+        failed (or it held no code)."""
         policy, examples = request.consensus, self._examples
         if policy.adaptive and request.sandbox_task_queue and policy.proposers > 1:
             first = await self._propose(caller, request, messages, 0, 1, request.temperature)
             reports = await verify_all(request, first, examples)
             if quality.passed_tests(reports[0]):
+                return first, reports
+            # Code that holds no test at all (no examples, none of its own) did not fail:
+            # the task's judge decides, as for one call, rather than a tie among draws.
+            if quality.no_tests(reports[0]) and workflow.patched(ADAPTIVE_NO_TESTS):
                 return first, reports
             rest = await self._propose(caller, request, messages, 1, policy.proposers - 1)
             return first + rest, reports + await verify_all(request, rest, examples, first=1)

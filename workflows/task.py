@@ -68,6 +68,8 @@ WORKFLOW_NAME = names.TASK_WORKFLOW
 ONE_CALL_PATH = "naestro.one-call-path"
 # Tasks started before it verify code with its own tests only, not the task's examples.
 TASK_EXAMPLES = "naestro.task-examples"
+# Tasks started before it asked the judge again about an answer a deliberation had judged.
+REUSE_CONSENSUS_VERDICT = "naestro.reuse-consensus-verdict"
 _WEIGHTS = ConfidenceWeights()
 T = TypeVar("T")
 
@@ -97,6 +99,7 @@ class TaskWorkflow:
         self._pii = PiiScanResult(redacted="")
         self._spec: PolicySpec | None = None
         self._consensus: ConsensusSummary | None = None  # set when a phase deliberated
+        self._deliberated: tuple[str, JudgeVerdict | None] | None = None  # its answer, verdict
         self._memory: MemoryContext | None = None
         self._one_path = False
         self._caller: ModelCaller | None = None
@@ -246,8 +249,19 @@ class TaskWorkflow:
             assert self._spec is not None
             if self._spec.review == "unverified" and quality.passed_tests(report):
                 return quality.verified(answer, files, report)
-        verdict = await self._judge(prompts.review(request.kind, request.prompt, answer, report))
+        verdict = self._reusable_verdict(answer)
+        if verdict is None:
+            review = prompts.review(request.kind, request.prompt, answer, report)
+            verdict = await self._judge(review)
         return quality.judged(answer, files, report, verdict)
+
+    def _reusable_verdict(self, answer: str) -> JudgeVerdict | None:
+        """The deliberation's own judge verdict on exactly this answer: the same judge is not
+        asked twice (runs started before the patch asked again)."""
+        judged = self._deliberated
+        if judged is None or judged[0] != answer or judged[1] is None:
+            return None
+        return judged[1] if workflow.patched(REUSE_CONSENSUS_VERDICT) else None
 
     # ------------------------------------------------------------ steps
 
@@ -365,6 +379,7 @@ class TaskWorkflow:
         self._book.absorb(result.calls)
         workflow.upsert_search_attributes([search.COST.value_set(self._book.spent_usd)])
         self._consensus = result.summary
+        self._deliberated = (result.answer, result.verdict)
         self._draft = result.answer
         return result.answer
 

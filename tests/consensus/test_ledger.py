@@ -49,11 +49,12 @@ async def test_ledger_matches_recorded_usage_across_a_worker_restart(
     usages += await recorded_usages(client, await client.get_workflow_handle(child).fetch_history())
     assert result.ledger is not None
     total = result.ledger.total
-    assert total.calls == len(usages) == len(result.trace) == 9
+    # Plan, three proposals, two critics, synthesis, the judge (once: the task reuses it).
+    assert total.calls == len(usages) == len(result.trace) == 8
     assert total.input_tokens == sum(u["input_tokens"] for u in usages)
     assert total.output_tokens == sum(u["output_tokens"] for u in usages)
     assert total.usd == pytest.approx(sum(c.cost_usd for c in result.trace))
-    assert set(result.ledger.phases) == {"plan", "implement", "review"}
+    assert set(result.ledger.phases) == {"plan", "implement"}  # its judge ran in implement
     assert sum(p.calls for p in result.ledger.phases.values()) == total.calls
     for h in (
         await handle.fetch_history(),

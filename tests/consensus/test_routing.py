@@ -56,7 +56,7 @@ async def test_dead_provider_opens_its_breaker(client: Client, tmp_path: Path) -
     assert {c.provider for c in result.trace if c.role == "proposer"} == {"p2"}
     # Later calls whose first choice is the dead provider go to the fallback at once.
     judges = [c for c in result.trace if c.role == "judge"]
-    assert len(judges) == 2  # the consensus judge and the task's review
+    assert len(judges) == 1  # the consensus judge; its verdict serves the task's review
     assert all(c.provider == "judge" and "dead: circuit open" in c.route_reason for c in judges[:1])
     assert (await scheduled_queues(client, first.id)).count(dead_queue) == 0
     # So does the next task: no call reaches the dead provider.

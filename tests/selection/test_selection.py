@@ -163,6 +163,27 @@ async def test_adaptive_stops_at_a_first_proposal_that_passes(
     assert result.spend.model_calls == 1
 
 
+async def test_adaptive_draws_no_more_when_the_first_holds_no_test(
+    client: Client, tmp_path: Path
+) -> None:
+    # No examples in the task and no tests in the code: nothing failed, so no more draws;
+    # the task's judge decides about the one proposal, as it would about one call.
+    scripts = _panel(FIXED, BUGGY, BUGGY, text(verdict(0.9)))
+    settings = consensus_settings(
+        tmp_path, scripts, ROLES, consensus={**BY_TESTS, "adaptive": True}, **LEAN
+    )
+    async with running_workers(client, settings):
+        result = await _run(client, settings.queues.orchestrator, "Write add(a, b).")
+
+    assert result.status == "succeeded", result.reason
+    # The deliberation's judge verdict is the task's: the judge is asked once.
+    assert [(c.role, c.provider) for c in result.trace] == [
+        ("proposer", "p1"),
+        ("judge", "judge"),
+    ]
+    assert result.verdict is not None and result.verdict.score == 0.9
+
+
 async def test_the_judge_picks_among_proposals_the_tests_tie(
     client: Client, tmp_path: Path
 ) -> None:
