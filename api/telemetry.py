@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from naestro.telemetry import catalogue, metrics
+from naestro.telemetry import catalogue, metrics, tracing
 
 router = APIRouter(tags=["operations"])
 UNMATCHED = "unmatched"  # paths no route serves share one label (no cardinality from scans)
@@ -47,8 +47,10 @@ class Observed:
                 status = int(message["status"])
             await send(message)
 
-        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        context = propagate.extract(carrier)
+        context = None  # a caller's traceparent is read only while traces are on
+        if tracing.enabled():
+            carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            context = propagate.extract(carrier)
         with self.tracer.start_as_current_span(
             method, context=context, kind=trace.SpanKind.SERVER
         ) as span:

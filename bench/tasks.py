@@ -21,8 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cli.evals import evaluate, load_problems
-from cli.harness.problems import check_sample
+from cli.evals import load_problems
+from cli.harness.config import own_queues
+from cli.harness.runner import hidden_check
 from cli.harness.stack import embedded
 from naestro.client import start_task
 from naestro.config.settings import Settings, load_settings
@@ -39,15 +40,7 @@ def bench_settings(base: Settings) -> Settings:
     recall another's answer) and queues of the bench's own (a running `naestro dev` keeps
     its tasks)."""
     engines = [e.model_copy(update={"autostart": "always"}) for e in base.engines]
-    q = base.queues
-    queues = q.model_copy(
-        update={
-            "orchestrator": f"{q.orchestrator}.tasks-bench",
-            "sandbox": f"{q.sandbox}.tasks-bench",
-            "memory": f"{q.memory}.tasks-bench",
-            "models_cloud": f"{q.models_cloud}.tasks-bench",
-        }
-    )
+    queues = own_queues(base.queues, "tasks-bench")
     memory = base.memory.model_copy(update={"enabled": False})
     return base.model_copy(update={"engines": engines, "queues": queues, "memory": memory})
 
@@ -72,18 +65,9 @@ async def main(refine_rounds: int, only: set[str]) -> None:
             ok = result.status == "succeeded"
             first += ok and result.rounds == 0
             after += ok
-            sample = check_sample(problem.model_copy(update={"prompt": ""}), result.answer)
-            passed = False
-            if sample is not None:
-                [outcome] = await evaluate(
-                    client,
-                    orchestrator_queue=settings.queues.orchestrator,
-                    sandbox_queue=settings.queues.sandbox,
-                    problems=[problem.model_copy(update={"prompt": ""})],
-                    samples=[sample],
-                    limits=settings.sandbox.limits,
-                )
-                passed = outcome.passed
+            # The task's words are no program prefix: the hidden test runs the answer alone.
+            bare = problem.model_copy(update={"prompt": ""})
+            passed, _ = await hidden_check(client, settings, bare, result.answer)
             correct += passed
             print(
                 f"{problem.task_id}: {result.status} after {result.rounds} round(s), "

@@ -136,21 +136,21 @@ def harness_settings(base: Settings, options: HarnessOptions) -> Settings:
             "engines": [e.model_dump() for e in engines],
             "policies": {k: v.model_dump() for k, v in policies(ids, options).items()},
             "memory": MemoryConfig(enabled=False).model_dump(),
-            "queues": _own_queues(base.queues).model_dump(),
+            "queues": own_queues(base.queues).model_dump(),
         }
     )
     return settings.model_copy(update={"source": base.source})
 
 
-def _own_queues(queues: QueueConfig) -> QueueConfig:
-    """Queues of the harness's own: the workers of a stack already running on the same
-    server do not know its policies and must not take its tasks."""
+def own_queues(queues: QueueConfig, suffix: str = "eval") -> QueueConfig:
+    """Queues of the harness's (or a bench's) own: the workers of a stack already running on
+    the same server do not know its policies and must not take its tasks."""
     return queues.model_copy(
         update={
-            "orchestrator": f"{queues.orchestrator}.eval",
-            "sandbox": f"{queues.sandbox}.eval",
-            "memory": f"{queues.memory}.eval",
-            "models_cloud": f"{queues.models_cloud}.eval",
+            "orchestrator": f"{queues.orchestrator}.{suffix}",
+            "sandbox": f"{queues.sandbox}.{suffix}",
+            "memory": f"{queues.memory}.{suffix}",
+            "models_cloud": f"{queues.models_cloud}.{suffix}",
         }
     )
 

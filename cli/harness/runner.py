@@ -67,20 +67,7 @@ class Harness:
         return row.model_copy(update={"passed": passed, "check": check, "wall_seconds": wall})
 
     async def check(self, problem: Problem, answer: str) -> tuple[bool, str]:
-        """pass@1: the answer's solution against the problem's hidden test, sandboxed."""
-        sample = check_sample(problem, answer)
-        if sample is None:
-            return False, "no solution code in the answer"
-        [outcome] = await evaluate(
-            self.client,
-            orchestrator_queue=self.settings.queues.orchestrator,
-            sandbox_queue=self.settings.queues.sandbox,
-            problems=[problem],
-            samples=[sample],
-            limits=self.settings.sandbox.limits,
-            backend=self.backend,
-        )
-        return outcome.passed, outcome.summary
+        return await hidden_check(self.client, self.settings, problem, answer, self.backend)
 
     async def _task(self, policy: str, problem: Problem) -> tuple[str, ResultRow]:
         request = TaskRequest(
@@ -155,6 +142,29 @@ class Harness:
     def _max_output_tokens(self) -> int:
         single = self.settings.policies.get(POLICY_NAMES["single"])
         return single.max_output_tokens if single else 1024
+
+
+async def hidden_check(
+    client: Client,
+    settings: Settings,
+    problem: Problem,
+    answer: str,
+    backend: Backend | None = None,
+) -> tuple[bool, str]:
+    """pass@1: the answer's solution against the problem's hidden test, sandboxed."""
+    sample = check_sample(problem, answer)
+    if sample is None:
+        return False, "no solution code in the answer"
+    [outcome] = await evaluate(
+        client,
+        orchestrator_queue=settings.queues.orchestrator,
+        sandbox_queue=settings.queues.sandbox,
+        problems=[problem],
+        samples=[sample],
+        limits=settings.sandbox.limits,
+        backend=backend,
+    )
+    return outcome.passed, outcome.summary
 
 
 def _failed_row(policy: str, problem: Problem, task_id: str, err: Exception) -> ResultRow:

@@ -15,38 +15,14 @@ root="$(cd "$here/../.." && pwd)"
 ruff="${1:-$root/.venv/bin/ruff}"
 runner="$root/activities/sandbox/runner.py"
 repo=naestro-sandbox
-suite=bookworm
 packages=python3,python3-pytest
 
 log() { printf '\033[1m[sandbox-image]\033[0m %s\n' "$*"; }
 
-mirror() {
-  # The mirror apt already uses (deb822 or one-line sources), else Debian's CDN.
-  local uri
-  uri=$(grep -hoE '^URIs: *https?://[^ ]+/debian/?$' /etc/apt/sources.list.d/*.sources \
-    2>/dev/null | head -1 | awk '{print $2}' || true)
-  [ -n "$uri" ] || uri=$(grep -hoE '^deb +https?://[^ ]+/debian/? ' /etc/apt/sources.list \
-    2>/dev/null | head -1 | awk '{print $2}' || true)
-  echo "${uri:-http://deb.debian.org/debian}"
-}
-
 exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
-build_base() {  # $1: tag
-  local work
-  work=$(mktemp -d /var/tmp/naestro-sandbox-base.XXXXXX)
-  log "debootstrap $suite ($packages) from $(mirror)"
-  if ! debootstrap --variant=minbase --include="$packages" "$suite" "$work/rootfs" \
-      "$(mirror)" >"$work/debootstrap.log" 2>&1; then
-    tail -30 "$work/debootstrap.log" >&2; rm -rf "$work"; return 1
-  fi
-  log "docker import -> $1"
-  tar -C "$work/rootfs" --numeric-owner -c . | docker import - "$1" >/dev/null
-  rm -rf "$work"
-}
-
 [ -x "$ruff" ] || { echo "no ruff binary at $ruff (run uv sync first)" >&2; exit 1; }
-base="$repo-base:$(echo "$suite $packages" | sha256sum | cut -c1-16)"
+base=$("$root/infra/debian-base.sh" "$repo-base" "$packages")  # built once, then reused
 tag=$( (echo "$base"; cat "$here/Dockerfile" "$runner"; "$ruff" --version) \
   | sha256sum | cut -c1-16)
 image="$repo:$tag"
@@ -56,7 +32,6 @@ if exists "$image"; then
   log "$image is up to date"
   exit 0
 fi
-exists "$base" || build_base "$base"
 context=$(mktemp -d /var/tmp/naestro-sandbox-context.XXXXXX)
 trap 'rm -rf "$context"' EXIT
 cp "$here/Dockerfile" "$runner" "$context/"

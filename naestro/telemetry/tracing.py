@@ -55,11 +55,12 @@ def install_tracing(service: str, processor: SpanProcessor | None = None) -> boo
     global _provider
     with _lock:
         if _provider is None:
-            if processor is None and not exporting():
+            otlp = exporting()
+            if processor is None and not otlp:
                 return False
             name = os.environ.get("OTEL_SERVICE_NAME") or service
             _provider = create_tracer_provider(resource=Resource.create({"service.name": name}))
-            if exporting():
+            if otlp:
                 from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
                     OTLPSpanExporter,
                 )

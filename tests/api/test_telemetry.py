@@ -8,18 +8,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
 from temporalio.client import Client
 
 from api.app import create_app
-from api.db import create_pool
-from api.keys import create_key
 from naestro.telemetry import catalogue, metrics
 from naestro.telemetry.runtime import serve as serve_metrics
-from tests.api.conftest import UNLIMITED, serve
+from tests.api.conftest import UNLIMITED, Gw, serve
 from tests.api.helpers import finished
-from tests.observability import free_port, prometheus
-from tests.support import make_settings, replay_provider, running_workers, write_script
+from tests.observability import prometheus
+from tests.support import (
+    free_port,
+    make_settings,
+    replay_provider,
+    running_workers,
+    write_script,
+)
 
 CODE = (
     "```python\n# file: solution.py\ndef add(a, b):\n    return a + b\n```\n\n"
@@ -36,14 +39,6 @@ RULES: list[dict[str, Any]] = [
 PRICE = {"input_per_mtok": 1000.0, "output_per_mtok": 4000.0}  # makes every call cost USD
 
 
-async def _key(database_url: str, settings_memory: object) -> str:
-    pool = await create_pool(database_url, settings_memory)  # type: ignore[arg-type]
-    try:
-        return await create_key(pool, "metrics-tenant", ["admin"])
-    finally:
-        await pool.close()
-
-
 async def test_prometheus_scrapes_a_tasks_series_from_the_worker_and_the_api(
     client: Client, database_url: str, tmp_path: Path
 ) -> None:
@@ -58,11 +53,8 @@ async def test_prometheus_scrapes_a_tasks_series_from_the_worker_and_the_api(
                 api_address = api_url.removeprefix("http://")
                 targets = {"naestro-api": [api_address], "naestro-workers": [worker_address]}
                 with prometheus(tmp_path, targets) as prom:
-                    key = await _key(database_url, settings.memory)
-                    headers = {"Authorization": f"Bearer {key}"}
-                    async with httpx.AsyncClient(
-                        base_url=api_url, headers=headers, timeout=30
-                    ) as http:
+                    gw = Gw(api_url, settings, database_url)
+                    async with gw.http(await gw.key("metrics-tenant")) as http:
                         started = await http.post(
                             "/v1/tasks", json={"prompt": "Write add(a, b).", "kind": "code"}
                         )

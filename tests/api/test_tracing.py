@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -20,10 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from api.app import create_app
-from api.db import create_pool
-from api.keys import create_key
 from naestro.telemetry import tracing
-from tests.api.conftest import UNLIMITED, serve
+from tests.api.conftest import UNLIMITED, Gw, serve
 from tests.api.helpers import finished
 from tests.observability import SWITCH, Jaeger, jaeger
 from tests.support import make_settings, replay_provider, running_workers, write_script
@@ -107,11 +104,8 @@ async def test_a_task_is_one_trace_in_jaeger_and_a_replay_adds_no_span(
             async with running_workers(client, settings):
                 app = create_app(settings, client=client, database_url=database_url)
                 async with serve(app) as url:
-                    pool = await create_pool(database_url, settings.memory)
-                    key = await create_key(pool, "trace-tenant", ["admin"])
-                    await pool.close()
-                    headers = {"Authorization": f"Bearer {key}"}
-                    async with httpx.AsyncClient(base_url=url, headers=headers) as http:
+                    gw = Gw(url, settings, database_url)
+                    async with gw.http(await gw.key("trace-tenant")) as http:
                         started = await http.post("/v1/tasks", json={"prompt": f"{SECRET} 6x7?"})
                         task_id = started.json()["task_id"]
                         view = await finished(http, task_id)

@@ -34,8 +34,11 @@ OFF_BY_ONE = FIXED.replace("a + b", "a + b + 1")
 LEAN = {"plan": False, "write_tests": False, "review": "unverified", "temperature": 0.0}
 
 
-async def _run(client: Client, queue: str, prompt: str = PROMPT) -> TaskResult:
-    handle = await start_task(client, TaskRequest(prompt=prompt, kind="code"), task_queue=queue)
+async def _run(
+    client: Client, queue: str, prompt: str = PROMPT, budget: dict[str, Any] | None = None
+) -> TaskResult:
+    request = TaskRequest.model_validate({"prompt": prompt, "kind": "code", "budget": budget or {}})
+    handle = await start_task(client, request, task_queue=queue)
     return await handle.result()
 
 
@@ -86,12 +89,8 @@ async def test_resample_draws_afresh_and_keeps_the_best_answer(
     policy = {**LEAN, "refine": "resample", "resample_temperature": 0.7}
     settings = make_settings(tmp_path, [provider], policy=policy)
     async with running_workers(client, settings):
-        handle = await start_task(
-            client,
-            TaskRequest(prompt=PROMPT, kind="code", budget={"max_refine_rounds": 2}),
-            task_queue=settings.queues.orchestrator,
-        )
-        result = await handle.result()
+        queue = settings.queues.orchestrator
+        result = await _run(client, queue, budget={"max_refine_rounds": 2})
 
     assert result.status == "unverified" and result.rounds == 2, result.reason
     assert [(c.phase, c.role) for c in result.trace] == [
@@ -129,15 +128,22 @@ ROLES = {
 BY_TESTS = {"critics": 0, "max_rounds": 1, "selection": "tests"}
 
 
-async def test_adaptive_draws_more_only_when_the_first_fails_and_tests_select(
-    client: Client, tmp_path: Path
-) -> None:
-    scripts = _panel(BUGGY, FIXED, OFF_BY_ONE, text(verdict(0.9)))
+async def _adaptive(
+    client: Client, tmp_path: Path, p1: str, p2: str, p3: str, prompt: str = PROMPT
+) -> TaskResult:
+    """One task under adaptive selection by tests, the proposers answering p1, p2, p3."""
+    scripts = _panel(p1, p2, p3, text(verdict(0.9)))
     settings = consensus_settings(
         tmp_path, scripts, ROLES, consensus={**BY_TESTS, "adaptive": True}, **LEAN
     )
     async with running_workers(client, settings):
-        result = await _run(client, settings.queues.orchestrator)
+        return await _run(client, settings.queues.orchestrator, prompt)
+
+
+async def test_adaptive_draws_more_only_when_the_first_fails_and_tests_select(
+    client: Client, tmp_path: Path
+) -> None:
+    result = await _adaptive(client, tmp_path, BUGGY, FIXED, OFF_BY_ONE)
 
     assert result.status == "succeeded", result.reason
     assert [c.provider for c in result.trace if c.role == "proposer"][0] == "p1"
@@ -151,12 +157,7 @@ async def test_adaptive_draws_more_only_when_the_first_fails_and_tests_select(
 async def test_adaptive_stops_at_a_first_proposal_that_passes(
     client: Client, tmp_path: Path
 ) -> None:
-    scripts = _panel(FIXED, BUGGY, BUGGY, text(verdict(0.9)))
-    settings = consensus_settings(
-        tmp_path, scripts, ROLES, consensus={**BY_TESTS, "adaptive": True}, **LEAN
-    )
-    async with running_workers(client, settings):
-        result = await _run(client, settings.queues.orchestrator)
+    result = await _adaptive(client, tmp_path, FIXED, BUGGY, BUGGY)
 
     assert result.status == "succeeded", result.reason
     assert [(c.role, c.provider) for c in result.trace] == [("proposer", "p1")]
@@ -168,12 +169,7 @@ async def test_adaptive_draws_no_more_when_the_first_holds_no_test(
 ) -> None:
     # No examples in the task and no tests in the code: nothing failed, so no more draws;
     # the task's judge decides about the one proposal, as it would about one call.
-    scripts = _panel(FIXED, BUGGY, BUGGY, text(verdict(0.9)))
-    settings = consensus_settings(
-        tmp_path, scripts, ROLES, consensus={**BY_TESTS, "adaptive": True}, **LEAN
-    )
-    async with running_workers(client, settings):
-        result = await _run(client, settings.queues.orchestrator, "Write add(a, b).")
+    result = await _adaptive(client, tmp_path, FIXED, BUGGY, BUGGY, "Write add(a, b).")
 
     assert result.status == "succeeded", result.reason
     # The deliberation's judge verdict is the task's: the judge is asked once.
