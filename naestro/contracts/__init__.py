@@ -77,6 +77,15 @@ from naestro.contracts.pii import (
     PiiScanRequest,
     PiiScanResult,
 )
+from naestro.contracts.rollout import (
+    ArmStats,
+    GateAction,
+    GateDecision,
+    GateRule,
+    InconclusiveAction,
+    PairStats,
+    TaskOutcome,
+)
 from naestro.contracts.routing import (
     CallOutcome,
     CallRoute,
@@ -193,4 +202,11 @@ __all__ = [
     "WriteBackRequest",
     "FeedbackRequest",
     "FeedbackResult",
+    "TaskOutcome",
+    "ArmStats",
+    "PairStats",
+    "GateAction",
+    "InconclusiveAction",
+    "GateRule",
+    "GateDecision",
 ]
