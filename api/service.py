@@ -93,8 +93,13 @@ def to_request(gw: Gateway, body: TaskCreate, tenant: str) -> TaskRequest:
 
 async def _start(gw: Gateway, request: TaskRequest, task_id: str) -> None:
     try:
+        deploy = gw.settings.deploy
         await start_task(
-            gw.client, request, task_id=task_id, task_queue=gw.settings.queues.orchestrator
+            gw.client,
+            request,
+            task_id=task_id,
+            task_queue=gw.settings.queues.orchestrator,
+            deployment=deploy.name,  # a shadow rollout mirrors its share
         )
     except WorkflowAlreadyStartedError:
         pass  # the idempotency key names a task that has already finished: that task

@@ -41,6 +41,7 @@ from naestro.config.settings import Settings
 from naestro.exit import exit_after
 from workers.deps import Deps
 from workers.main import build_workers, select_queues
+from workers.versioning import settle_current
 
 
 def bench_settings(script: Path, tag: str) -> Settings:
@@ -52,6 +53,7 @@ def bench_settings(script: Path, tag: str) -> Settings:
             ],
             "policies": {"default": {"roles": roles}},
             "queues": {"orchestrator": f"orch-{tag}", "sandbox": f"sb-{tag}"},
+            "deploy": {"make_current": "always"},  # its own server: its version serves
             "api": {
                 "rate_limit": {"per_second": 100_000, "burst": 100_000},
                 "max_model_tasks": 100_000,
@@ -118,6 +120,7 @@ async def warm_cache(
     workers = build_workers(env.client, deps, select_queues(settings, []))
     for w in workers:
         await w.__aenter__()
+    await settle_current(env.client, settings.deploy)  # its version takes new tasks
     try:
         first = await http.post("/v1/tasks", json=body, headers=auth)
         task_id = first.json()["task_id"]

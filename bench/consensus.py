@@ -35,6 +35,7 @@ from naestro.contracts import ChatMessage, ConsensusRequest, ConsensusResult
 from naestro.exit import exit_after
 from workers.deps import Deps
 from workers.main import build_workers, select_queues
+from workers.versioning import settle_current
 from workflows.consensus import ConsensusWorkflow
 
 LATENCY_MS = {
@@ -86,6 +87,7 @@ def bench_settings(tmp: Path, tag: str, latency: bool) -> Settings:
             "providers": providers,
             "policies": {"default": {"roles": roles}},
             "queues": {"orchestrator": f"orch-{tag}", "sandbox": f"sb-{tag}"},
+            "deploy": {"make_current": "always"},  # its own server: its version serves
         }
     )
 
@@ -118,6 +120,7 @@ async def measure(client: Client, tmp: Path, latency: bool, rounds: int) -> tupl
     workers = build_workers(client, deps, select_queues(settings, []))
     for w in workers:
         await w.__aenter__()
+    await settle_current(client, settings.deploy)  # its version takes new tasks
     try:
         await time_rounds(client, settings, 1)  # warm-up: imports, sandbox, BPE tables
         return await time_rounds(client, settings, rounds)

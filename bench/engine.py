@@ -74,6 +74,7 @@ def settings_for(model: str, port: int, tag: str, data_dir: str) -> Settings:
             ],
             "policies": {"default": {"roles": {"implementer": ["engine"], "judge": ["engine"]}}},
             "queues": {"orchestrator": f"orch-{tag}", "sandbox": f"sb-{tag}"},
+            "deploy": {"make_current": "always"},  # its own server: its version serves
             "dev": {"data_dir": data_dir},
         }
     )

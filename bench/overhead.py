@@ -40,6 +40,7 @@ from naestro.exit import exit_after
 from naestro.telemetry.setup import install as install_telemetry
 from workers.deps import Deps
 from workers.main import build_workers, select_queues
+from workers.versioning import settle_current
 
 
 def bench_settings(script: Path, tag: str) -> Settings:
@@ -53,6 +54,7 @@ def bench_settings(script: Path, tag: str) -> Settings:
                 "default": {"roles": roles, "min_improvement": 0.0, "judge_threshold": 0.99}
             },
             "queues": {"orchestrator": f"orch-{tag}", "sandbox": f"sb-{tag}"},
+            "deploy": {"make_current": "always"},  # its own server: its version serves
         }
     )
 
@@ -110,6 +112,7 @@ async def main(tasks: int, rounds: int, telemetry: bool = False) -> None:
             )
             for w in workers:
                 await w.__aenter__()
+            await settle_current(client, settings.deploy)  # its version takes new tasks
             try:
                 # Warm both paths once so imports and sandbox set-up are not timed.
                 await time_tasks(client, settings, 1, rounds)

@@ -18,6 +18,7 @@ from naestro.contracts import Budget, TaskRequest, TaskResult
 from workers.deps import Deps
 from workers.engines.fallback import plan_engines, standing_in, wait_ready, without_fallback
 from workers.main import run_workers, select_queues
+from workers.versioning import one_machine
 
 DEMO_PROMPT = (
     "Write a Python function rle_encode(text) that run-length encodes a string: each run of a "
@@ -48,6 +49,7 @@ async def plan_run(settings: Settings, console: Console, scripted: bool) -> tupl
 
 async def run_demo(settings: Settings, console: Console, scripted: bool = False) -> TaskResult:
     settings, policy = await plan_run(settings, console, scripted)
+    settings = one_machine(settings)  # this run's workers serve its task, whatever ran before
     request = TaskRequest(
         prompt=DEMO_PROMPT,
         kind="code",

@@ -154,7 +154,11 @@ async def run(
         raise NaestroError(_validation_message(exc)) from None
     client = await connect()
     handle = await start_task(
-        client, request, task_id=task_id, task_queue=settings.queues.orchestrator
+        client,
+        request,
+        task_id=task_id,
+        task_queue=settings.queues.orchestrator,
+        deployment=settings.deploy.name,
     )
     link = workflow_url(handle.id, client.namespace, settings.dev.ui_port)
     console.print(f"task [bold]{handle.id}[/] started: {link}", highlight=False)
@@ -207,18 +211,65 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
+def _versioned(settings: Settings, **flags: Any) -> Settings:
+    """The settings with the worker version flags applied (None: keep the setting)."""
+    chosen = {key: value for key, value in flags.items() if value is not None}
+    if not chosen:
+        return settings
+    deploy = settings.deploy.model_validate({**settings.deploy.model_dump(), **chosen})
+    return settings.model_copy(update={"deploy": deploy})
+
+
+def version_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The Worker Versioning flags of `naestro worker` and `naestro dev` (deploy: settings)."""
+    options = [
+        click.option(
+            "--build-id",
+            default=None,
+            help="This worker's version (default: deploy.build_id, else derived from the code).",
+        ),
+        click.option("--deployment", default=None, help="Worker deployment (deploy.name)."),
+        click.option(
+            "--make-current",
+            type=click.Choice(["if-none", "always", "never"]),
+            default=None,
+            help="Make this version current on start (deploy.make_current).",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 @main.command()
 @click.option("--queues", "-q", multiple=True, help="Queue to poll (repeatable).")
 @click.option("--all", "all_queues", is_flag=True, help="Poll every queue (the default).")
+@version_options
 @click.pass_context
 @run_async
-async def worker(ctx: click.Context, queues: tuple[str, ...], all_queues: bool) -> None:
-    """Run workers for the given queues (default: all of them) until SIGINT/SIGTERM."""
+async def worker(
+    ctx: click.Context,
+    queues: tuple[str, ...],
+    all_queues: bool,
+    build_id: str | None,
+    deployment: str | None,
+    make_current: str | None,
+) -> None:
+    """Run workers for the given queues (default: all of them) until SIGINT/SIGTERM.
+
+    Workers that run workflows join the worker deployment as one version (deploy: in
+    temporal.yaml); a first version becomes current by itself, later ones wait for
+    `naestro rollout`."""
     from naestro.admin import ensure_search_attributes
     from workers.deps import Deps
     from workers.main import run_workers, select_queues
 
-    settings = _settings(ctx)
+    settings = _versioned(
+        _settings(ctx),
+        build_id=build_id,
+        name=deployment,
+        make_current=make_current,
+    )
     plans = select_queues(settings, [] if all_queues else list(queues))
     client = await connect()
     await ensure_search_attributes(client)
@@ -240,16 +291,32 @@ async def _serve_api(settings: Settings, stack: DevStack, stop: asyncio.Event) -
 @main.command()
 @click.option("--no-worker", is_flag=True, help="Start the servers only.")
 @click.option("--no-api", is_flag=True, help="Do not serve the HTTP API and web page.")
+@version_options
 @click.pass_context
 @run_async
-async def dev(ctx: click.Context, no_worker: bool, no_api: bool) -> None:
-    """Start the embedded stack (Temporal dev server, Postgres), workers on every queue, the API."""
+async def dev(
+    ctx: click.Context,
+    no_worker: bool,
+    no_api: bool,
+    build_id: str | None,
+    deployment: str | None,
+    make_current: str | None,
+) -> None:
+    """Start the embedded stack (Temporal dev server, Postgres), workers on every queue, the API.
+
+    Its workers' version becomes current at once (--make-current always): on one machine
+    the code you run is the code that serves new tasks."""
     from cli.devstack import DevStack
     from workers.deps import Deps
     from workers.engines.fallback import plan_engines, standing_in, without_fallback
     from workers.main import run_workers, select_queues
 
-    settings = _settings(ctx)
+    settings = _versioned(
+        _settings(ctx),
+        build_id=build_id,
+        name=deployment,
+        make_current=make_current or "always",
+    )
     if no_worker:
         settings = without_fallback(settings)
     else:  # no usable provider: the embedded engine stands in for the default policy
@@ -306,9 +373,11 @@ register_memory_commands(main)
 def _add_eval_commands() -> None:
     from cli.engines import engines_command
     from cli.eval import eval_group
+    from cli.rollout import rollout
 
     main.add_command(eval_group)
     main.add_command(engines_command)
+    main.add_command(rollout)
 
 
 _add_eval_commands()

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.common import Priority, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    PinnedVersioningOverride,
+    Priority,
+    WorkerDeploymentVersion,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from naestro import names, search
+from naestro import names, rollouts, search
+from naestro.connect import NO_WORKER_ANSWER
 from naestro.contracts import CancelRequest, TaskRequest, TaskResult, TaskStatusView
 from naestro.errors import NaestroError
 
+log = logging.getLogger(__name__)
 DEFAULT_QUEUE = "naestro.orchestrator"
+SHADOW_SUFFIX = ".shadow"  # a shadow task's id: its user's task id + this
 QUERY_SECONDS = 10  # a worker answers a query in milliseconds; none in this long is none
 
 
@@ -33,11 +44,14 @@ async def start_task(
     *,
     task_id: str | None = None,
     task_queue: str = DEFAULT_QUEUE,
+    deployment: str | None = None,
 ) -> WorkflowHandle[object, TaskResult]:
     """Start a TaskWorkflow (with its search attributes and summary for the Temporal UI).
 
     A task id already used by a running task returns that task (idempotent); one used by a
-    finished task raises ``WorkflowAlreadyStartedError``."""
+    finished task raises ``WorkflowAlreadyStartedError``. ``deployment``: the worker
+    deployment whose shadow rollout, if one measures, gets a mirror of its share of tasks."""
+    summary = f"{request.kind} task, policy {request.policy}, tenant {request.tenant}"
     handle: WorkflowHandle[object, TaskResult] = await client.start_workflow(
         names.TASK_WORKFLOW,
         request,
@@ -48,9 +62,40 @@ async def start_task(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         priority=Priority(priority_key=request.priority),
         search_attributes=search.initial(request.kind, request.tenant, request.priority),
-        static_summary=f"{request.kind} task, policy {request.policy}, tenant {request.tenant}",
+        static_summary=summary,
     )
+    if deployment is not None:
+        await _mirror(client, request, handle.id, task_queue, deployment)
     return handle
+
+
+async def _mirror(
+    client: Client, request: TaskRequest, task_id: str, task_queue: str, deployment: str
+) -> None:
+    """A shadow rollout's copy of the task, pinned to the candidate version. Its answer
+    reaches no one; failing to start it never fails the user's task."""
+    target = await rollouts.shadow_target(client, deployment)
+    if target is None or not rollouts.in_share(task_id, target.percent):
+        return
+    try:
+        await client.start_workflow(
+            names.TASK_WORKFLOW,
+            request,
+            id=task_id + SHADOW_SUFFIX,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            priority=Priority(priority_key=request.priority),
+            search_attributes=search.initial(
+                request.kind, request.tenant, request.priority, shadow=True
+            ),
+            versioning_override=PinnedVersioningOverride(
+                WorkerDeploymentVersion(target.deployment, target.build_id)
+            ),
+            static_summary=f"shadow of {task_id} on {target.build_id}",
+        )
+    except (RPCError, WorkflowAlreadyStartedError) as err:
+        log.warning("shadow of %s not started: %s", task_id, err)
 
 
 def task_handle(client: Client, task_id: str) -> WorkflowHandle[object, TaskResult]:
@@ -78,14 +123,7 @@ async def query_status(client: Client, task_id: str) -> TaskStatusView:
             "status", result_type=TaskStatusView, rpc_timeout=timedelta(seconds=QUERY_SECONDS)
         )
     except RPCError as err:
-        # No poller seen lately (FAILED_PRECONDITION), or none answered within the RPC's
-        # timeout (the client's timeout surfaces as CANCELLED "Timeout expired").
-        quiet = (
-            RPCStatusCode.FAILED_PRECONDITION,
-            RPCStatusCode.DEADLINE_EXCEEDED,
-            RPCStatusCode.CANCELLED,
-        )
-        if err.status not in quiet:
+        if err.status not in NO_WORKER_ANSWER:
             raise
         raise NoWorkerError(
             f"task {task_id}: no worker answered for its queue, so its progress cannot be "

@@ -11,13 +11,20 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from naestro.codec import converter_from_env
 from naestro.errors import NaestroError
 from naestro.telemetry.setup import install as install_telemetry
 
 DEFAULT_ADDRESS = "localhost:7233"
+# A query no worker answered: no poller seen lately (FAILED_PRECONDITION), or none within
+# the RPC's timeout (the client's own timeout surfaces as CANCELLED "Timeout expired").
+NO_WORKER_ANSWER = (
+    RPCStatusCode.FAILED_PRECONDITION,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.CANCELLED,
+)
 
 
 class TemporalUnreachable(NaestroError):

@@ -88,6 +88,11 @@ class ModelWeightsError(NaestroError):
     """A bundled model's weights are missing, incomplete or not the file they claim to be."""
 
 
+class DeploymentError(NaestroError):
+    """A worker deployment or version that does not exist, or a routing change the Temporal
+    server refused (naestro/deployments.py)."""
+
+
 # Retrying any of these repeats the same outcome.
 NON_RETRYABLE_ERROR_TYPES: tuple[str, ...] = (
     ConfigError.__name__,
@@ -102,6 +107,7 @@ NON_RETRYABLE_ERROR_TYPES: tuple[str, ...] = (
     BudgetExhausted.__name__,
     GgufError.__name__,
     ModelWeightsError.__name__,
+    DeploymentError.__name__,
 )
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})

@@ -23,3 +23,9 @@ APPROVAL_UPDATE = "approval"
 # ConsensusWorkflow
 LEDGER_QUERY = "ledger"
 HUMAN_REVIEW_SIGNAL = "human_review"
+
+# RolloutWorkflow (one per worker deployment: ROLLOUT_ID_PREFIX + deployment name)
+ROLLOUT_WORKFLOW = "naestro.rollout"
+ROLLOUT_ID_PREFIX = "naestro-rollout-"
+ROLLOUT_STATE_QUERY = "rollout_state"
+ROLLOUT_COMMAND_UPDATE = "rollout_command"

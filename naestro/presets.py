@@ -83,3 +83,17 @@ INGEST_RUN = Preset(
         non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
     ),
 )
+
+# A rollout's routing changes and measurements (workflows/rollout.py): server calls that
+# retry while the server is away; a refused change (DeploymentError) is not retried.
+ROLLOUT_STEP = Preset(
+    start_to_close=timedelta(minutes=5),
+    heartbeat=timedelta(seconds=60),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=60),
+        maximum_attempts=10,
+        non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
+    ),
+)

@@ -12,6 +12,12 @@ TENANT = SearchAttributeKey.for_keyword("NaestroTenant")
 STATUS = SearchAttributeKey.for_keyword("NaestroStatus")
 PRIORITY = SearchAttributeKey.for_int("NaestroPriority")
 COST = SearchAttributeKey.for_float("NaestroCostUsd")
+# The outcome a rollout gate compares between versions (set when the task ends).
+SCORE = SearchAttributeKey.for_float("NaestroScore")
+CONFIDENCE = SearchAttributeKey.for_float("NaestroConfidence")
+# A shadow task: a rollout's copy of a user's task on the candidate version. Nothing it does
+# reaches the user (no answer returned, no memory, no notification, no cache entry).
+SHADOW = SearchAttributeKey.for_bool("NaestroShadow")
 
 ALL: tuple[SearchAttributeKey[Any], ...] = (
     PHASE,
@@ -20,17 +26,23 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     STATUS,
     PRIORITY,
     COST,
+    SCORE,
+    CONFIDENCE,
+    SHADOW,
 )
 
 
-def initial(kind: str, tenant: str, priority: int) -> TypedSearchAttributes:
+def initial(
+    kind: str, tenant: str, priority: int, *, shadow: bool = False
+) -> TypedSearchAttributes:
     """A new task's attributes, set at start so it is findable before its first step."""
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(KIND, kind),
-            SearchAttributePair(TENANT, tenant),
-            SearchAttributePair(PRIORITY, priority),
-            SearchAttributePair(STATUS, "running"),
-            SearchAttributePair(PHASE, "pii"),
-        ]
-    )
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(KIND, kind),
+        SearchAttributePair(TENANT, tenant),
+        SearchAttributePair(PRIORITY, priority),
+        SearchAttributePair(STATUS, "running"),
+        SearchAttributePair(PHASE, "pii"),
+    ]
+    if shadow:
+        pairs.append(SearchAttributePair(SHADOW, True))
+    return TypedSearchAttributes(pairs)

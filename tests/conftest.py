@@ -54,6 +54,16 @@ def converter(codec: EncryptionCodec) -> DataConverter:
     return data_converter(codec)
 
 
+# A retired version's drainage (draining -> drained) is re-checked every second, not every
+# few minutes, so tests/rollout see it change.
+VERSIONING_DYNAMIC_CONFIG = [
+    "--dynamic-config-value",
+    'matching.wv.VersionDrainageStatusRefreshInterval="1s"',
+    "--dynamic-config-value",
+    'matching.wv.VersionDrainageStatusVisibilityGracePeriod="1s"',
+]
+
+
 @pytest.fixture(scope="session")
 async def env(
     request: pytest.FixtureRequest, temporal_cli: str, converter: DataConverter
@@ -69,6 +79,7 @@ async def env(
         dev_server_existing_path=temporal_cli,
         search_attributes=search.ALL,
         data_converter=converter,
+        dev_server_extra_args=VERSIONING_DYNAMIC_CONFIG,
     )
     try:
         yield environment

@@ -17,8 +17,11 @@ from naestro.config.settings import Settings, load_settings
 from naestro.contracts import ModelRequest
 from workers.deps import Deps
 from workers.main import build_workers, select_queues
+from workers.versioning import settle_current
 
 ALL_ROLES = ("planner", "implementer", "refiner", "judge")
+TEST_DEPLOY = {"name": "naestro-tests", "build_id": "tests", "make_current": "always"}
+_settled: set[tuple[int, str, str]] = set()
 
 
 def write_script(path: Path, rules: list[dict[str, Any]]) -> Path:
@@ -48,6 +51,9 @@ def make_settings(
             "sandbox": f"sandbox-{tag}",
             "memory": f"memory-{tag}",
         },
+        # One deployment version for every test's workers (each on its own queues), made
+        # current by the first; tests/rollout make deployments of their own.
+        "deploy": TEST_DEPLOY,
         **sections,
     }
     file = tmp_path / f"temporal-{tag}.yaml"
@@ -71,8 +77,19 @@ async def running_workers(client: Client, settings: Settings) -> AsyncIterator[D
     async with AsyncExitStack() as stack:
         for worker in build_workers(client, deps, select_queues(settings, [])):
             await stack.enter_async_context(worker)
+        await settle_once(client, settings)
         yield deps
     await deps.aclose()
+
+
+async def settle_once(client: Client, settings: Settings) -> None:
+    """Make the settings' worker version current on this server, once per process (later
+    workers of the same version join it: their queues are routed to it at once)."""
+    deploy = settings.deploy
+    key = (id(client), deploy.name, deploy.build_id or "")
+    if key not in _settled:
+        await settle_current(client, deploy)
+        _settled.add(key)
 
 
 def free_port() -> int:

@@ -22,7 +22,7 @@ from tests.conftest import ROOT
 from tests.support import free_port, make_settings, replay_provider, running_workers, write_script
 from tests.workflow.scripts import PROMPT, code_task_rules
 
-_SA_TYPE = {"KEYWORD": "Keyword", "INT": "Int", "DOUBLE": "Double"}
+_SA_TYPE = {"KEYWORD": "Keyword", "INT": "Int", "DOUBLE": "Double", "BOOL": "Bool"}
 
 
 class DevServer:

@@ -17,7 +17,7 @@ from naestro.config.settings import EngineConfig, Settings
 from naestro.errors import ConfigError
 from naestro.telemetry import catalogue, metrics
 from naestro.telemetry.runtime import serve as serve_metrics
-from workers import memory, models, orchestrator, sandbox
+from workers import memory, models, orchestrator, sandbox, versioning
 from workers.deps import Deps
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,10 @@ async def run_workers(
             log.info("metrics: http://%s/metrics", address)
         for worker in build_workers(client, deps, static):
             await stack.enter_async_context(worker)
+        if any(p.kind == "orchestrator" for p in static):  # this process runs workflows
+            settle = asyncio.create_task(versioning.settle_current(client, deps.settings.deploy))
+            settle.add_done_callback(_report_settle)
+            stack.callback(settle.cancel)
         log.info("polling %d queue(s): %s", len(static), ", ".join(p.queue for p in static))
         if engine_plans:
             await EngineQueues(client, deps, engine_plans).run(stop)
@@ -150,6 +154,13 @@ class EngineQueues:
         await worker.shutdown()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _report_settle(task: asyncio.Task[None]) -> None:
+    """A version that cannot be made current is a deploy problem, not a worker crash: the
+    workers keep polling (they serve their pinned tasks) and the log says why."""
+    if not task.cancelled() and (err := task.exception()) is not None:
+        log.error("deployment version not settled: %s", err)
 
 
 def _kind(engine: EngineConfig | None) -> str:

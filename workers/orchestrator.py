@@ -8,12 +8,15 @@ import pydantic
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.rollout import RolloutActivities
 from naestro.errors import NaestroError
 from workers.deps import Deps
 from workers.runner import workflow_runner
+from workers.versioning import deployment_config
 from workflows.calibration import PiiCalibrationWorkflow
 from workflows.consensus import ConsensusWorkflow
 from workflows.ingest import IngestWorkflow
+from workflows.rollout import RolloutWorkflow
 from workflows.task import TaskWorkflow
 from workflows.verify import VerifyWorkflow
 
@@ -24,15 +27,17 @@ WORKFLOWS = [
     VerifyWorkflow,
     IngestWorkflow,
     PiiCalibrationWorkflow,
+    RolloutWorkflow,
 ]
 # Deterministic failures: retrying the workflow task would fail the same way forever, so
 # they fail the workflow with their message instead.
 FAILURE_TYPES: list[type[BaseException]] = [NaestroError, pydantic.ValidationError]
 
 
-def build_worker(
-    client: Client, deps: Deps, task_queue: str = TASK_QUEUE, *, build_id: str | None = None
-) -> Worker:
+def build_worker(client: Client, deps: Deps, task_queue: str = TASK_QUEUE) -> Worker:
+    """Versioned as deps.settings.deploy says (workers/versioning.py): each workflow type's
+    @workflow.defn declares whether its runs stay pinned or move to a newer version."""
+    rollout = RolloutActivities(client)
     return Worker(
         client,
         task_queue=task_queue,
@@ -46,10 +51,12 @@ def build_worker(
             deps.routing.route_call,
             deps.routing.report_outcomes,
             deps.approvals.notify,
+            rollout.route,
+            rollout.measure,
         ],
         # The PII activities are synchronous (CPU-bound regex work).
         activity_executor=ThreadPoolExecutor(max_workers=4),
         workflow_runner=workflow_runner(),
         workflow_failure_exception_types=FAILURE_TYPES,
-        build_id=build_id,
+        deployment_config=deployment_config(deps.settings.deploy),
     )

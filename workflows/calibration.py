@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 from activities.pii import PiiActivities
 from naestro import names
@@ -20,7 +21,7 @@ WORKFLOW_NAME = names.PII_CALIBRATION_WORKFLOW
 SCHEDULE_ID = "naestro-pii-calibration"
 
 
-@workflow.defn(name=WORKFLOW_NAME)
+@workflow.defn(name=WORKFLOW_NAME, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class PiiCalibrationWorkflow:
     @workflow.run
     async def run(self, request: PiiCalibrationRequest) -> PiiCalibrationReport:

@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ApplicationError
 
 from naestro import confidence as conf
@@ -106,7 +107,11 @@ class _Round:
     summary: ConsensusSummary
 
 
-@workflow.defn(name=WORKFLOW_NAME, failure_exception_types=[ApplicationError])
+@workflow.defn(
+    name=WORKFLOW_NAME,
+    failure_exception_types=[ApplicationError],
+    versioning_behavior=VersioningBehavior.PINNED,  # a task's deliberation: its parent's code
+)
 class ConsensusWorkflow:
     def __init__(self) -> None:
         self._book = LedgerBook(max_tokens=1, max_usd=0.0)

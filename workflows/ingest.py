@@ -7,6 +7,7 @@ deploy) resumes after it, and content hashes skip anything stored twice.
 from __future__ import annotations
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 from activities.memory.activity import MemoryActivities
 from naestro import names
@@ -17,7 +18,7 @@ WORKFLOW_NAME = names.INGEST_WORKFLOW
 MEMORY_QUEUE = "naestro.memory"
 
 
-@workflow.defn(name=WORKFLOW_NAME)
+@workflow.defn(name=WORKFLOW_NAME, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class IngestWorkflow:
     @workflow.run
     async def run(self, request: IngestRequest) -> IngestReport:

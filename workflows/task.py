@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import Priority
+from temporalio.common import Priority, SearchAttributeUpdate, VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from activities.routing.activity import RoutingActivities
@@ -70,6 +70,9 @@ ONE_CALL_PATH = "naestro.one-call-path"
 TASK_EXAMPLES = "naestro.task-examples"
 # Tasks started before it asked the judge again about an answer a deliberation had judged.
 REUSE_CONSENSUS_VERDICT = "naestro.reuse-consensus-verdict"
+# Tasks started before it recorded only their status at the end, not the score and
+# confidence a rollout gate compares.
+OUTCOME_ATTRIBUTES = "naestro.outcome-attributes"
 _WEIGHTS = ConfidenceWeights()
 T = TypeVar("T")
 
@@ -83,7 +86,11 @@ class _Stop(Exception):
         self.reason = reason
 
 
-@workflow.defn(name=WORKFLOW_NAME, failure_exception_types=[ApplicationError])
+@workflow.defn(
+    name=WORKFLOW_NAME,
+    failure_exception_types=[ApplicationError],
+    versioning_behavior=VersioningBehavior.PINNED,  # a task never changes code mid-run
+)
 class TaskWorkflow:
     def __init__(self) -> None:
         self._log = ProgressLog()
@@ -106,6 +113,7 @@ class TaskWorkflow:
         self._examples: list[Example] = []
         self._phase_started = workflow.now()
         self._implement: list[ChatMessage] = []  # the implementer's prompt, for resampling
+        self._shadow = False  # set from the start attributes (run)
 
     # ------------------------------------------------------------ handlers
 
@@ -143,6 +151,9 @@ class TaskWorkflow:
     async def run(self, request: TaskRequest) -> TaskResult:
         self._request = request
         self._started = self._phase_started = workflow.now()
+        # A rollout's mirror of a user's task on the candidate version: it answers the same
+        # prompt, and nothing it does reaches anyone (no approval asked, no memory kept).
+        self._shadow = bool(workflow.info().typed_search_attributes.get(search.SHADOW))
         flow.count(catalogue.TASKS_STARTED, kind=request.kind, policy=request.policy)
         self._book = LedgerBook(
             max_tokens=request.budget.max_tokens,
@@ -165,10 +176,10 @@ class TaskWorkflow:
             result = self._result("rejected", rejected.reason)
         if workflow.patched("naestro.pii.output-review"):  # histories from before it replay
             result = await privacy_steps.review_output(self._pii, result)
-        # Memory (skipped unless enabled): learn from this task's verified outcome.
-        await memory_steps.write_back(
-            self._spec, *privacy_steps.redacted_for_memory(self._pii, request, result)
-        )
+        if not self._shadow:  # memory (skipped unless enabled) learns from verified outcomes
+            await memory_steps.write_back(
+                self._spec, *privacy_steps.redacted_for_memory(self._pii, request, result)
+            )
         if self._memory is not None:
             result = result.model_copy(update={"memory": memory_steps.usage(self._memory)})
         if self._one_path and self._caller is not None:
@@ -176,7 +187,7 @@ class TaskWorkflow:
         self._status = result.status
         self._set_phase("done")
         self._count_result(request, result)
-        workflow.upsert_search_attributes([search.STATUS.value_set(result.status)])
+        workflow.upsert_search_attributes(self._outcome_attributes(result))
         self._log.emit("status", status=result.status, reason=result.reason)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return result
@@ -412,6 +423,9 @@ class TaskWorkflow:
         policy = self._spec.approval
         if not (policy.plan if stage == "plan" else policy.answer):
             return
+        if self._shadow:  # its answer goes to no one: nothing for a person to approve
+            self._log.emit("approval", event="skipped", stage=stage, reason="shadow task")
+            return
         self._set_phase("approve")
         await self._desk.gate(policy, stage, content, self._pii)
         if self._cancel is not None:
@@ -461,6 +475,18 @@ class TaskWorkflow:
             self._phase, self._phase_started = phase, workflow.now()
             workflow.upsert_search_attributes([search.PHASE.value_set(phase)])
             self._log.emit("phase", phase=phase, round=self._round)
+
+    def _outcome_attributes(self, result: TaskResult) -> list[SearchAttributeUpdate[Any]]:
+        """The final status, and the judge's score and the confidence a rollout gate
+        compares between versions (tasks started before the patch: the status only)."""
+        updates: list[SearchAttributeUpdate[Any]] = [search.STATUS.value_set(result.status)]
+        if not workflow.patched(OUTCOME_ATTRIBUTES):
+            return updates
+        if result.verdict is not None:
+            updates.append(search.SCORE.value_set(result.verdict.score))
+        if result.confidence is not None:
+            updates.append(search.CONFIDENCE.value_set(result.confidence))
+        return updates
 
     def _count_result(self, request: TaskRequest, result: TaskResult) -> None:
         labels = {"kind": request.kind, "policy": request.policy}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 from activities.sandbox.activity import SandboxActivities
 from naestro import names
@@ -16,7 +17,7 @@ from naestro.presets import SANDBOX_RUN
 _SLACK_S = 60
 
 
-@workflow.defn(name=names.VERIFY_WORKFLOW)
+@workflow.defn(name=names.VERIFY_WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
 class VerifyWorkflow:
     @workflow.run
     async def run(self, job: VerifyJob) -> VerificationReport:

@@ -15,6 +15,7 @@ from naestro.config.settings import Settings
 from workers.deps import Deps
 from workers.engines.fallback import EngineNotReady, wait_ready
 from workers.main import run_workers, select_queues
+from workers.versioning import one_machine
 
 OnWait = Callable[[str], None]
 
@@ -38,6 +39,7 @@ async def serving(
 ) -> AsyncIterator[Client]:
     """Every queue of ``settings`` polled (engines started) while the block runs."""
     stop = asyncio.Event()
+    settings = one_machine(settings)  # the code measured is the code that serves
     deps = Deps.from_settings(settings)
     workers = asyncio.create_task(run_workers(client, deps, select_queues(settings, []), stop))
     try:

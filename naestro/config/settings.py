@@ -299,6 +299,38 @@ class TelemetryConfig(Strict):
     )
 
 
+class DeployConfig(Strict):
+    """Worker Versioning and rollouts (docs/deploys.md). A worker that runs workflows always
+    joins the Worker Deployment ``name`` as version ``build_id`` (its workflow types declare
+    a versioning behaviour, which the server takes from versioned workers only). Tasks stay
+    pinned to the version they started on; new tasks go to the deployment's current version
+    (or the candidate's share during a canary); `naestro rollout` moves between them."""
+
+    name: str = Field(
+        default="naestro",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="the Worker Deployment (no dots: Temporal joins name.build_id)",
+    )
+    build_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_+-][A-Za-z0-9_.+-]*$",
+        max_length=200,
+        description="this worker's version (None: package version, workflow generation and a "
+        "digest of the workflow code; workers/versioning.py)",
+    )
+    make_current: Literal["if-none", "always", "never"] = Field(
+        default="if-none",
+        description="on start: if-none makes this version current when the deployment has "
+        "none (a first deploy); always (naestro dev) whatever it has; never waits for "
+        "`naestro rollout`",
+    )
+    canary_percent: float = Field(default=10.0, gt=0, le=100, description="rollout start")
+    shadow_percent: float = Field(default=3.0, gt=0, le=100, description="rollout start --shadow")
+    gate_interval_seconds: float = Field(
+        default=60.0, gt=0, description="how often the rollout gate measures both versions"
+    )
+
+
 class DevConfig(Strict):
     data_dir: str = ".naestro"
     temporal_port: int = 7233
@@ -353,6 +385,7 @@ class Settings(Strict):
     api: ApiConfig = ApiConfig()
     engines: list[EngineConfig] = []
     telemetry: TelemetryConfig = TelemetryConfig()
+    deploy: DeployConfig = DeployConfig()
     source: str = Field(default="<defaults>", exclude=True)
 
     @model_validator(mode="after")

@@ -3,6 +3,7 @@ migrated database per test."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -85,3 +86,12 @@ async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
     c = await db.connect(db_url)
     yield c
     await c.close()
+
+
+@pytest.fixture
+def url_env(db_url: str) -> Iterator[str]:
+    """A per-test variable naming the test database (how deployments pass DATABASE_URL)."""
+    name = f"NAESTRO_TEST_DB_{uuid.uuid4().hex[:8]}"
+    os.environ[name] = db_url
+    yield name
+    del os.environ[name]

@@ -6,12 +6,9 @@ the scripted provider received."""
 from __future__ import annotations
 
 import json
-import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
@@ -40,14 +37,6 @@ GUIDE = (
     f"phone {DOC_PHONE}. Reply within two business days."
 )
 RAW = [ASKER, ASKER_PHONE, DOC_EMAIL, DOC_PHONE]
-
-
-@pytest.fixture
-def url_env(db_url: str) -> Iterator[str]:
-    name = f"NAESTRO_TEST_DB_{uuid.uuid4().hex[:8]}"
-    os.environ[name] = db_url
-    yield name
-    del os.environ[name]
 
 
 async def _ingest_guide(service: MemoryService) -> None:

@@ -4,14 +4,11 @@ ingest workflow on the memory queue."""
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import pytest
 from temporalio.client import Client
 
 from activities.memory.chunking import Chunk
@@ -26,15 +23,6 @@ from tests.workflow.scripts import PROMPT, code_task_rules
 from workflows.ingest import IngestWorkflow
 
 GUIDE = "House style for add(a, b): name the tests test_adds_* and keep them in test_solution.py."
-
-
-@pytest.fixture
-def url_env(db_url: str) -> Iterator[str]:
-    """A per-test variable naming the test database (how deployments pass DATABASE_URL)."""
-    name = f"NAESTRO_TEST_DB_{uuid.uuid4().hex[:8]}"
-    os.environ[name] = db_url
-    yield name
-    del os.environ[name]
 
 
 def _settings(tmp_path: Path, url_env: str, **memory: Any) -> Settings:

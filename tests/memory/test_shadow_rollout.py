@@ -1,0 +1,112 @@
+"""A shadow rollout on the dev server with real Postgres: a user's task is mirrored to the
+candidate version, which answers the same prompt with every side effect suppressed: no
+approval notification, no memory write-back, marked as a shadow, not the user's result."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from fastapi import FastAPI, Response
+from temporalio.client import Client
+
+from naestro import deployments, names, rollouts, search
+from naestro.client import SHADOW_SUFFIX, start_task, task_handle
+from naestro.contracts import ApprovalDecision, ApprovalOutcome, TaskRequest, TaskStatusView
+from naestro.contracts.deploy import RolloutCommand, RolloutSpec
+from naestro.contracts.rollout import GateRule
+from tests.api.conftest import serve
+from tests.rollout.versions import (
+    GOOD,
+    PROMPT,
+    answers,
+    label_of,
+    new_deployment,
+    serving,
+    shared_queues,
+    version_settings,
+    wait_phase,
+)
+
+
+@pytest.fixture
+async def webhook(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[list[dict[str, Any]]]:
+    """A loopback Slack-style webhook receiver; what it received."""
+    received: list[dict[str, Any]] = []
+    app = FastAPI()
+
+    @app.post("/hook")
+    async def hook(message: dict[str, Any]) -> Response:
+        received.append(message)
+        return Response(status_code=200)
+
+    async with serve(app) as url:
+        monkeypatch.setenv("TEST_SHADOW_WEBHOOK", f"{url}/hook")
+        yield received
+
+
+async def test_shadow_task_has_no_side_effects(
+    client: Client,
+    tmp_path: Path,
+    url_env: str,
+    conn: asyncpg.Connection,
+    webhook: list[dict[str, Any]],
+) -> None:
+    name = new_deployment()
+    sections: dict[str, Any] = {
+        "memory": {"enabled": True, "database_url_env": url_env, "write_back_scripted": True},
+        "api": {"slack": {"webhook_url_env": "TEST_SHADOW_WEBHOOK"}},
+    }
+    v1 = version_settings(tmp_path, "v1", answers(GOOD, "v1"), name, **sections)
+    v2 = version_settings(
+        tmp_path, "v2", answers(GOOD, "v2"), name, queues=shared_queues(v1), **sections
+    )
+    queue = v1.queues.orchestrator
+    async with serving(client, v1) as old, serving(client, v2, sandbox=False, memory=False):
+        await deployments.set_current(client, old)
+        shadow = RolloutSpec(
+            deployment=name, baseline="v1", candidate="v2", mode="shadow", percent=100,
+            rule=GateRule(min_tasks=50, look_every=50, max_tasks=50), interval_seconds=1,
+        )  # fmt: skip
+        await rollouts.start(client, shadow, queue)
+        await wait_phase(client, name, "measuring")
+        rollouts.forget_shadow_targets()
+
+        request = TaskRequest(prompt=PROMPT, kind="code", policy="held")
+        primary = await start_task(client, request, task_queue=queue, deployment=name)
+        mirror = task_handle(client, primary.id + SHADOW_SUFFIX)
+        await _approve_plan(primary)  # a person approves the user's task; none is asked twice
+        user, copy = await primary.result(), await mirror.result()
+
+        assert label_of(user) == "v1" and user.status == "succeeded"
+        assert label_of(copy) == "v2" and copy.status == "succeeded"  # the same prompt
+        attrs = (await mirror.describe()).typed_search_attributes
+        assert attrs.get(search.SHADOW) is True
+        assert len(webhook) == 1 and primary.id in webhook[0]["text"]
+        stored = await conn.fetch("SELECT task_id FROM tasks")
+        assert {r["task_id"] for r in stored} == {primary.id}  # the shadow kept nothing
+
+        final = await rollouts.command(client, name, RolloutCommand(action="abort", by="t"))
+        assert final.phase == "aborted"
+
+
+async def _approve_plan(handle: Any) -> None:
+    for _ in range(300):
+        view: TaskStatusView = await handle.query(names.STATUS_QUERY, result_type=TaskStatusView)
+        if view.pending_approval is not None:
+            decision = ApprovalDecision(
+                stage="plan",
+                content_hash=view.pending_approval.content_hash,
+                action="approve",
+                approver="t",
+            )
+            await handle.execute_update(
+                names.APPROVAL_UPDATE, decision, result_type=ApprovalOutcome
+            )
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the task never asked for plan approval")
