@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck bench bench-pii bench-quality bench-retrieval bench-telemetry dev histories clean
+.PHONY: install demo test lint typecheck bench bench-pii bench-quality bench-retrieval bench-rollout bench-telemetry dev histories clean
 
 install:
 	./scripts/bootstrap.sh
@@ -55,11 +55,19 @@ bench-retrieval: install
 	$(PY) bench/retrieval.py --corpus $(SCIFACT)/corpus.jsonl --queries $(SCIFACT)/queries.jsonl \
 		--qrels $(SCIFACT)/qrels/train.tsv
 
-# Re-records today's generation (tests/histories/v2_*.json); older histories are frozen.
+# The rollout gate on simulated canary and shadow streams (--trials, --seed, --baseline-rate,
+# --concentration, --canary-ratio; about 40 s).
+bench-rollout: install
+	$(PY) bench/rollout.py
+
+# Re-records today's generation (tests/histories/vN_*.json, N: GENERATION in
+# workflows/versions.py); older histories are frozen.
 histories: install
 	$(PY) tests/histories/record.py --force
 	$(PY) tests/histories/record_memory.py --force
 	$(PY) tests/histories/record_consensus.py --force
+	$(PY) tests/histories/record_workflows.py --force
+	$(PY) tests/histories/record_rollout.py --force
 
 clean:
 	rm -rf .naestro .pytest_cache .mypy_cache .ruff_cache

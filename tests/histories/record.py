@@ -1,7 +1,8 @@
 """Record TaskWorkflow histories for the replay gate (`make histories`): the default
 policy's code task that refines, the budget-exhausted one, plan and answer approval by the
-`approval` update, a judge whose verdict needs its one repair, and the PII review of an
-answer under a tenant policy that redacts.
+`approval` update, a judge whose verdict needs its one repair, the PII review of an answer
+under a tenant policy that redacts, a code task its prompt's examples verify, and a task
+that waits for a restarting engine (a loopback server speaking OpenAI's wire format).
 
 Re-record only on purpose (a workflow change that is meant to be incompatible, guarded by
 workflow.patched or a new worker deployment version); the old files must keep replaying
@@ -13,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,10 @@ from tests.histories.recording import (  # noqa: E402
     recorder_main,
     recording_env,
 )
+from tests.providers.payloads import openai_completion, openai_error, openai_usage  # noqa: E402
+from tests.providers.wire import Reply, WireServer  # noqa: E402
+from tests.selection.test_selection import BUGGY, FIXED, LEAN  # noqa: E402
+from tests.selection.test_selection import PROMPT as WITH_EXAMPLES  # noqa: E402
 from tests.support import make_settings, replay_provider, write_script  # noqa: E402
 from tests.workflow.scripts import PROMPT, code_task_rules, verdict  # noqa: E402
 from workflows.steps.approval import content_hash  # noqa: E402
@@ -62,6 +69,7 @@ APPROVER = "recorder"
 # Plan and implement fit, the refine round's reservation does not: the task stops
 # mid-loop with its best (failing) draft.
 BUDGET = 1500
+WIRE_PATH, WIRE_MODEL = "/v1/chat/completions", "loopback-model"
 
 
 async def _pending(handle: TaskHandle, stage: ApprovalStage) -> str:
@@ -94,17 +102,39 @@ async def approve_plan_and_answer(handle: TaskHandle) -> None:
     await _decide(handle, "answer", await _pending(handle, "answer"), "approve")
 
 
+def _ok(text: str) -> Reply:
+    usage = openai_usage(20, 10)
+    return Reply(body=openai_completion(text, model=WIRE_MODEL, usage=usage))
+
+
+@contextmanager
+def _wire_provider(replies: list[Reply]) -> Iterator[dict[str, Any]]:
+    """A vLLM-style provider whose engine is a loopback server answering ``replies``."""
+    with WireServer() as wire:
+        wire.serve_models(WIRE_MODEL)
+        wire.script(WIRE_PATH, *replies)
+        yield {"id": "gpu", "engine": "vllm", "endpoint": f"{wire.url}/v1", "model": WIRE_MODEL}
+
+
 @dataclass(frozen=True)
 class Group:
-    """Cases run on one set of workers: a replay script and the settings' other sections."""
+    """Cases run on one set of workers: a replay script (or, with ``wire``, a loopback
+    engine's replies instead), the default policy's settings and the other sections."""
 
     rules: list[dict[str, Any]]
     cases: list[Case]
     sections: dict[str, Any] = field(default_factory=dict)
+    policy: dict[str, Any] | None = None
+    wire: list[Reply] = field(default_factory=list)
 
-    def settings(self, tmp: Path) -> Settings:
+    @contextmanager
+    def settings(self, tmp: Path) -> Iterator[Settings]:
+        if self.wire:
+            with _wire_provider(self.wire) as provider:
+                yield make_settings(tmp, [provider], self.policy, **self.sections)
+            return
         script = write_script(tmp / "script.jsonl", self.rules)
-        return make_settings(tmp, [replay_provider(script)], **self.sections)
+        yield make_settings(tmp, [replay_provider(script)], self.policy, **self.sections)
 
 
 CODE = Group(
@@ -121,7 +151,7 @@ CODE = Group(
 APPROVAL = Group(
     GENERAL_RULES,
     [Case("task_approval", TaskRequest(prompt=QUESTION), "succeeded", approve_plan_and_answer)],
-    {"policy": {"approval": {"plan": True, "answer": True, "timeout_seconds": 600}}},
+    policy={"approval": {"plan": True, "answer": True, "timeout_seconds": 600}},
 )
 JUDGE_REPAIR = Group(
     [
@@ -147,14 +177,37 @@ OUTPUT_REVIEW = Group(
         }
     },
 )
-GROUPS = [CODE, APPROVAL, JUDGE_REPAIR, OUTPUT_REVIEW]
+# No plan, no tests of its own: the draft fails the prompt's doctest examples, the revision
+# (asked with the failing examples named) passes them, and no judge is asked.
+EXAMPLES = Group(
+    [
+        {"phase": "implement", "text": BUGGY},
+        {"phase": "refine", "contains": "test_example_1", "text": FIXED},
+    ],
+    [Case("task_examples", TaskRequest(prompt=WITH_EXAMPLES, kind="code"), "succeeded")],
+    policy=LEAN,
+)
+# The engine fails the plan call's two attempts (restarting); routing finds no other
+# provider, the task waits on a durable timer, routes again and the engine is back.
+WAIT_FOR_PROVIDER = Group(
+    [],
+    [Case("task_wait_for_provider", TaskRequest(prompt=QUESTION), "succeeded")],
+    wire=[
+        openai_error(503, "engine restarting"),
+        openai_error(503, "engine restarting"),
+        _ok(PLAN),
+        _ok(ANSWER),
+        _ok(verdict(0.9)),
+    ],
+)
+GROUPS = [CODE, APPROVAL, JUDGE_REPAIR, OUTPUT_REVIEW, EXAMPLES, WAIT_FOR_PROVIDER]
 
 
 async def main(force: bool) -> None:
     async with recording_env() as env:
         for group in GROUPS:
-            with tempfile.TemporaryDirectory() as tmp:
-                await record_cases(env.client, group.settings(Path(tmp)), group.cases, force=force)
+            with tempfile.TemporaryDirectory() as tmp, group.settings(Path(tmp)) as settings:
+                await record_cases(env.client, settings, group.cases, force=force)
 
 
 if __name__ == "__main__":

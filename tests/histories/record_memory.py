@@ -7,13 +7,8 @@ Re-record only on purpose, as with record.py.
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 import tempfile
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,15 +21,17 @@ from naestro.client import start_task  # noqa: E402
 from naestro.contracts import TaskRequest  # noqa: E402
 from tests.histories.recording import (  # noqa: E402
     Case,
+    memory_on,
+    postgres,
     recorder_main,
     recording_env,
+    recording_workers,
     run_case,
     save,
 )
-from tests.support import make_settings, replay_provider, running_workers, write_script  # noqa: E402
+from tests.support import make_settings, replay_provider, write_script  # noqa: E402
 from tests.workflow.scripts import PROMPT, code_task_rules  # noqa: E402
 
-URL_ENV = "NAESTRO_HISTORIES_DATABASE_URL"
 GUIDE = "House style for add(a, b): name the tests test_adds_* and keep them in test_solution.py."
 RULES = [
     {"role": "planner", "contains": "Context from memory", "text": "PLAN USING MEMORY [1]"},
@@ -43,34 +40,12 @@ RULES = [
 CASE = Case("task_memory", TaskRequest(prompt=PROMPT, kind="code"), "succeeded")
 
 
-@contextmanager
-def postgres() -> Iterator[str]:
-    """A throwaway Postgres with pgvector; its URL."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset
-        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
-        from pgserver.postgres_server import get_server
-
-    # Not under a private (0700) parent: as root, pgserver runs Postgres as its own user.
-    data = tempfile.mkdtemp(prefix="naestro-histories-pg-")
-    server = get_server(data, cleanup_mode="stop")
-    try:
-        yield str(server.get_uri())
-    finally:
-        server.cleanup()
-        if (Path(data) / "postmaster.pid").exists():  # pgserver may skip the stop
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=Path(data), user=server.system_user)
-        shutil.rmtree(data, ignore_errors=True)
-
-
 async def main(force: bool) -> None:
     with postgres() as url, tempfile.TemporaryDirectory() as tmp:
-        os.environ[URL_ENV] = url
         script = write_script(Path(tmp) / "script.jsonl", RULES)
-        memory = {"enabled": True, "database_url_env": URL_ENV, "write_back_scripted": True}
-        settings = make_settings(Path(tmp), [replay_provider(script)], memory=memory)
+        settings = make_settings(Path(tmp), [replay_provider(script)], memory=memory_on(url))
         await db.migrate(url, settings.memory)
-        async with recording_env() as env, running_workers(env.client, settings) as deps:
+        async with recording_env() as env, recording_workers(env.client, settings) as deps:
             ingestor = await deps.memory.service.ingestor()
             doc = NewDocument("default", "docs", "style.md", GUIDE, [Chunk("", GUIDE)])
             await ingestor.add_text(doc)

@@ -1,12 +1,13 @@
 """What the history recorders share: a dev server with plaintext payloads (so the files are
-readable and replay with or without a codec), the file names of today's generation, and
-recording one task to a file.
+readable and replay with or without a codec), the file names of today's generation, a
+throwaway Postgres, and recording one task to a file.
 
-Histories are recorded in generations. The files of older generations (no prefix: recorded
-before the one model-call path) are frozen: no recorder writes them again, because they are
-what proves that tasks started on older code still replay. Today's generation carries
-``PREFIX``; its files are re-recorded on purpose with ``--force`` (what `make histories`
-does), and without it a recorder refuses to touch a file that already exists.
+Histories are recorded in generations (workflows/versions.py). The files of older
+generations (no prefix: recorded before the one model-call path) are frozen: no recorder
+writes them again, because they are what proves that workflows started on older code still
+replay where they must. Today's generation carries ``PREFIX``; its files are re-recorded on
+purpose with ``--force`` (what `make histories` does), and without it a recorder refuses to
+touch a file that already exists.
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import shutil
 import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
-from contextlib import asynccontextmanager
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -29,14 +34,18 @@ from temporalio.testing import WorkflowEnvironment
 from cli.devstack import find_temporal
 from naestro import search
 from naestro.client import start_task
-from naestro.config.settings import Settings
+from naestro.config.settings import DeployConfig, Settings
 from naestro.contracts import TaskRequest, TaskResult, TaskStatusName
 from naestro.exit import exit_after
 from tests.support import running_workers
+from workers.deps import Deps
+from workers.versioning import settle_current
+from workflows.versions import GENERATION
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = Path(__file__).parent
-PREFIX = "v2_"  # today's generation: recorded on the one model-call path
+PREFIX = f"v{GENERATION}_"  # today's generation
+URL_ENV = "NAESTRO_HISTORIES_DATABASE_URL"
 
 TaskHandle = WorkflowHandle[object, TaskResult]
 Drive = Callable[[TaskHandle], Awaitable[None]]
@@ -94,6 +103,44 @@ def check_free(stems: Iterable[str], force: bool) -> None:
         raise SystemExit(f"refusing to overwrite {', '.join(taken)}: pass --force to re-record")
 
 
+@contextmanager
+def postgres() -> Iterator[str]:
+    """A throwaway Postgres with pgvector; its URL."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
+        from pgserver.postgres_server import get_server
+
+    # Not under a private (0700) parent: as root, pgserver runs Postgres as its own user.
+    data = tempfile.mkdtemp(prefix="naestro-histories-pg-")
+    server = get_server(data, cleanup_mode="stop")
+    try:
+        yield str(server.get_uri())
+    finally:
+        server.cleanup()
+        if (Path(data) / "postmaster.pid").exists():  # pgserver may skip the stop
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=Path(data), user=server.system_user)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def memory_on(url: str) -> dict[str, Any]:
+    """The settings' memory section for the Postgres at ``url`` (exported as URL_ENV, where
+    the settings read it); scripted tasks are kept, as memory's own tests do."""
+    os.environ[URL_ENV] = url
+    return {"enabled": True, "database_url_env": URL_ENV, "write_back_scripted": True}
+
+
+@asynccontextmanager
+async def recording_workers(client: Client, settings: Settings) -> AsyncIterator[Deps]:
+    """Workers for ``settings`` as a deploy runs them: versioned (each workflow type's
+    behaviour declared), their version current on the recorder's own dev server."""
+    deploy = DeployConfig(make_current="always")
+    versioned = settings.model_copy(update={"deploy": deploy})
+    async with running_workers(client, versioned) as deps:
+        await settle_current(client, deploy)
+        yield deps
+
+
 @asynccontextmanager
 async def recording_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
@@ -138,7 +185,7 @@ async def record_cases(
     client: Client, settings: Settings, cases: Iterable[Case], *, force: bool
 ) -> None:
     """Run each case on one set of workers for ``settings`` and save its history."""
-    async with running_workers(client, settings):
+    async with recording_workers(client, settings):
         for case in cases:
             handle = await run_case(client, settings, case)
             save(case.stem, await handle.fetch_history(), force=force)
