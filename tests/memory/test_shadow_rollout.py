@@ -21,14 +21,10 @@ from naestro.contracts.deploy import RolloutCommand, RolloutSpec
 from naestro.contracts.rollout import GateRule
 from tests.api.conftest import serve
 from tests.rollout.versions import (
-    GOOD,
     PROMPT,
-    answers,
     label_of,
-    new_deployment,
     serving,
-    shared_queues,
-    version_settings,
+    two_versions,
     wait_phase,
 )
 
@@ -56,15 +52,12 @@ async def test_shadow_task_has_no_side_effects(
     conn: asyncpg.Connection,
     webhook: list[dict[str, Any]],
 ) -> None:
-    name = new_deployment()
     sections: dict[str, Any] = {
         "memory": {"enabled": True, "database_url_env": url_env, "write_back_scripted": True},
         "api": {"slack": {"webhook_url_env": "TEST_SHADOW_WEBHOOK"}},
     }
-    v1 = version_settings(tmp_path, "v1", answers(GOOD, "v1"), name, **sections)
-    v2 = version_settings(
-        tmp_path, "v2", answers(GOOD, "v2"), name, queues=shared_queues(v1), **sections
-    )
+    v1, v2 = two_versions(tmp_path, **sections)
+    name = v1.deploy.name
     queue = v1.queues.orchestrator
     async with serving(client, v1) as old, serving(client, v2, sandbox=False, memory=False):
         await deployments.set_current(client, old)

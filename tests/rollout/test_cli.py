@@ -9,16 +9,14 @@ from pathlib import Path
 from temporalio.client import Client
 
 from naestro import deployments
-from tests.rollout.versions import GOOD, answers, new_deployment, serving, shared_queues
-from tests.rollout.versions import version_settings as settings_for
+from tests.rollout.versions import serving, two_versions
 from tests.test_cli import naestro
 
 
 async def test_start_status_abort_and_clear_errors(client: Client, tmp_path: Path) -> None:
     address = client.service_client.config.target_host
-    name = new_deployment()
-    v1 = settings_for(tmp_path, "v1", answers(GOOD, "v1"), name)
-    v2 = settings_for(tmp_path, "v2", answers(GOOD, "v2"), name, queues=shared_queues(v1))
+    v1, v2 = two_versions(tmp_path)
+    name = v1.deploy.name
 
     async def cli(*args: str) -> tuple[int, str]:
         """In a thread: this test's loop runs the workers that answer the CLI's queries."""

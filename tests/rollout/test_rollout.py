@@ -20,14 +20,10 @@ from naestro.contracts.deploy import RolloutCommand, RolloutSpec
 from naestro.contracts.rollout import GateRule
 from tests.rollout.versions import (
     BAD,
-    GOOD,
     PROMPT,
-    answers,
     ended,
-    new_deployment,
     serving,
-    shared_queues,
-    version_settings,
+    two_versions,
     wait_phase,
 )
 
@@ -74,9 +70,8 @@ async def traffic(client: Client, queue: str) -> AsyncIterator[None]:
 async def test_gate_promotes_a_candidate_not_worse_after_approval(
     client: Client, tmp_path: Path
 ) -> None:
-    name = new_deployment()
-    v1 = version_settings(tmp_path, "v1", answers(GOOD, "v1"), name)
-    v2 = version_settings(tmp_path, "v2", answers(GOOD, "v2"), name, queues=shared_queues(v1))
+    v1, v2 = two_versions(tmp_path)
+    name = v1.deploy.name
     queue = v1.queues.orchestrator
     async with serving(client, v1) as old, serving(client, v2, sandbox=False):
         await deployments.set_current(client, old)
@@ -95,9 +90,8 @@ async def test_gate_promotes_a_candidate_not_worse_after_approval(
 async def test_gate_rolls_back_a_worse_candidate_through_a_worker_restart(
     client: Client, tmp_path: Path
 ) -> None:
-    name = new_deployment()
-    v1 = version_settings(tmp_path, "v1", answers(GOOD, "v1"), name)
-    v2 = version_settings(tmp_path, "v2", answers(BAD, "v2"), name, queues=shared_queues(v1))
+    v1, v2 = two_versions(tmp_path, candidate=BAD)
+    name = v1.deploy.name
     queue = v1.queues.orchestrator
     async with serving(client, v2, sandbox=True):
         async with serving(client, v1, sandbox=False) as old:  # the gate runs on v1 (pinned)

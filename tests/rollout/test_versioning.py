@@ -14,16 +14,12 @@ from naestro import deployments, names
 from naestro.client import start_task
 from naestro.contracts import ApprovalDecision, ApprovalOutcome, TaskRequest, TaskStatusView
 from tests.rollout.versions import (
-    GOOD,
     PROMPT,
-    answers,
     ended,
     label_of,
-    new_deployment,
     results,
     serving,
-    shared_queues,
-    version_settings,
+    two_versions,
 )
 from workers import versioning
 
@@ -49,9 +45,8 @@ def task(policy: str = "default") -> TaskRequest:
 
 
 async def test_ramp_share_pinning_and_drainage(client: Client, tmp_path: Path) -> None:
-    name = new_deployment()
-    v1 = version_settings(tmp_path, "v1", answers(GOOD, "v1"), name)
-    v2 = version_settings(tmp_path, "v2", answers(GOOD, "v2"), name, queues=shared_queues(v1))
+    v1, v2 = two_versions(tmp_path)
+    name = v1.deploy.name
     queue = v1.queues.orchestrator
     async with serving(client, v1) as old, serving(client, v2, sandbox=False) as new:
         await deployments.set_current(client, old)
@@ -138,9 +133,8 @@ async def _task_builds(handle: object) -> set[str]:
 async def test_a_first_version_becomes_current_and_later_ones_wait(
     client: Client, tmp_path: Path
 ) -> None:
-    name = new_deployment()
-    v1 = version_settings(tmp_path, "v1", answers(GOOD, "v1"), name)
-    v2 = version_settings(tmp_path, "v2", answers(GOOD, "v2"), name, queues=shared_queues(v1))
+    v1, v2 = two_versions(tmp_path)
+    name = v1.deploy.name
     first, later = (s.deploy.model_copy(update={"make_current": "if-none"}) for s in (v1, v2))
     async with serving(client, v1), serving(client, v2, sandbox=False):
         await versioning.settle_current(client, first)  # a first deploy: current at once

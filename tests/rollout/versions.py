@@ -90,6 +90,16 @@ def new_deployment() -> str:
     return f"t{uuid.uuid4().hex[:10]}"
 
 
+def two_versions(tmp: Path, candidate: str = GOOD, **sections: Any) -> tuple[Settings, Settings]:
+    """v1 and v2 of a new deployment on shared queues; v2 answers with ``candidate``."""
+    name = new_deployment()
+    v1 = version_settings(tmp, "v1", answers(GOOD, "v1"), name, **sections)
+    v2 = version_settings(
+        tmp, "v2", answers(candidate, "v2"), name, queues=shared_queues(v1), **sections
+    )
+    return v1, v2
+
+
 @asynccontextmanager
 async def serving(
     client: Client, settings: Settings, *, sandbox: bool = True, memory: bool = True
