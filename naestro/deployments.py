@@ -87,7 +87,7 @@ async def describe(client: Client, name: str) -> DeploymentState | None:
     routing = info.routing_config
     versions = [
         VersionState(
-            build_id=s.deployment_version.build_id or s.version.split(".", 1)[-1],
+            build_id=_build_of(s.deployment_version, s.version) or s.version,
             status=_status_name(s.status),
             drainage=_drainage_name(s.drainage_info.status or s.drainage_status),
         )

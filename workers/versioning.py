@@ -3,6 +3,7 @@ from the code, and making a version current when the settings say so."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from importlib import metadata
@@ -43,7 +44,9 @@ def code_digest(roots: tuple[Path, ...] = _CODE) -> str:
     return digest.hexdigest()[:10]
 
 
+@functools.cache
 def default_build_id() -> str:
+    """Computed once per process (the code does not change under a running worker)."""
     return f"{package_version()}-g{GENERATION}-{code_digest()}"
 
 

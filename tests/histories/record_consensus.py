@@ -32,11 +32,11 @@ from tests.histories.recording import (  # noqa: E402
     Case,
     recorder_main,
     recording_env,
-    recording_workers,
     run_case,
     save,
 )
 from tests.selection.test_selection import BUGGY, BY_TESTS, FIXED, LEAN, ROLES  # noqa: E402
+from tests.support import running_workers  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ async def main(force: bool) -> None:
         for item in DELIBERATIONS:
             with tempfile.TemporaryDirectory() as tmp:
                 settings = item.settings(Path(tmp))
-                async with recording_workers(env.client, settings):
+                async with running_workers(env.client, settings):
                     handle = await run_case(env.client, settings, item.case)
                     child = env.client.get_workflow_handle(f"{handle.id}-consensus-implement-0")
                     save(item.case.stem, await handle.fetch_history(), force=force)

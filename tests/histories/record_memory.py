@@ -25,11 +25,10 @@ from tests.histories.recording import (  # noqa: E402
     postgres,
     recorder_main,
     recording_env,
-    recording_workers,
     run_case,
     save,
 )
-from tests.support import make_settings, replay_provider, write_script  # noqa: E402
+from tests.support import make_settings, replay_provider, running_workers, write_script  # noqa: E402
 from tests.workflow.scripts import PROMPT, code_task_rules  # noqa: E402
 
 GUIDE = "House style for add(a, b): name the tests test_adds_* and keep them in test_solution.py."
@@ -45,7 +44,7 @@ async def main(force: bool) -> None:
         script = write_script(Path(tmp) / "script.jsonl", RULES)
         settings = make_settings(Path(tmp), [replay_provider(script)], memory=memory_on(url))
         await db.migrate(url, settings.memory)
-        async with recording_env() as env, recording_workers(env.client, settings) as deps:
+        async with recording_env() as env, running_workers(env.client, settings) as deps:
             ingestor = await deps.memory.service.ingestor()
             doc = NewDocument("default", "docs", "style.md", GUIDE, [Chunk("", GUIDE)])
             await ingestor.add_text(doc)

@@ -40,10 +40,9 @@ from tests.histories.recording import (  # noqa: E402
     postgres,
     recorder_main,
     recording_env,
-    recording_workers,
     save,
 )
-from tests.support import make_settings, replay_provider, write_script  # noqa: E402
+from tests.support import make_settings, replay_provider, running_workers, write_script  # noqa: E402
 from tests.workflow.scripts import FIXED, TESTS  # noqa: E402
 
 GUIDE = "# Style\n\nName the tests test_adds_* and keep them in test_solution.py.\n"
@@ -128,7 +127,7 @@ async def main(force: bool) -> None:
         script = write_script(tmp / "script.jsonl", [{"text": "unused"}])
         settings = make_settings(tmp, [replay_provider(script)], memory=memory_on(url))
         await db.migrate(url, settings.memory)
-        async with recording_env() as env, recording_workers(env.client, settings):
+        async with recording_env() as env, running_workers(env.client, settings):
             for run in RUNS:
                 await record_run(env.client, settings, run, tmp, force)
 

@@ -34,12 +34,10 @@ from temporalio.testing import WorkflowEnvironment
 from cli.devstack import find_temporal
 from naestro import search
 from naestro.client import start_task
-from naestro.config.settings import DeployConfig, Settings
+from naestro.config.settings import Settings
 from naestro.contracts import TaskRequest, TaskResult, TaskStatusName
 from naestro.exit import exit_after
 from tests.support import running_workers
-from workers.deps import Deps
-from workers.versioning import settle_current
 from workflows.versions import GENERATION
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,17 +129,6 @@ def memory_on(url: str) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def recording_workers(client: Client, settings: Settings) -> AsyncIterator[Deps]:
-    """Workers for ``settings`` as a deploy runs them: versioned (each workflow type's
-    behaviour declared), their version current on the recorder's own dev server."""
-    deploy = DeployConfig(make_current="always")
-    versioned = settings.model_copy(update={"deploy": deploy})
-    async with running_workers(client, versioned) as deps:
-        await settle_current(client, deploy)
-        yield deps
-
-
-@asynccontextmanager
 async def recording_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_temporal(ROOT / ".naestro"),
@@ -185,7 +172,7 @@ async def record_cases(
     client: Client, settings: Settings, cases: Iterable[Case], *, force: bool
 ) -> None:
     """Run each case on one set of workers for ``settings`` and save its history."""
-    async with recording_workers(client, settings):
+    async with running_workers(client, settings):
         for case in cases:
             handle = await run_case(client, settings, case)
             save(case.stem, await handle.fetch_history(), force=force)

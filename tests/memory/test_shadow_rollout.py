@@ -4,7 +4,6 @@ approval notification, no memory write-back, marked as a shadow, not the user's 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,15 +13,17 @@ import pytest
 from fastapi import FastAPI, Response
 from temporalio.client import Client
 
-from naestro import deployments, names, rollouts, search
+from naestro import deployments, rollouts, search
 from naestro.client import SHADOW_SUFFIX, start_task, task_handle
-from naestro.contracts import ApprovalDecision, ApprovalOutcome, TaskRequest, TaskStatusView
+from naestro.contracts import TaskRequest
 from naestro.contracts.deploy import RolloutCommand, RolloutSpec
 from naestro.contracts.rollout import GateRule
 from tests.api.conftest import serve
 from tests.rollout.versions import (
     PROMPT,
+    approve_plan,
     label_of,
+    pending_plan,
     serving,
     two_versions,
     wait_phase,
@@ -72,7 +73,7 @@ async def test_shadow_task_has_no_side_effects(
         request = TaskRequest(prompt=PROMPT, kind="code", policy="held")
         primary = await start_task(client, request, task_queue=queue, deployment=name)
         mirror = task_handle(client, primary.id + SHADOW_SUFFIX)
-        await _approve_plan(primary)  # a person approves the user's task; none is asked twice
+        await approve_plan(primary, await pending_plan(primary))  # the user's; asked once
         user, copy = await primary.result(), await mirror.result()
 
         assert label_of(user) == "v1" and user.status == "succeeded"
@@ -85,21 +86,3 @@ async def test_shadow_task_has_no_side_effects(
 
         final = await rollouts.command(client, name, RolloutCommand(action="abort", by="t"))
         assert final.phase == "aborted"
-
-
-async def _approve_plan(handle: Any) -> None:
-    for _ in range(300):
-        view: TaskStatusView = await handle.query(names.STATUS_QUERY, result_type=TaskStatusView)
-        if view.pending_approval is not None:
-            decision = ApprovalDecision(
-                stage="plan",
-                content_hash=view.pending_approval.content_hash,
-                action="approve",
-                approver="t",
-            )
-            await handle.execute_update(
-                names.APPROVAL_UPDATE, decision, result_type=ApprovalOutcome
-            )
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("the task never asked for plan approval")

@@ -10,13 +10,15 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.common import WorkerDeploymentVersion
 
-from naestro import deployments, names
+from naestro import deployments
 from naestro.client import start_task
-from naestro.contracts import ApprovalDecision, ApprovalOutcome, TaskRequest, TaskStatusView
+from naestro.contracts import TaskRequest
 from tests.rollout.versions import (
     PROMPT,
+    approve_plan,
     ended,
     label_of,
+    pending_plan,
     results,
     serving,
     two_versions,
@@ -54,7 +56,7 @@ async def test_ramp_share_pinning_and_drainage(client: Client, tmp_path: Path) -
         # A task started on v1 that waits for a person: it must finish on v1 whatever
         # happens to the routing meanwhile.
         held = await start_task(client, task("held"), task_queue=queue)
-        pending = await _pending_plan(held)
+        pending = await pending_plan(held)
 
         await deployments.set_ramping(client, name, new.build_id, RAMP)
         handles = await asyncio.gather(
@@ -76,28 +78,11 @@ async def test_ramp_share_pinning_and_drainage(client: Client, tmp_path: Path) -
             assert await _open_on(client, old) == 1
             assert await _drainage_soon(client, old, "draining")
 
-            await held.execute_update(
-                names.APPROVAL_UPDATE,
-                ApprovalDecision(
-                    stage="plan", content_hash=pending, action="approve", approver="t"
-                ),
-                result_type=ApprovalOutcome,
-            )
+            await approve_plan(held, pending)
             assert label_of(await held.result()) == "v1"
             builds = await _task_builds(held)
             assert builds == {old.build_id}, builds
             assert await _drainage_soon(client, old, "drained")  # now v1's workers may stop
-
-
-async def _pending_plan(handle: object) -> str:
-    for _ in range(300):
-        view: TaskStatusView = await handle.query(  # type: ignore[attr-defined]
-            names.STATUS_QUERY, result_type=TaskStatusView
-        )
-        if view.pending_approval is not None:
-            return view.pending_approval.content_hash
-        await asyncio.sleep(0.1)
-    raise AssertionError("the held task never asked for plan approval")
 
 
 async def _open_on(client: Client, version: WorkerDeploymentVersion) -> int:

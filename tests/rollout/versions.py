@@ -17,9 +17,14 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkerDeploymentVersion
 from temporalio.service import RPCError
 
-from naestro import deployments, rollouts
+from naestro import deployments, names, rollouts
 from naestro.config.settings import Settings
-from naestro.contracts import TaskResult
+from naestro.contracts import (
+    ApprovalDecision,
+    ApprovalOutcome,
+    TaskResult,
+    TaskStatusView,
+)
 from naestro.contracts.deploy import RolloutState
 from naestro.errors import DeploymentError
 from tests.support import ALL_ROLES, make_settings, replay_provider, write_script
@@ -162,3 +167,18 @@ async def wait_phase(client: Client, name: str, *phases: str, within: float = 60
             raise AssertionError(f"the rollout ended {final.phase}: {final.reason}")
         await asyncio.sleep(0.2)
     raise AssertionError(f"no phase {phases} within {within}s: {state}")
+
+
+async def pending_plan(handle: WorkflowHandle[Any, Any]) -> str:
+    """The content hash of the plan a held task waits to have approved."""
+    for _ in range(300):
+        view = await handle.query(names.STATUS_QUERY, result_type=TaskStatusView)
+        if view.pending_approval is not None:
+            return view.pending_approval.content_hash
+        await asyncio.sleep(0.1)
+    raise AssertionError("the held task never asked for plan approval")
+
+
+async def approve_plan(handle: WorkflowHandle[Any, Any], digest: str) -> None:
+    decision = ApprovalDecision(stage="plan", content_hash=digest, action="approve", approver="t")
+    await handle.execute_update(names.APPROVAL_UPDATE, decision, result_type=ApprovalOutcome)
