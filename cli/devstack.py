@@ -41,6 +41,13 @@ class DevStackError(NaestroError):
     """The embedded stack could not start."""
 
 
+# Task queue priority (Temporal's Priority: a task's priority orders its activities in every
+# queue's backlog, so a foreground task's model calls wait less for a busy engine) takes the
+# server's new matcher, off by default in server 1.29; docs/gpus.md says how to set it on a
+# server of your own.
+PRIORITY_DYNAMIC_CONFIG = ["--dynamic-config-value", "matching.useNewMatcher=true"]
+
+
 def find_temporal(data_dir: Path, *, install: bool = True) -> str | None:
     """The Temporal CLI: on PATH, else under data_dir/bin (or the checkout's .naestro/bin),
     else built under data_dir/bin with Go.
@@ -153,7 +160,7 @@ class DevStack:
             search_attributes=search.ALL,
             dev_server_database_filename=str(self.data_dir / "temporal.sqlite"),
             data_converter=converter_from_env(),
-            dev_server_extra_args=ui_codec,
+            dev_server_extra_args=[*ui_codec, *PRIORITY_DYNAMIC_CONFIG],
         )
 
     async def _start_database(self) -> str:

@@ -11,7 +11,7 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
-from cli.devstack import find_temporal
+from cli.devstack import PRIORITY_DYNAMIC_CONFIG, find_temporal
 from naestro import search
 from naestro.admin import ensure_search_attributes
 from naestro.codec import KEYS_ENV, EncryptionCodec, data_converter, generate_key, parse_keys
@@ -61,6 +61,7 @@ VERSIONING_DYNAMIC_CONFIG = [
     'matching.wv.VersionDrainageStatusRefreshInterval="1s"',
     "--dynamic-config-value",
     'matching.wv.VersionDrainageStatusVisibilityGracePeriod="1s"',
+    *PRIORITY_DYNAMIC_CONFIG,  # as `naestro dev` runs it: task priority orders backlogs
 ]
 
 
