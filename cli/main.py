@@ -373,10 +373,12 @@ register_memory_commands(main)
 def _add_eval_commands() -> None:
     from cli.engines import engines_command
     from cli.eval import eval_group
+    from cli.gpus import gpus_command
     from cli.rollout import rollout
 
     main.add_command(eval_group)
     main.add_command(engines_command)
+    main.add_command(gpus_command)
     main.add_command(rollout)
 
 

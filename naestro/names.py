@@ -29,3 +29,12 @@ ROLLOUT_WORKFLOW = "naestro.rollout"
 ROLLOUT_ID_PREFIX = "naestro-rollout-"
 ROLLOUT_STATE_QUERY = "rollout_state"
 ROLLOUT_COMMAND_UPDATE = "rollout_command"
+
+# GpuPoolWorkflow (one per GPU pool, i.e. node: settings.pool_workflow_id(pool)) and GPU jobs
+GPU_POOL_WORKFLOW = "naestro.gpu.pool"
+GPU_JOB_WORKFLOW = "naestro.gpu.job"
+GPU_POOL_QUERY = "gpu_pool"
+GPU_HEALTH_SIGNAL = "gpu_health"
+GPU_ACQUIRE_UPDATE = "gpu_acquire"
+GPU_WATCH_UPDATE = "gpu_watch"
+GPU_RELEASE_UPDATE = "gpu_release"

@@ -97,3 +97,19 @@ ROLLOUT_STEP = Preset(
         non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
     ),
 )
+
+
+# A GPU job (workflows/gpu_job.py): its own timeout sets start_to_close; a heartbeat a
+# minute, so a dead worker's job starts again from its checkpoint; a few attempts for
+# failures of the machinery, none for the job's own non-zero exit.
+GPU_JOB = Preset(
+    start_to_close=timedelta(hours=24),  # replaced by the request's timeout_seconds
+    heartbeat=timedelta(seconds=60),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=5),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=2),
+        maximum_attempts=4,
+        non_retryable_error_types=["GpuJobFailed", "GpuLeaseRefused"],
+    ),
+)

@@ -178,7 +178,9 @@ def _marks_of(event: dict[str, Any]) -> Iterator[str]:
             yield f"call:{request['role']}/{request['phase']}"
     if update := event.get("workflowExecutionUpdateAcceptedEventAttributes"):
         request = update["acceptedRequest"]["input"]
-        yield f"update:{request['name']}:{_json(request['args'])['action']}"
+        args = _json(request["args"])
+        action = args.get("action") if isinstance(args, dict) else None
+        yield f"update:{request['name']}" + (f":{action}" if action else "")
     if child := event.get("startChildWorkflowExecutionInitiatedEventAttributes"):
         yield "child:" + child["workflowType"]["name"]
     if "timerStartedEventAttributes" in event:

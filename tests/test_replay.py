@@ -119,6 +119,14 @@ COVERS = {
         "timer",
         "update:rollout_command:approve",
     ],
+    # the background job's grant, the foreground's (by preemption), the background's again
+    "gpu_pool": [
+        *["update:gpu_acquire"] * 3,
+        "update:gpu_watch",
+        *["update:gpu_release"] * 3,
+        "timer",
+    ],
+    "gpu_job": ["activity:naestro.gpu.run_job"],
 }
 # Where a case that reaches a patched path is added, by the module that calls `patched`.
 RECORDERS = {

@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -20,8 +20,11 @@ from naestro.telemetry.runtime import serve as serve_metrics
 from workers import memory, models, orchestrator, sandbox, versioning
 from workers.deps import Deps
 
+if TYPE_CHECKING:
+    from workers.gpu.node import GpuNode
+
 log = logging.getLogger(__name__)
-QueueKind = Literal["orchestrator", "models", "sandbox", "memory"]
+QueueKind = Literal["orchestrator", "models", "sandbox", "memory", "gpu"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ def all_queues(settings: Settings) -> list[QueuePlan]:
     plans.append(QueuePlan(q.sandbox, "sandbox", q.sandbox_concurrency))
     if settings.memory.enabled:
         plans.append(QueuePlan(q.memory, "memory", q.memory_concurrency))
+    if settings.gpu.jobs_concurrency:
+        plans.append(QueuePlan(settings.gpu.jobs_queue, "gpu", settings.gpu.jobs_concurrency))
     return plans
 
 
@@ -69,6 +74,10 @@ def build_workers(client: Client, deps: Deps, plans: list[QueuePlan]) -> list[Wo
             built.append(models.build_worker(client, deps, plan.queue, plan.concurrency))
         elif plan.kind == "memory":
             built.append(memory.build_worker(client, deps, plan.queue, plan.concurrency))
+        elif plan.kind == "gpu":
+            from workers.gpu import jobs_worker  # only GPU nodes run GPU jobs
+
+            built.append(jobs_worker.build_worker(client, deps, plan.queue, plan.concurrency))
         else:
             built.append(sandbox.build_worker(client, deps, plan.queue, plan.concurrency))
     return built
@@ -87,6 +96,10 @@ async def run_workers(
         for p in plans
         if p.queue in supervised and supervised[p.queue].autostart == "always"
     }
+    node = _gpu_node(client, deps.settings, plans, list(engine_plans))
+    if node is not None and not node.devices and any(p.kind == "gpu" for p in static):
+        log.warning("no GPUs on this node: not polling %s", deps.settings.gpu.jobs_queue)
+        static = [p for p in static if p.kind != "gpu"]
     async with contextlib.AsyncExitStack() as stack:
         address = deps.settings.telemetry.metrics_address
         if address:  # the process's metrics, the Temporal runtime's with them
@@ -101,19 +114,46 @@ async def run_workers(
             settle.add_done_callback(_report_settle)
             stack.callback(settle.cancel)
         log.info("polling %d queue(s): %s", len(static), ", ".join(p.queue for p in static))
+        if node is not None:
+            sampling = asyncio.create_task(node.run(stop))
+            stack.push_async_callback(_finish, sampling)
         if engine_plans:
-            await EngineQueues(client, deps, engine_plans).run(stop)
+            await EngineQueues(client, deps, engine_plans, node).run(stop)
         else:
             await stop.wait()
     await deps.aclose()
+
+
+def _gpu_node(
+    client: Client, settings: Settings, plans: list[QueuePlan], engine_ids: list[str]
+) -> GpuNode | None:
+    """This process owns GPUs when it runs GPU jobs or model calls of a local provider."""
+    local = {p.queue for p in settings.providers if p.where == "local"}
+    if not any(p.kind == "gpu" or p.queue in local for p in plans):
+        return None
+    from workers.gpu.node import GpuNode  # NVML and placement: only where GPUs may be
+
+    return GpuNode(client, settings, engine_ids)
+
+
+async def _finish(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 class EngineQueues:
     """The supervised engines and their queues' workers, started when an engine is ready
     and shut down (draining in-flight calls) when it stops or dies."""
 
-    def __init__(self, client: Client, deps: Deps, plans: dict[str, QueuePlan]) -> None:
-        self._client, self._deps, self._plans = client, deps, plans
+    def __init__(
+        self,
+        client: Client,
+        deps: Deps,
+        plans: dict[str, QueuePlan],
+        node: GpuNode | None = None,
+    ) -> None:
+        self._client, self._deps, self._plans, self._node = client, deps, plans, node
         self._running: dict[str, tuple[Worker, asyncio.Task[None]]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -129,15 +169,24 @@ class EngineQueues:
             lambda engine: resolve_model(engine, data_dir),
             self._ready,
             self._down,
+            self._node.placements if self._node else None,
         )
+        if self._node is not None:
+            self._node.watch_engines(supervisor.pids)
         await supervisor.run(stop)
 
     async def _ready(self, engine_id: str) -> None:
         plan = self._plans[engine_id]
         engine = self._deps.settings.engine(engine_id)
         drain = timedelta(seconds=engine.drain_seconds if engine else 30.0)
+        slots = self._node.slots(engine_id, plan.concurrency) if self._node else None
         worker = models.build_worker(
-            self._client, self._deps, plan.queue, plan.concurrency, graceful_shutdown=drain
+            self._client,
+            self._deps,
+            plan.queue,
+            plan.concurrency,
+            graceful_shutdown=drain,
+            slots=slots,
         )
         self._running[engine_id] = (worker, asyncio.create_task(worker.run()))
         metrics.set_gauge(catalogue.ENGINE_UP, 1, engine=engine_id, kind=_kind(engine))

@@ -15,6 +15,8 @@ from workers.runner import workflow_runner
 from workers.versioning import deployment_config
 from workflows.calibration import PiiCalibrationWorkflow
 from workflows.consensus import ConsensusWorkflow
+from workflows.gpu_job import GpuJobWorkflow
+from workflows.gpu_pool import GpuPoolWorkflow
 from workflows.ingest import IngestWorkflow
 from workflows.rollout import RolloutWorkflow
 from workflows.task import TaskWorkflow
@@ -28,6 +30,8 @@ WORKFLOWS = [
     IngestWorkflow,
     PiiCalibrationWorkflow,
     RolloutWorkflow,
+    GpuPoolWorkflow,
+    GpuJobWorkflow,
 ]
 # Deterministic failures: retrying the workflow task would fail the same way forever, so
 # they fail the workflow with their message instead.

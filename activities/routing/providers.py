@@ -9,6 +9,7 @@ import time
 
 import httpx
 
+from activities.routing.gpus import GPU_MARKER, GpuHealth
 from naestro.config.settings import PolicyConfig, ProviderConfig, Settings
 from naestro.contracts import RoutedProvider
 from naestro.errors import UnknownPolicyError
@@ -26,7 +27,7 @@ BUSY_TRUST_SECONDS = 900.0
 # engine a worker supervises is starting or restarting; an endpoint nobody here starts
 # that does not serve its model is the operator's to fix, and fails the task at once.
 STARTING = "(its engine is starting)"
-TRANSIENT = (STARTING, "circuit open", "failed on this call", "p95 latency")
+TRANSIENT = (STARTING, "circuit open", "failed on this call", "p95 latency", GPU_MARKER)
 
 
 def transient(reasons: list[str]) -> bool:
@@ -97,9 +98,12 @@ async def serves_model(base_url: str, model: str, client: httpx.AsyncClient) -> 
 class Providers:
     """The configured providers and policies, and live checks of whether one is usable."""
 
-    def __init__(self, settings: Settings, probe: EndpointProbe | None = None) -> None:
+    def __init__(
+        self, settings: Settings, probe: EndpointProbe | None = None, gpus: GpuHealth | None = None
+    ) -> None:
         self.settings = settings
         self._probe = probe or EndpointProbe()
+        self._gpus = gpus or GpuHealth(settings)
 
     def policy(self, name: str) -> PolicyConfig:
         policy = self.settings.policies.get(name)
@@ -128,10 +132,13 @@ class Providers:
             if p.api_key_env and not p.api_key():
                 return f"{p.api_key_env} is not set"
             return None
+        engine = self.settings.engine(p.id)
+        if engine is not None and (gpus := await self._gpus.unhealthy(engine)):
+            return gpus
         if p.engine == "replay" or not p.endpoint:
             return None
         if not await self._probe.serves(p.endpoint, p.model):
-            if any(engine.id == p.id for engine in self.settings.engines):
+            if engine is not None:
                 return f"{p.endpoint} does not serve {p.model} yet {STARTING}"
             return f"{p.endpoint} does not serve {p.model} (down or loading)"
         return None

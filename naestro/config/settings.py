@@ -13,6 +13,7 @@ Secrets are never read from the file: a provider names the variable holding its 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -150,7 +151,10 @@ class PolicyConfig(Strict):
         if "call_attempts" in self.routing.model_fields_set:
             return self
         routing = self.routing.model_copy(update={"call_attempts": c.call_attempts})
-        return self.model_copy(update={"routing": routing})
+        # A validator must return self (pydantic ignores another model from __init__): set
+        # the field on this frozen model while it is still being built.
+        object.__setattr__(self, "routing", routing)
+        return self
 
 
 class RoutingConfig(Strict):
@@ -331,6 +335,103 @@ class DeployConfig(Strict):
     )
 
 
+class GpuConfig(Strict):
+    """This node's GPUs (docs/gpus.md): telemetry, call admission and the lease pool."""
+
+    pool: str = Field(
+        default="local",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="this node's GPU pool: engines with this pool are placed on its GPUs, and "
+        "its leases are kept by the coordinator workflow naestro-gpu-pool-<pool>",
+    )
+    nvml: str = Field(
+        default="auto",
+        description="auto: NVML when the driver's library loads, else no GPUs; none; or "
+        "fake:<path> (a JSON list of devices: tests, demos)",
+    )
+    sample_seconds: float = Field(default=2.0, gt=0, description="telemetry period")
+    admit_memory_fraction: float = Field(
+        default=0.95,
+        gt=0,
+        le=1,
+        description="an engine's worker takes no more calls while a GPU of its would pass this "
+        "share of memory (its in-flight calls' call_memory_mib counted)",
+    )
+    unhealthy_memory_fraction: float = Field(
+        default=0.99, gt=0, le=1, description="routing skips an engine whose GPU is this full"
+    )
+    critical_xids: list[int] = Field(
+        default=[13, 31, 43, 45, 48, 61, 62, 63, 64, 68, 69, 74, 79, 92, 94, 95, 119, 120],
+        description="XID events that make routing skip an engine on that GPU",
+    )
+    lease_ttl_seconds: float = Field(
+        default=30.0, gt=0, description="a lease its holder stops renewing ends this long after"
+    )
+    preempt_grace_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="how long a preempted holder has to checkpoint and yield before revocation",
+    )
+    engine_lease_priority: int = Field(
+        default=2,
+        ge=0,
+        le=5,
+        description="while a GPU engine's worker has calls in flight it holds a lease on the "
+        "engine's GPUs at this priority, never preempted: GPU jobs of lower priority there "
+        "yield; 0: engines take no lease",
+    )
+    engine_idle_seconds: float = Field(
+        default=30.0, gt=0, description="an engine's lease is given back after this long idle"
+    )
+    jobs_concurrency: int = Field(
+        default=0,
+        ge=0,
+        description="GPU jobs (naestro gpus run) this node's worker runs at once on the "
+        "naestro.gpu.<pool> queue; 0: it takes none",
+    )
+
+    @property
+    def coordinator_id(self) -> str:
+        return pool_workflow_id(self.pool)
+
+    @property
+    def jobs_queue(self) -> str:
+        return f"naestro.gpu.{self.pool}"
+
+
+def pool_workflow_id(pool: str) -> str:
+    return f"naestro-gpu-pool-{pool}"
+
+
+# A GPU an engine is placed on: an index (0), a GPU's UUID (GPU-...), a MIG instance's UUID
+# (MIG-...), or a MIG profile that placement fills with a free instance of it, on any GPU
+# (1g.10gb) or on one (0:1g.10gb).
+GpuRef = int | str
+_MIG_PROFILE = re.compile(r"^(?:(\d+):)?(\d+g\.\d+gb(?:\+[a-z]+)?)$")
+
+
+def parse_gpu_ref(ref: GpuRef) -> tuple[str, int | None, str]:
+    """(kind, gpu index or None, value): ("index", 0, "0"), ("uuid", None, "GPU-..."),
+    ("mig", None, "MIG-..."), ("profile", 0 or None, "1g.10gb")."""
+    if isinstance(ref, int):
+        return ("index", ref, str(ref))
+    text = ref.strip()
+    if text.isdigit():
+        return ("index", int(text), text)
+    if text.startswith("GPU-"):
+        return ("uuid", None, text)
+    if text.startswith("MIG-"):
+        return ("mig", None, text)
+    match = _MIG_PROFILE.match(text)
+    if match:
+        index = int(match.group(1)) if match.group(1) is not None else None
+        return ("profile", index, match.group(2))
+    raise ValueError(
+        f"{ref!r} is not a GPU: use an index (0), a GPU-/MIG- UUID, or a MIG profile "
+        "(1g.10gb, or 0:1g.10gb for one on GPU 0)"
+    )
+
+
 class DevConfig(Strict):
     data_dir: str = ".naestro"
     temporal_port: int = 7233
@@ -350,7 +451,20 @@ class EngineConfig(Strict):
     )
     host: str = "127.0.0.1"
     port: int = Field(ge=1, le=65535)
-    gpus: list[int] = Field(default=[], description="GPU ids: CUDA_VISIBLE_DEVICES")
+    gpus: list[GpuRef] = Field(
+        default=[],
+        description="its GPUs: indices, GPU-/MIG- UUIDs or MIG profiles (1g.10gb, 0:1g.10gb); "
+        "placement hands them to the engine as CUDA_VISIBLE_DEVICES",
+    )
+    pool: str | None = Field(
+        default=None, description="the GPU pool (node) it runs on (None: gpu.pool)"
+    )
+    call_memory_mib: float = Field(
+        default=0.0,
+        ge=0,
+        description="GPU memory one in-flight call adds (KV cache): admission counts it before "
+        "the next telemetry sample shows it",
+    )
     command: list[str] | None = Field(
         default=None, description="the whole command (kind command, nim, tensorrt-llm)"
     )
@@ -371,6 +485,26 @@ class EngineConfig(Strict):
         default=None, description="the policy that routes to it when it stands in for default"
     )
 
+    @model_validator(mode="after")
+    def _check_gpus(self) -> EngineConfig:
+        parsed = []
+        for ref in self.gpus:
+            try:
+                parsed.append(parse_gpu_ref(ref))
+            except ValueError as exc:
+                raise ValueError(f"engines.{self.id}.gpus: {exc}") from None
+        if sum(1 for kind, _, _ in parsed if kind in ("mig", "profile")) > 1:
+            raise ValueError(
+                f"engines.{self.id}.gpus: one MIG instance per engine (CUDA uses only the "
+                "first MIG device a process is given)"
+            )
+        if len(parsed) > 1 and any(kind in ("mig", "profile") for kind, _, _ in parsed):
+            raise ValueError(f"engines.{self.id}.gpus: a MIG instance cannot join other GPUs")
+        return self
+
+    def pool_of(self, gpu: GpuConfig) -> str:
+        return self.pool or gpu.pool
+
 
 class Settings(Strict):
     providers: list[ProviderConfig] = []
@@ -386,6 +520,7 @@ class Settings(Strict):
     engines: list[EngineConfig] = []
     telemetry: TelemetryConfig = TelemetryConfig()
     deploy: DeployConfig = DeployConfig()
+    gpu: GpuConfig = GpuConfig()
     source: str = Field(default="<defaults>", exclude=True)
 
     @model_validator(mode="after")
@@ -403,6 +538,22 @@ class Settings(Strict):
         for engine in self.engines:
             if engine.id not in known:
                 raise ValueError(f"engines: {engine.id!r} names no provider")
+        _check_gpu_claims(self.engines, self.gpu)
+        return self._count_engine_gpus()
+
+    def _count_engine_gpus(self) -> Settings:
+        """A provider's GPU count (GPU-second accounting) is its engine's GPU set's size; one
+        given in providers: must agree with it."""
+        for i, p in enumerate(self.providers):
+            engine = self.engine(p.id)
+            placed = len(engine.gpus) if engine is not None else 0
+            if placed and p.gpus and p.gpus != placed:
+                raise ValueError(
+                    f"providers.{p.id}.gpus: {p.gpus}, but engines.{p.id}.gpus places it on "
+                    f"{placed} GPU(s); give the count in one place"
+                )
+            if placed:  # the list is ours (validated), its models frozen: swap the entry
+                self.providers[i] = p.model_copy(update={"gpus": placed})
         return self
 
     def engine(self, provider_id: str) -> EngineConfig | None:
@@ -414,6 +565,37 @@ class Settings(Strict):
             if p.id == provider_id:
                 return p
         raise KeyError(provider_id)
+
+
+def _check_gpu_claims(engines: list[EngineConfig], gpu: GpuConfig) -> None:
+    """Two engines of one pool never claim the same GPU or MIG instance, nor one a whole GPU
+    and the other a MIG instance on it. Placement checks the rest against NVML (which GPU a
+    UUID is, which MIG instances exist)."""
+    exact: dict[tuple[str, str], str] = {}  # (pool, ref) -> engine
+    whole: dict[tuple[str, int], str] = {}  # (pool, index) -> engine claiming all of it
+    sliced: dict[tuple[str, int], str] = {}  # (pool, index) -> engine claiming a MIG on it
+    for engine in engines:
+        pool = engine.pool_of(gpu)
+        for ref in engine.gpus:
+            kind, index, value = parse_gpu_ref(ref)
+            if kind != "profile":
+                first = exact.setdefault((pool, value), engine.id)
+                if first != engine.id:
+                    raise ValueError(
+                        f"engines.{engine.id}.gpus and engines.{first}.gpus both claim GPU "
+                        f"{value} (pool {pool})"
+                    )
+            if index is None:
+                continue
+            mine, theirs = (whole, sliced) if kind == "index" else (sliced, whole)
+            mine.setdefault((pool, index), engine.id)
+            other = theirs.get((pool, index), engine.id)
+            if other != engine.id:
+                full, mig = (engine.id, other) if kind == "index" else (other, engine.id)
+                raise ValueError(
+                    f"engines.{full}.gpus claims all of GPU {index}, and engines.{mig}.gpus a "
+                    f"MIG instance on it (pool {pool})"
+                )
 
 
 def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:

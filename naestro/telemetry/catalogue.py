@@ -194,6 +194,73 @@ ENGINE_UP = Metric(
 ENGINE_RESTARTS = Metric(
     "naestro_engine_restarts_total", "counter", ("engine",), "supervised engine restarts"
 )
+# GPU telemetry (workers/gpu/): one series per GPU or MIG instance of the node ("gpu" is its
+# CUDA_VISIBLE_DEVICES key), read by the worker that owns them every gpu.sample_seconds.
+GPU_MEMORY_USED = Metric(
+    "naestro_gpu_memory_used_bytes", "gauge", ("pool", "gpu"), "GPU memory in use", "bytes"
+)
+GPU_MEMORY_TOTAL = Metric(
+    "naestro_gpu_memory_total_bytes", "gauge", ("pool", "gpu"), "GPU memory", "bytes"
+)
+GPU_UTILIZATION = Metric(
+    "naestro_gpu_utilization_ratio", "gauge", ("pool", "gpu"), "GPU busy share of the last period"
+)
+GPU_TEMPERATURE = Metric(
+    "naestro_gpu_temperature_celsius", "gauge", ("pool", "gpu"), "GPU core temperature", "C"
+)
+GPU_POWER = Metric("naestro_gpu_power_watts", "gauge", ("pool", "gpu"), "GPU power draw", "W")
+GPU_SM_CLOCK = Metric("naestro_gpu_sm_clock_hertz", "gauge", ("pool", "gpu"), "GPU SM clock", "Hz")
+GPU_ECC_ERRORS = Metric(
+    "naestro_gpu_ecc_uncorrected_errors",
+    "gauge",
+    ("pool", "gpu"),
+    "uncorrected ECC errors since the driver loaded (volatile count)",
+)
+GPU_XID = Metric(
+    "naestro_gpu_xid_errors_total",
+    "counter",
+    ("pool", "gpu", "xid"),
+    "XID events NVML reported (routing reacts to gpu.critical_xids only)",
+)
+GPU_READ_ERRORS = Metric(
+    "naestro_gpu_read_errors_total",
+    "counter",
+    ("pool", "gpu"),
+    "samples in which NVML could not read the GPU (lost, fallen off the bus)",
+)
+GPU_ENGINE_HEALTHY = Metric(
+    "naestro_gpu_engine_healthy",
+    "gauge",
+    ("pool", "engine"),
+    "1 while every GPU of a supervised engine is readable, not full and error-free (routing "
+    "skips the engine while 0)",
+)
+GPU_SLOTS_IN_USE = Metric(
+    "naestro_gpu_slots_in_use",
+    "gauge",
+    ("engine",),
+    "model calls an engine's worker has admitted (GPU slots held)",
+)
+GPU_ADMISSION_WAIT = Metric(
+    "naestro_gpu_admission_wait_seconds",
+    "histogram",
+    ("engine", "reason"),
+    "how long an engine's worker held back from taking a call (reason: concurrency, memory)",
+    "s",
+)
+GPU_LEASE_WAIT = Metric(
+    "naestro_gpu_lease_wait_seconds",
+    "histogram",
+    ("pool", "priority"),
+    "how long a GPU job waited for its lease (first grant and every resume)",
+    "s",
+)
+GPU_PREEMPTIONS = Metric(
+    "naestro_gpu_preemptions_total",
+    "counter",
+    ("pool",),
+    "GPU jobs that checkpointed and yielded to higher-priority work",
+)
 
 ALL: tuple[Metric, ...] = (
     TASKS_STARTED,
@@ -221,6 +288,20 @@ ALL: tuple[Metric, ...] = (
     API_THROTTLED,
     ENGINE_UP,
     ENGINE_RESTARTS,
+    GPU_MEMORY_USED,
+    GPU_MEMORY_TOTAL,
+    GPU_UTILIZATION,
+    GPU_TEMPERATURE,
+    GPU_POWER,
+    GPU_SM_CLOCK,
+    GPU_ECC_ERRORS,
+    GPU_XID,
+    GPU_READ_ERRORS,
+    GPU_ENGINE_HEALTHY,
+    GPU_SLOTS_IN_USE,
+    GPU_ADMISSION_WAIT,
+    GPU_LEASE_WAIT,
+    GPU_PREEMPTIONS,
 )
 
 

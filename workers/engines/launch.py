@@ -11,8 +11,9 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from naestro.config.settings import EngineConfig, ProviderConfig
+from naestro.config.settings import EngineConfig, GpuRef, ProviderConfig, parse_gpu_ref
 from naestro.errors import ConfigError
+from workers.gpu.placement import cuda_visible_devices
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,20 @@ def served_name(provider: ProviderConfig) -> str:
     return provider.model
 
 
-def launch(engine: EngineConfig, provider: ProviderConfig, model_path: str) -> Launch:
-    """The command that starts ``engine`` serving ``provider``'s model."""
+def launch(
+    engine: EngineConfig,
+    provider: ProviderConfig,
+    model_path: str,
+    devices: list[str] | None = None,
+) -> Launch:
+    """The command that starts ``engine`` serving ``provider``'s model, on ``devices`` (the
+    device keys placement gave it; None: its gpus as written, which needs no placement
+    unless one is a MIG profile)."""
     env = dict(engine.env)
-    if engine.gpus:
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in engine.gpus)
+    if devices is None:
+        devices = [_unplaced(engine, ref) for ref in engine.gpus]
+    if devices:
+        env["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices(devices)
     if engine.kind == "llamacpp":
         return Launch(_llamacpp(engine, provider, model_path), env)
     if engine.kind == "vllm":
@@ -37,6 +47,13 @@ def launch(engine: EngineConfig, provider: ProviderConfig, model_path: str) -> L
     if not engine.command:
         raise ConfigError(f"engines.{engine.id}: kind {engine.kind} needs `command`")
     return Launch([*engine.command, *engine.args], env)
+
+
+def _unplaced(engine: EngineConfig, ref: GpuRef) -> str:
+    kind, _, value = parse_gpu_ref(ref)
+    if kind == "profile":
+        raise ConfigError(f"engines.{engine.id}.gpus: MIG profile {ref} needs placement")
+    return value
 
 
 def _llamacpp(engine: EngineConfig, provider: ProviderConfig, model_path: str) -> list[str]:

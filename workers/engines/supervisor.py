@@ -72,8 +72,10 @@ class EngineRunner:
         resolve: ModelResolver,
         on_ready: Hook,
         on_down: Hook,
+        devices: list[str] | None = None,
     ) -> None:
         self.engine = engine
+        self.devices = devices  # placed GPUs (workers/gpu/placement.py), None: as declared
         self.provider = settings.provider(engine.id)
         self._dir = state_dir
         self._resolve = resolve
@@ -98,7 +100,9 @@ class EngineRunner:
             self._set("starting", "resolving the model")
             model = await asyncio.to_thread(self._resolve, self.engine)
             while not stop.is_set():
-                served = await self._serve_once(launch(self.engine, self.provider, model), stop)
+                served = await self._serve_once(
+                    launch(self.engine, self.provider, model, self.devices), stop
+                )
                 if stop.is_set():
                     break
                 backoff = self.engine.restart_backoff_seconds if served else backoff
@@ -194,10 +198,12 @@ class Supervisor:
         resolve: ModelResolver,
         on_ready: Hook,
         on_down: Hook,
+        placements: dict[str, list[str]] | None = None,
     ) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
+        placed = placements or {}
         self.runners = [
-            EngineRunner(e, settings, state_dir, resolve, on_ready, on_down)
+            EngineRunner(e, settings, state_dir, resolve, on_ready, on_down, placed.get(e.id))
             for e in settings.engines
             if e.id in engine_ids
         ]
@@ -207,6 +213,10 @@ class Supervisor:
 
     def statuses(self) -> list[EngineStatus]:
         return [r.status for r in self.runners]
+
+    def pids(self) -> dict[int, str]:
+        """Each running engine's process (its session's leader) -> engine id."""
+        return {r.status.pid: r.engine.id for r in self.runners if r.status.pid}
 
 
 def read_statuses(state_dir: Path) -> list[EngineStatus]:
