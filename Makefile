@@ -60,6 +60,11 @@ bench-retrieval: install
 bench-rollout: install
 	$(PY) bench/rollout.py
 
+# GPU pool sharing on a simulated clock: foreground waits and background throughput with and
+# without preemption, through the real LeaseBook (--seed; about a second).
+bench-gpu: install
+	$(PY) bench/gpu_slots.py
+
 # Re-records today's generation (tests/histories/vN_*.json, N: GENERATION in
 # workflows/versions.py); older histories are frozen.
 histories: install
@@ -68,6 +73,7 @@ histories: install
 	$(PY) tests/histories/record_consensus.py --force
 	$(PY) tests/histories/record_workflows.py --force
 	$(PY) tests/histories/record_rollout.py --force
+	$(PY) tests/histories/record_gpu.py --force
 
 clean:
 	rm -rf .naestro .pytest_cache .mypy_cache .ruff_cache
