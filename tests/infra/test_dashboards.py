@@ -18,7 +18,7 @@ from tests.infra import promql
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "infra" / "grafana"
 BOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
-EXPECTED = {"overview", "models", "sandbox", "memory", "api"}
+EXPECTED = {"overview", "models", "sandbox", "memory", "api", "gpus"}
 _VARIABLE = re.compile(r"\$\{(\w+)[^}]*\}|\$(\w+)|\[\[(\w+)\]\]")
 
 
