@@ -241,11 +241,24 @@ GPU_SLOTS_IN_USE = Metric(
     ("engine",),
     "model calls an engine's worker has admitted (GPU slots held)",
 )
+ENGINE_KV_CACHE = Metric(
+    "naestro_engine_kv_cache_usage_ratio",
+    "gauge",
+    ("engine",),
+    "how full a GPU engine's KV cache is, as its own /metrics says (vLLM)",
+)
+ENGINE_WAITING = Metric(
+    "naestro_engine_requests_waiting",
+    "gauge",
+    ("engine",),
+    "requests queued inside a GPU engine, as its own /metrics says (vLLM)",
+)
 GPU_ADMISSION_WAIT = Metric(
     "naestro_gpu_admission_wait_seconds",
     "histogram",
     ("engine", "reason"),
-    "how long an engine's worker held back from taking a call (reason: concurrency, memory)",
+    "how long an engine's worker held back from taking a call (reason: concurrency, memory, "
+    "kv_cache, engine_queue)",
     "s",
 )
 GPU_LEASE_WAIT = Metric(
@@ -299,6 +312,8 @@ ALL: tuple[Metric, ...] = (
     GPU_READ_ERRORS,
     GPU_ENGINE_HEALTHY,
     GPU_SLOTS_IN_USE,
+    ENGINE_KV_CACHE,
+    ENGINE_WAITING,
     GPU_ADMISSION_WAIT,
     GPU_LEASE_WAIT,
     GPU_PREEMPTIONS,

@@ -5,9 +5,11 @@ GPU engine's model-call worker its slots."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
+import httpx
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
@@ -16,7 +18,10 @@ from naestro import names
 from naestro.config.settings import Settings
 from naestro.contracts.gpu import GpuHealthReport
 from naestro.errors import ConfigError
+from naestro.telemetry import catalogue, metrics
+from workers.engines.launch import endpoint
 from workers.gpu.engine_lease import EngineLease
+from workers.gpu.engine_load import fetch_load
 from workers.gpu.nvml import Nvml, open_nvml
 from workers.gpu.placement import place
 from workers.gpu.slots import GpuSlots
@@ -47,7 +52,8 @@ class GpuNode:
         self.devices = self.nvml.devices()
         self.placements = place(engines, gpu, self.devices) if engines else {}
         self.sampler = GpuSampler(self.nvml, gpu, self.placements, publish=self._publish)
-        self._leases: list[EngineLease] = []
+        self._leases: dict[str, EngineLease] = {}
+        self._loads: dict[str, tuple[str, GpuSlots]] = {}  # engine -> (endpoint, its slots)
         if self.devices:
             self.sampler.sample()
         log.info(
@@ -66,11 +72,11 @@ class GpuNode:
         engine = self.settings.engine(engine_id)
         if not devices or engine is None:
             return None
-        lease = None
-        if self.settings.gpu.engine_lease_priority:
+        lease = self._leases.get(engine_id)  # one per engine, across its restarts
+        if lease is None and self.settings.gpu.engine_lease_priority:
             lease = EngineLease(self._client, self.settings, engine_id, devices)
-            self._leases.append(lease)
-        return GpuSlots(
+            self._leases[engine_id] = lease
+        slots = GpuSlots(
             engine_id,
             concurrency,
             devices,
@@ -79,6 +85,25 @@ class GpuNode:
             int(engine.call_memory_mib * MIB),
             lease=lease,
         )
+        if engine.kind == "vllm":  # its KV cache and queue, from its own /metrics
+            self._loads[engine_id] = (endpoint(engine), slots)
+        return slots
+
+    async def _watch_loads(self, stop: asyncio.Event) -> None:
+        """Every sample period, each vLLM engine's own load, to its slots and /metrics."""
+        async with httpx.AsyncClient() as client:
+            while not stop.is_set():
+                for engine_id, (url, slots) in list(self._loads.items()):
+                    load = await fetch_load(client, url)
+                    slots.observe_load(load)
+                    if load is not None and load.kv_cache is not None:
+                        metrics.set_gauge(
+                            catalogue.ENGINE_KV_CACHE, load.kv_cache, engine=engine_id
+                        )
+                    if load is not None and load.waiting is not None:
+                        metrics.set_gauge(catalogue.ENGINE_WAITING, load.waiting, engine=engine_id)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.settings.gpu.sample_seconds)
 
     async def _publish(self, report: GpuHealthReport) -> None:
         """Signal-with-start: the pool's coordinator is started by whoever needs it first."""
@@ -97,8 +122,8 @@ class GpuNode:
             if not self.devices and not self.placements:
                 await stop.wait()
                 return
-            await self.sampler.run(stop)
+            await asyncio.gather(self.sampler.run(stop), self._watch_loads(stop))
         finally:
-            for lease in self._leases:  # engines give their GPUs back as the worker stops
+            for lease in self._leases.values():  # engines give their GPUs back as they stop
                 await lease.close()
             self.nvml.close()

@@ -25,6 +25,7 @@ from temporalio.worker import (
 from naestro.contracts.gpu import GIB
 from naestro.telemetry import catalogue, metrics
 from workers.gpu.engine_lease import EngineLease
+from workers.gpu.engine_load import EngineLoad
 from workers.gpu.telemetry import GpuSampler
 
 log = logging.getLogger(__name__)
@@ -52,11 +53,17 @@ class GpuSlots(CustomSlotSupplier):
         self.reserved = 0  # permits out (reserved for a poll, or running a call)
         self.unsampled = 0  # admitted since the last sample: not in its memory figures yet
         self.running = 0  # permits running a call
+        self.load: EngineLoad | None = None  # the engine's own (its /metrics), when it tells
         self._lease = lease  # held while calls run: GPU jobs below it yield
         self._changed = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         if sampler is not None:
             sampler.subscribe(self._sampled)
+
+    def observe_load(self, load: EngineLoad | None) -> None:
+        """The engine's load as its /metrics just said (None: unknown)."""
+        self.load = load
+        self._wake()
 
     def _sampled(self) -> None:
         self.unsampled = 0
@@ -71,9 +78,16 @@ class GpuSlots(CustomSlotSupplier):
             loop.call_soon_threadsafe(self._changed.set)
 
     def refusal(self) -> str | None:
-        """Why one more call cannot be admitted now ("concurrency", "memory"), or None."""
+        """Why one more call cannot be admitted now ("concurrency", "engine_queue",
+        "kv_cache", "memory"), or None."""
         if self.reserved >= self.concurrency:
             return "concurrency"
+        load = self.load
+        if load is not None and self.running > 0:  # a worker with no call in flight takes one
+            if load.waiting:
+                return "engine_queue"
+            if load.kv_cache is not None and load.kv_cache >= self._admit_fraction:
+                return "kv_cache"
         if self._sampler is None:
             return None
         for key in self.devices:
