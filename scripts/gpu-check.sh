@@ -26,7 +26,8 @@ section "nvidia-smi -L"
 if command -v nvidia-smi >/dev/null; then nvidia-smi -L || true; else echo "(no nvidia-smi)"; fi
 
 section "naestro gpus --json (NVML as read now)"
-NAESTRO_CONFIG=temporal.yaml "$NAESTRO" gpus --json
+devices=$(NAESTRO_CONFIG=temporal.yaml "$NAESTRO" gpus --json)
+echo "$devices"
 
 cat >"$work/temporal.yaml" <<EOF
 providers:
@@ -76,7 +77,11 @@ section "naestro gpus"
 section "naestro gpus --plan"
 "$NAESTRO" gpus --plan
 section "naestro gpus run --gpu 0 (a GPU job under a lease; nvidia-smi sees its GPU)"
-TEMPORAL_ADDRESS=127.0.0.1:17233 timeout 120 "$NAESTRO" gpus run --gpu 0 -- \
-    sh -c 'echo "CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES"; nvidia-smi -L 2>/dev/null || true'
-TEMPORAL_ADDRESS=127.0.0.1:17233 "$NAESTRO" gpus leases
+if [[ "$devices" == "[]" ]]; then
+    echo "(no GPU: a worker polls no GPU-job queue here)"
+else
+    TEMPORAL_ADDRESS=127.0.0.1:17233 timeout 120 "$NAESTRO" gpus run --gpu 0 -- \
+        sh -c 'echo "CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES"; nvidia-smi -L || true'
+    TEMPORAL_ADDRESS=127.0.0.1:17233 "$NAESTRO" gpus leases
+fi
 section "done"
