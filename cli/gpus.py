@@ -44,13 +44,14 @@ def _sample(settings: Settings) -> Sample:
     ECC baseline: it cannot tell new errors from old)."""
     nvml = open_nvml(settings.gpu)
     try:
+        read = nvml.devices()
         try:
-            plan, problem = place(settings.engines, settings.gpu, nvml.devices()), ""
+            plan, problem = place(settings.engines, settings.gpu, read), ""
         except ConfigError as exc:
             plan, problem = {}, str(exc)
         owners = _owners(settings)
         sampler = GpuSampler(nvml, settings.gpu, placements=plan, owners=lambda: owners)
-        return sampler.sample(), plan, problem, sampler.verdicts
+        return sampler.sample(read), plan, problem, sampler.verdicts
     finally:
         nvml.close()
 

@@ -10,7 +10,6 @@ HEALTH_STALE_SECONDS (its worker is gone) is no news: the engine is not skipped 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -50,7 +49,6 @@ class GpuHealth:
     ) -> None:
         self._settings, self._client, self._ttl = settings, client, ttl_seconds
         self._seen: dict[str, tuple[float, GpuHealthReport | None]] = {}
-        self._lock = asyncio.Lock()
 
     async def unhealthy(self, engine: EngineConfig) -> str | None:
         """Why the engine's GPUs cannot serve now, as its worker last said, or None."""
@@ -67,17 +65,12 @@ class GpuHealth:
         return f"{verdict.reason} {GPU_MARKER}"
 
     async def report(self, pool: str) -> GpuHealthReport | None:
-        now = time.monotonic()
         cached = self._seen.get(pool)
-        if cached and now - cached[0] < self._ttl:
+        if cached and time.monotonic() - cached[0] < self._ttl:
             return cached[1]
-        async with self._lock:
-            cached = self._seen.get(pool)
-            if cached and time.monotonic() - cached[0] < self._ttl:
-                return cached[1]
-            report = await self._query(pool)
-            self._seen[pool] = (time.monotonic(), report)
-            return report
+        report = await self._query(pool)
+        self._seen[pool] = (time.monotonic(), report)
+        return report
 
     async def _query(self, pool: str) -> GpuHealthReport | None:
         client = self._client()

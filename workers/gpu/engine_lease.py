@@ -32,30 +32,13 @@ class EngineLease:
         self._idle_seconds = settings.gpu.engine_idle_seconds
         self._holder = f"engine:{engine_id}@{socket.gethostname()}:{os.getpid()}"
         self._count = itertools.count(1)
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._holding: asyncio.Task[None] | None = None
         self._done = asyncio.Event()
         self._idle_timer: asyncio.TimerHandle | None = None
         self.lease: GpuLease | None = None
 
-    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-
-    # Called by the engine's slot supplier, perhaps from the SDK's threads: hop to the loop.
+    # On the worker's loop (the slot supplier hops there): the first call in flight, none.
     def busy(self) -> None:
-        self._soon(self._busy)
-
-    def idle(self) -> None:
-        self._soon(self._idle)
-
-    def _soon(self, change: object) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(change)  # type: ignore[arg-type]
-
-    def _busy(self) -> None:
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
@@ -63,10 +46,10 @@ class EngineLease:
         if self._holding is None or self._holding.done():
             self._holding = asyncio.create_task(self._hold(), name=f"engine-lease-{self.engine_id}")
 
-    def _idle(self) -> None:
-        if self._loop is None or self._idle_timer is not None:
-            return
-        self._idle_timer = self._loop.call_later(self._idle_seconds, self._give_back)
+    def idle(self) -> None:
+        if self._idle_timer is None:
+            loop = asyncio.get_running_loop()
+            self._idle_timer = loop.call_later(self._idle_seconds, self._give_back)
 
     def _give_back(self) -> None:
         self._idle_timer = None

@@ -55,7 +55,7 @@ class GpuNode:
         self._leases: dict[str, EngineLease] = {}
         self._loads: dict[str, tuple[str, GpuSlots]] = {}  # engine -> (endpoint, its slots)
         if self.devices:
-            self.sampler.sample()
+            self.sampler.sample(self.devices)
         log.info(
             "GPU pool %s: %d device(s)%s",
             gpu.pool,

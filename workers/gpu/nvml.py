@@ -48,7 +48,6 @@ class FakeNvml:
         self._devices = {d.key: d for d in devices or []}
         self._path = path
         self._stamp: tuple[float, int] | None = None
-        self.reads = 0
 
     @classmethod
     def from_file(cls, path: Path) -> FakeNvml:
@@ -78,7 +77,6 @@ class FakeNvml:
     def devices(self) -> list[GpuDevice]:
         with self._lock:
             self._reload()
-            self.reads += 1
             return list(self._devices.values())
 
     def set(self, key: str, **changes: Any) -> GpuDevice:

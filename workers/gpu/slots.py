@@ -22,7 +22,6 @@ from temporalio.worker import (
     SlotReserveContext,
 )
 
-from naestro.contracts.gpu import GIB
 from naestro.telemetry import catalogue, metrics
 from workers.gpu.engine_lease import EngineLease
 from workers.gpu.engine_load import EngineLoad
@@ -70,12 +69,16 @@ class GpuSlots(CustomSlotSupplier):
         self._wake()
 
     def _wake(self) -> None:
-        # Samples arrive from a thread (asyncio.to_thread), releases from the worker's loop.
+        self._soon(self._changed.set)
+
+    def _soon(self, change: Callable[[], None]) -> None:
+        """Run ``change`` on the worker's loop: samples arrive from a thread
+        (asyncio.to_thread), slot calls perhaps from the SDK's."""
         loop = self._loop
         if loop is None or loop.is_closed():
             return
         with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._changed.set)
+            loop.call_soon_threadsafe(change)
 
     def refusal(self) -> str | None:
         """Why one more call cannot be admitted now ("concurrency", "engine_queue",
@@ -107,8 +110,6 @@ class GpuSlots(CustomSlotSupplier):
 
     async def reserve_slot(self, ctx: SlotReserveContext) -> SlotPermit:
         self._loop = asyncio.get_running_loop()
-        if self._lease is not None:
-            self._lease.bind(self._loop)
         started, held_back = self._clock(), None
         while (reason := self.refusal()) is not None:
             if held_back is None:
@@ -132,21 +133,13 @@ class GpuSlots(CustomSlotSupplier):
     def mark_slot_used(self, ctx: SlotMarkUsedContext) -> None:
         self.running += 1
         if self.running == 1 and self._lease is not None:
-            self._lease.busy()
+            self._soon(self._lease.busy)
 
     def release_slot(self, ctx: SlotReleaseContext) -> None:
         self.reserved = max(0, self.reserved - 1)
         if ctx is not None and ctx.slot_info is not None:  # it ran a call
             self.running = max(0, self.running - 1)
             if self.running == 0 and self._lease is not None:
-                self._lease.idle()
+                self._soon(self._lease.idle)
         metrics.set_gauge(catalogue.GPU_SLOTS_IN_USE, self.reserved, engine=self.engine_id)
         self._wake()
-
-    def describe(self) -> str:
-        room = ", ".join(
-            f"{k}: {d.memory_used_bytes / GIB:.1f}/{d.memory_total_bytes / GIB:.1f} GiB"
-            for k in self.devices
-            if self._sampler and (d := self._sampler.device(k)) is not None
-        )
-        return f"{self.reserved}/{self.concurrency} slots" + (f"; {room}" if room else "")

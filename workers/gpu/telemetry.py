@@ -20,7 +20,6 @@ from naestro.contracts.gpu import (
     EngineGpuHealth,
     GpuDevice,
     GpuHealthReport,
-    GpuProcess,
 )
 from naestro.telemetry import catalogue, metrics
 from workers.gpu.nvml import Nvml
@@ -75,6 +74,17 @@ def _unhealthy(device: GpuDevice, config: GpuConfig, ecc_base: int | None) -> st
     return ""
 
 
+def _owned(device: GpuDevice, owners: dict[int, str]) -> GpuDevice:
+    """The device with each process's engine named (by pid, or its session's leader)."""
+    if not owners or not device.processes:
+        return device
+    processes = []
+    for p in device.processes:
+        engine = owners.get(p.pid) or owners.get(session_of(p.pid) or -1)
+        processes.append(p if engine is None else p.model_copy(update={"engine": engine}))
+    return device.model_copy(update={"processes": processes})
+
+
 class GpuSampler:
     def __init__(
         self,
@@ -106,9 +116,11 @@ class GpuSampler:
     def device(self, key: str) -> GpuDevice | None:
         return self.devices.get(key)
 
-    def sample(self) -> list[GpuDevice]:
-        """One read: devices with their processes' engines, metrics, verdicts, listeners."""
-        devices = [self._owned(d) for d in self.nvml.devices()]
+    def sample(self, read: list[GpuDevice] | None = None) -> list[GpuDevice]:
+        """One read (or ``read``, one just made): devices with their processes' engines,
+        metrics, verdicts, listeners."""
+        owners = self.owners()  # once per sample: engine pids do not change within one
+        devices = [_owned(d, owners) for d in (self.nvml.devices() if read is None else read)]
         self.devices = {d.key: d for d in devices}
         self.sampled_at = self._clock()
         for d in devices:
@@ -129,16 +141,6 @@ class GpuSampler:
         for listener in self._listeners:
             listener()
         return devices
-
-    def _owned(self, device: GpuDevice) -> GpuDevice:
-        owners = self.owners()
-        if not owners or not device.processes:
-            return device
-        processes = []
-        for p in device.processes:
-            engine = owners.get(p.pid) or owners.get(session_of(p.pid) or -1)
-            processes.append(p if engine is None else GpuProcess(**{**dict(p), "engine": engine}))
-        return device.model_copy(update={"processes": processes})
 
     def _export(self, d: GpuDevice) -> None:
         labels = {"pool": self.config.pool, "gpu": d.key}
