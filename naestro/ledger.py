@@ -124,6 +124,14 @@ class LedgerBook:
         self._open.append(reservation)
         return reservation
 
+    def hold(self, tokens: int, usd: float, gpu_seconds: float = 0.0) -> Reservation:
+        """Set aside a share of what is left for spending elsewhere (a child task's budget),
+        so this workflow's own calls meanwhile cannot spend it; ``release`` it and
+        ``absorb`` what was spent when the child ends."""
+        reservation = Reservation(tokens, usd, gpu_seconds)
+        self._open.append(reservation)
+        return reservation
+
     def _short_of_tokens(self, prompt_tokens: int) -> bool:
         return self.tokens_left() - prompt_tokens < 1
 

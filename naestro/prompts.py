@@ -115,3 +115,52 @@ def review(
         f"{kind} task. {JUDGE_FORMAT}",
         f"Task:\n{prompt}\n\nAnswer:\n{fence(answer, 'answer under review')}\n\n{checked}",
     )
+
+
+PLAN_FORMAT = (
+    'Reply with one JSON object only: {"summary": "<the approach, a few lines>", '
+    '"subtasks": [{"id": "s1", "title": "...", "prompt": "<the subtask, '
+    'complete on its own>", "acceptance": ["<a checkable criterion>"], '
+    '"depends_on": ["<ids it needs the results of>"]}]}.'
+)
+
+
+def structured_plan(kind: TaskKind, prompt: str, max_subtasks: int) -> list[ChatMessage]:
+    """The planner's prompt when the plan may fan out into subtasks (child tasks)."""
+    return _msgs(
+        "You are the planner of a multi-model team. Decide whether the task splits into "
+        f"parts that can be done and checked separately (at most {max_subtasks}). If it "
+        "does, list them as subtasks, each with acceptance criteria and the ids of the "
+        "subtasks whose results it needs (independent ones run in parallel). If it is small "
+        "or does not split, give an empty subtask list and a short numbered plan as the "
+        f"summary. No code and no solution yet. {PLAN_FORMAT}",
+        f"Task ({kind}):\n{prompt}",
+    )
+
+
+def replan_subtask(
+    prompt: str, subtask_json: str, status: str, reason: str, answer: str
+) -> list[ChatMessage]:
+    """Ask the planner for a better version of a subtask that did not succeed."""
+    return _msgs(
+        "You are the planner of a multi-model team. A subtask of your plan did not succeed. "
+        "Rewrite it so it can: clearer, smaller or with what it lacked. Keep its id and "
+        "depends_on. Reply with one JSON object only, the subtask with the fields id, "
+        "title, prompt, acceptance, depends_on.",
+        f"Task:\n{prompt}\n\nSubtask:\n{subtask_json}\n\nOutcome: {status}: {reason}\n\n"
+        f"Its last answer:\n{fence(answer[:4000], 'subtask answer')}",
+    )
+
+
+def integrate(
+    kind: TaskKind, prompt: str, plan_text: str, parts: list[str], *, write_tests: bool = True
+) -> list[ChatMessage]:
+    """The implementer's prompt to combine the subtasks' results into the task's answer."""
+    joined = "\n\n".join(parts) or "(no subtask produced a result)"
+    return _msgs(
+        _guide(kind, write_tests) + " The task was split into subtasks run by other team members; "
+        "integrate their results into one complete answer to the whole task, fixing any "
+        "inconsistency between them and filling what a failed subtask left open.",
+        f"Task:\n{prompt}\n\nPlan:\n{fence(plan_text, 'planner output')}\n\n"
+        f"Subtask results:\n{joined}",
+    )

@@ -61,6 +61,14 @@ COVERS = {
         "status:succeeded",
     ],
     "task_output_review": [*REPORTED, "output_pii:EMAIL", "status:succeeded"],
+    "task_subtasks": [
+        *REPORTED,
+        "patch:naestro.subtasks",
+        *["child:naestro.task"] * 4,  # a, a re-planned, b, c
+        *["call:planner/plan"] * 2,  # the plan, the re-plan
+        "call:implementer/implement",  # the integration
+        "status:succeeded",
+    ],
     "task_examples": [
         *REPORTED,
         "patch:naestro.task-examples",

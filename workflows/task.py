@@ -18,7 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from activities.routing.activity import RoutingActivities
 from activities.sandbox.activity import SandboxActivities
-from naestro import names, prompts, quality, search
+from naestro import names, plans, prompts, quality, search
 from naestro.contracts import (
     ApprovalDecision,
     ApprovalOutcome,
@@ -33,7 +33,10 @@ from naestro.contracts import (
     PolicySpec,
     RouteRequest,
     SandboxFile,
+    Subtask,
+    SubtaskOutcome,
     TaskEvent,
+    TaskPlan,
     TaskRequest,
     TaskResult,
     TaskStatusName,
@@ -43,11 +46,13 @@ from naestro.contracts import (
 )
 from naestro.contracts.memory import MemoryContext
 from naestro.examples import Example, task_examples, with_examples
+from naestro.fencing import fence
 from naestro.ledger import LedgerBook
 from naestro.outcome import TaskState, spend_of, task_result
 from naestro.parsing import estimate_tokens, extract_files, parse_verdict
 from naestro.presets import LOCAL_FAST, SANDBOX_RUN
 from naestro.quality import Candidate
+from naestro.structured import repair_messages
 from naestro.telemetry import catalogue, flow
 from workflows.steps import deliberate
 from workflows.steps import memory as memory_steps
@@ -62,6 +67,7 @@ from workflows.steps.calls import (
     CallScope,
     ModelCaller,
 )
+from workflows.steps.subtasks import FanOut, FanOutCancelled
 
 WORKFLOW_NAME = names.TASK_WORKFLOW
 # Tasks started before it route a role's calls once per task (no fallback, no repair).
@@ -73,6 +79,9 @@ REUSE_CONSENSUS_VERDICT = "naestro.reuse-consensus-verdict"
 # Tasks started before it recorded only their status at the end, not the score and
 # confidence a rollout gate compares.
 OUTCOME_ATTRIBUTES = "naestro.outcome-attributes"
+# Tasks started before it planned in free text only (no structured plan, no subtasks).
+SUBTASKS = "naestro.subtasks"
+STRUCTURED_OUTPUT_ERROR = "StructuredOutputError"
 _WEIGHTS = ConfidenceWeights()
 T = TypeVar("T")
 
@@ -114,6 +123,7 @@ class TaskWorkflow:
         self._phase_started = workflow.now()
         self._implement: list[ChatMessage] = []  # the implementer's prompt, for resampling
         self._shadow = False  # set from the start attributes (run)
+        self._subtasks: list[SubtaskOutcome] = []  # a plan that fanned out: every subtask
 
     # ------------------------------------------------------------ handlers
 
@@ -127,6 +137,7 @@ class TaskWorkflow:
             spend=spend_of(self._book.calls),
             last_score=score,
             pending_approval=self._desk.pending,
+            subtasks=self._subtasks,
         )
 
     @workflow.signal(name=names.CANCEL_SIGNAL)
@@ -176,7 +187,9 @@ class TaskWorkflow:
             result = self._result("rejected", rejected.reason)
         if workflow.patched("naestro.pii.output-review"):  # histories from before it replay
             result = await privacy_steps.review_output(self._pii, result)
-        if not self._shadow:  # memory (skipped unless enabled) learns from verified outcomes
+        # Memory (skipped unless enabled) learns from verified outcomes; a subtask's parent
+        # writes back the whole.
+        if not self._shadow and request.subtask_of is None:
             await memory_steps.write_back(
                 self._spec, *privacy_steps.redacted_for_memory(self._pii, request, result)
             )
@@ -200,16 +213,19 @@ class TaskWorkflow:
         if request.kind == "code" and workflow.patched(TASK_EXAMPLES):
             self._examples = task_examples(request.prompt)
         spec = self._spec
-        if spec.plan:
-            plan_prompt = memory_steps.with_context(
-                prompts.plan(request.kind, request.prompt), self._memory
-            )
-            self._plan = await self._text("plan", "planner", plan_prompt)
+        planned = spec.plan and request.subtask_of is None
+        if request.subtask_of is not None:  # a subtask follows its parent's plan for it
+            self._plan = request.subtask_of.plan
+        elif spec.plan:
+            tree = await self._plan_task(request)
             await self._approve("plan", self._plan)
+            if tree is not None and plans.splits(tree, spec.subtasks):
+                draft = await self._fan_out(request, tree)
+                return await self._refine_loop(request, draft)
         implement = prompts.implement(
             request.kind, request.prompt, self._plan, write_tests=spec.write_tests
         )
-        if not spec.plan:  # the recalled context joins the implementer's prompt instead
+        if not planned:  # the recalled context joins the implementer's prompt instead
             implement = memory_steps.with_context(implement, self._memory)
         self._implement = implement
         draft = await self._answer("implement", "implementer", implement)
@@ -273,6 +289,95 @@ class TaskWorkflow:
         if judged is None or judged[0] != answer or judged[1] is None:
             return None
         return judged[1] if workflow.patched(REUSE_CONSENSUS_VERDICT) else None
+
+    # ------------------------------------------------------------ plan and subtasks
+
+    async def _plan_task(self, request: TaskRequest) -> TaskPlan | None:
+        """The plan (self._plan, as text); a structured one when the policy lets the task
+        fan out into subtasks (None when it did not come back structured)."""
+        assert self._spec is not None
+        policy = self._spec.subtasks
+        if policy.enabled and workflow.patched(SUBTASKS):
+            ask = prompts.structured_plan(request.kind, request.prompt, policy.max_subtasks)
+            tree = await self._structured_plan(memory_steps.with_context(ask, self._memory))
+            if tree is not None:
+                self._plan = plans.render(tree)
+                return tree
+        plan_prompt = prompts.plan(request.kind, request.prompt)
+        self._plan = await self._text(
+            "plan", "planner", memory_steps.with_context(plan_prompt, self._memory)
+        )
+        return None
+
+    async def _structured_plan(self, messages: list[ChatMessage]) -> TaskPlan | None:
+        """A schema'd plan, asked again once when it is longer than the policy allows;
+        None when no valid plan came back (the task plans in free text instead)."""
+        assert self._spec is not None
+        policy = self._spec.subtasks
+        self._set_phase("plan")
+        try:
+            ask = self._calls.structured(TaskPlan, "planner", "plan", messages)
+            tree = await self._stoppable(ask)
+            problem = plans.too_long(tree, policy)
+            if problem:
+                fixed = repair_messages(messages, tree.model_dump_json(), "TaskPlan", problem)
+                ask = self._calls.structured(TaskPlan, "planner", "plan", fixed)
+                tree = await self._stoppable(ask)
+        except ApplicationError as err:
+            if err.type != STRUCTURED_OUTPUT_ERROR:
+                raise
+            workflow.logger.warning("no structured plan, planning in free text: %s", err)
+            return None
+        return tree
+
+    async def _fan_out(self, request: TaskRequest, tree: TaskPlan) -> str:
+        """Run the plan's subtasks as child tasks, then integrate their results: the
+        draft the refine loop verifies and judges as a whole."""
+        assert self._spec is not None
+        self._set_phase("subtasks")
+        fan = FanOut(
+            parent=request,
+            task_id=workflow.info().workflow_id,
+            policy=self._spec.subtasks,
+            book=self._book,
+            log=self._log,
+            deadline=self._started + timedelta(seconds=request.budget.max_wall_seconds),
+            cancelled=lambda: self._cancel,
+            replan=self._replan,
+        )
+        try:
+            self._subtasks = await fan.run(tree)
+        except FanOutCancelled as cancelled:
+            self._subtasks = cancelled.outcomes
+            raise _Stop("cancelled", cancelled.reason) from None
+        workflow.upsert_search_attributes([search.COST.value_set(self._book.spent_usd)])
+        parts = [
+            f"### {o.id}: {o.title} ({o.status})\n"
+            + fence(o.answer or o.reason or "(nothing)", f"subtask {o.id} result")
+            for o in self._subtasks
+        ]
+        integrate = prompts.integrate(
+            request.kind, request.prompt, self._plan, parts, write_tests=self._spec.write_tests
+        )
+        self._implement = integrate
+        return await self._answer("implement", "implementer", integrate)
+
+    async def _replan(self, subtask: Subtask, outcome: SubtaskOutcome) -> Subtask:
+        """A better version of a subtask that did not succeed (the same one when the
+        planner gives none: out of budget, cancelled, or no valid reply)."""
+        ask = prompts.replan_subtask(
+            self._request.prompt,
+            subtask.model_dump_json(),
+            outcome.status,
+            outcome.reason,
+            outcome.answer,
+        )
+        try:
+            better = await self._calls.structured(Subtask, "planner", "plan", ask)
+        except (ApplicationError, CallCancelled) as err:
+            workflow.logger.warning("subtask %s not re-planned: %s", subtask.id, err)
+            return subtask
+        return better.model_copy(update={"id": subtask.id, "depends_on": subtask.depends_on})
 
     # ------------------------------------------------------------ steps
 
@@ -426,6 +531,9 @@ class TaskWorkflow:
         if self._shadow:  # its answer goes to no one: nothing for a person to approve
             self._log.emit("approval", event="skipped", stage=stage, reason="shadow task")
             return
+        if self._request.subtask_of is not None:  # a person approves the parent's answer
+            self._log.emit("approval", event="skipped", stage=stage, reason="subtask")
+            return
         self._set_phase("approve")
         await self._desk.gate(policy, stage, content, self._pii)
         if self._cancel is not None:
@@ -508,4 +616,8 @@ class TaskWorkflow:
             consensus=self._consensus,
             weights=spec.consensus.weights if spec and spec.consensus else _WEIGHTS,
         )
-        return task_result(state, status, reason)
+        result = task_result(state, status, reason)
+        if not self._subtasks:
+            return result
+        reason = "; ".join(r for r in (reason, plans.summary(self._subtasks)) if r)
+        return result.model_copy(update={"subtasks": self._subtasks, "reason": reason})

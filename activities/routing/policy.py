@@ -67,5 +67,6 @@ class PolicyResolver:
             temperature=policy.temperature,
             refine=policy.refine,
             resample_temperature=policy.resample_temperature,
+            subtasks=policy.subtasks,
             memory_task_queue=settings.queues.memory if memory else None,
         )

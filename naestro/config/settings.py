@@ -31,6 +31,7 @@ from naestro.contracts import (
     RefineMode,
     Review,
     SandboxLimits,
+    SubtaskPolicy,
 )
 from naestro.errors import ConfigError
 
@@ -141,6 +142,10 @@ class PolicyConfig(Strict):
         "draws a fresh implementation at resample_temperature; the best answer is kept",
     )
     resample_temperature: float = Field(default=0.8, ge=0, le=2)
+    subtasks: SubtaskPolicy = Field(
+        default_factory=lambda: SubtaskPolicy(),
+        description="a structured plan whose subtasks run as child tasks (docs/subtasks.md)",
+    )
 
     @model_validator(mode="after")
     def _attempts_moved(self) -> PolicyConfig:

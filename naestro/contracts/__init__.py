@@ -77,6 +77,15 @@ from naestro.contracts.pii import (
     PiiScanRequest,
     PiiScanResult,
 )
+from naestro.contracts.plan import (
+    OnSubtaskFailure,
+    Subtask,
+    SubtaskOf,
+    SubtaskOutcome,
+    SubtaskPolicy,
+    SubtaskStatusName,
+    TaskPlan,
+)
 from naestro.contracts.rollout import (
     ArmStats,
     GateAction,
@@ -209,4 +218,11 @@ __all__ = [
     "InconclusiveAction",
     "GateRule",
     "GateDecision",
+    "OnSubtaskFailure",
+    "Subtask",
+    "SubtaskOf",
+    "SubtaskOutcome",
+    "SubtaskPolicy",
+    "SubtaskStatusName",
+    "TaskPlan",
 ]

@@ -8,6 +8,7 @@ from naestro.contracts.approval import ApprovalPolicy
 from naestro.contracts.base import Frozen, Location
 from naestro.contracts.consensus import ConsensusPolicy, RefineMode, Review
 from naestro.contracts.models import ChatMessage
+from naestro.contracts.plan import SubtaskPolicy
 
 
 class RouteRequest(Frozen):
@@ -51,6 +52,7 @@ class PolicySpec(Frozen):
     temperature: float = 0.2
     refine: RefineMode = "revise"
     resample_temperature: float = 0.8
+    subtasks: SubtaskPolicy = SubtaskPolicy()
 
 
 class CallOutcome(Frozen):

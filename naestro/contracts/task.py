@@ -12,6 +12,7 @@ from naestro.contracts.base import Frozen, TaskKind, TaskStatusName
 from naestro.contracts.consensus import ConsensusSummary, JudgeVerdict
 from naestro.contracts.ledger import Ledger, RoleSummary
 from naestro.contracts.models import ModelCall
+from naestro.contracts.plan import SubtaskOf, SubtaskOutcome
 from naestro.contracts.sandbox import VerificationReport
 
 
@@ -31,6 +32,8 @@ class TaskRequest(Frozen):
     budget: Budget = Budget()
     policy: str = Field(default="default", min_length=1, max_length=100)
     tenant: str = Field(default="default", min_length=1, max_length=100)
+    # Set on a child task of a plan that fanned out (it follows the parent's plan)
+    subtask_of: SubtaskOf | None = None
 
 
 class Spend(Frozen):
@@ -86,6 +89,7 @@ class TaskResult(Frozen):
     ledger: Ledger | None = None
     consensus: ConsensusSummary | None = None
     memory: MemoryUse | None = None
+    subtasks: list[SubtaskOutcome] = []  # every subtask of a plan that fanned out
 
 
 class TaskStatusView(Frozen):
@@ -95,13 +99,26 @@ class TaskStatusView(Frozen):
     spend: Spend
     last_score: float | None = None
     pending_approval: ApprovalRequest | None = None
+    subtasks: list[SubtaskOutcome] = []  # a plan that fanned out: its subtasks so far
 
 
 class CancelRequest(Frozen):
     reason: str = "cancelled by user"
 
 
-TaskEventType = Literal["phase", "model_call", "verification", "approval", "status", "waiting"]
+TaskEventType = Literal[
+    "phase",
+    "model_call",
+    "verification",
+    "approval",
+    "status",
+    "waiting",
+    "subtask",
+    # a research job's (ResearchWorkflow): an iteration's end, a steering command, a digest
+    "iteration",
+    "steer",
+    "digest",
+]
 
 
 class TaskEvent(Frozen):

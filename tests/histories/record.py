@@ -12,6 +12,7 @@ until no such workflow can be open anywhere (see recording.py: older generations
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -47,6 +48,7 @@ from tests.selection.test_selection import BUGGY, FIXED, LEAN  # noqa: E402
 from tests.selection.test_selection import PROMPT as WITH_EXAMPLES  # noqa: E402
 from tests.support import make_settings, replay_provider, write_script  # noqa: E402
 from tests.workflow.scripts import PROMPT, code_task_rules, verdict  # noqa: E402
+from tests.workflow.test_subtasks import INTEGRATE, REPLAN, plan_rule, subtask  # noqa: E402
 from workflows.steps.approval import content_hash  # noqa: E402
 
 QUESTION, PLAN, ANSWER = "What is six times seven?", "1. Think. 2. Answer.", "The answer is 42."
@@ -200,7 +202,33 @@ WAIT_FOR_PROVIDER = Group(
         _ok(verdict(0.9)),
     ],
 )
-GROUPS = [CODE, APPROVAL, JUDGE_REPAIR, OUTPUT_REVIEW, EXAMPLES, WAIT_FOR_PROVIDER]
+# A structured plan that fans out: a and b in parallel, c after a; a's first run fails the
+# judge, is re-planned once and then succeeds; the parent integrates the three results.
+SUBTASKS = Group(
+    [
+        plan_rule([subtask("a"), subtask("b"), subtask("c", ["a"])]),
+        {
+            "role": "planner",
+            "contains": REPLAN,
+            "text": json.dumps(subtask("a") | {"prompt": "Do SUBTASK-A2 now."}),
+        },
+        {"phase": "implement", "contains": INTEGRATE, "text": "integrated answer"},
+        {"phase": "implement", "contains": "SUBTASK-A2", "text": "answer-A2"},
+        {"phase": "implement", "contains": "SUBTASK-A", "text": "bad-A"},
+        {"phase": "implement", "text": "answer"},
+        {"role": "judge", "contains": "bad-A", "text": verdict(0.1, "reject")},
+        {"role": "judge", "text": verdict(0.9)},
+    ],
+    [
+        Case(
+            "task_subtasks",
+            TaskRequest(prompt="Three parts.", budget=Budget(max_refine_rounds=0)),
+            "succeeded",
+        )
+    ],
+    policy={"subtasks": {"enabled": True}},
+)
+GROUPS = [CODE, APPROVAL, JUDGE_REPAIR, OUTPUT_REVIEW, EXAMPLES, WAIT_FOR_PROVIDER, SUBTASKS]
 
 
 async def main(force: bool) -> None:
