@@ -38,3 +38,15 @@ GPU_HEALTH_SIGNAL = "gpu_health"
 GPU_ACQUIRE_UPDATE = "gpu_acquire"
 GPU_WATCH_UPDATE = "gpu_watch"
 GPU_RELEASE_UPDATE = "gpu_release"
+
+# ResearchWorkflow (one per research job: RESEARCH_ID_PREFIX + a short id); its progress
+# log answers EVENTS_QUERY like a task's
+RESEARCH_WORKFLOW = "naestro.research"
+RESEARCH_ID_PREFIX = "research-"
+RESEARCH_QUERY = "research"
+RESEARCH_STEER_UPDATE = "research_steer"
+
+# Research store activities (naestro.memory queue: Postgres)
+RESEARCH_SAVE_FINDINGS = "naestro.research.save_findings"
+RESEARCH_FINDINGS = "naestro.research.findings"
+RESEARCH_SAVE_REPORT = "naestro.research.save_report"

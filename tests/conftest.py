@@ -1,20 +1,27 @@
-"""Session fixtures: one real Temporal dev server for the whole run (or --temporal-address)."""
+"""Session fixtures: one real Temporal dev server for the whole run (or --temporal-address),
+and one real Postgres + pgvector (pgserver) with a fresh database per test that asks."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import pytest
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
 from cli.devstack import PRIORITY_DYNAMIC_CONFIG, find_temporal
-from naestro import search
+from naestro import db, search
 from naestro.admin import ensure_search_attributes
 from naestro.codec import KEYS_ENV, EncryptionCodec, data_converter, generate_key, parse_keys
+from naestro.config.settings import MemoryConfig
 from naestro.telemetry.runtime import install_runtime
 from tests.providers.wire import WireServer
 
@@ -98,3 +105,42 @@ def wire() -> Iterator[WireServer]:
     """A loopback HTTP server speaking the providers' wire formats, with scripted replies."""
     with WireServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    from pgserver.postgres_server import get_server  # here: only Postgres tests need it
+
+    # Not under pytest's tmp dir: as root, pgserver runs Postgres as its own user, which
+    # cannot enter /tmp/pytest-of-root (mode 0700).
+    data = tempfile.mkdtemp(prefix="naestro-pg-")
+    server = get_server(data, cleanup_mode="stop")
+    server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
+    yield server
+    server.cleanup()
+    if (Path(data) / "postmaster.pid").exists():
+        # pgserver skips the stop when it believes another process still holds a handle.
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
+
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=Path(data), user=server.system_user)
+    shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+async def fresh_url(pg_server: Any) -> str:
+    """A new, empty database (not migrated)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_server.get_uri())
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    uri: str = pg_server.get_uri(name)
+    return uri
+
+
+@pytest.fixture
+async def db_url(fresh_url: str) -> str:
+    """A new database with every migration applied (the default memory settings)."""
+    await db.migrate(fresh_url, MemoryConfig())
+    return fresh_url

@@ -19,6 +19,7 @@ from naestro.config.settings import Settings
 
 if TYPE_CHECKING:
     from activities.memory.activity import MemoryActivities
+    from activities.research.activity import ResearchActivities
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Deps:
         return self._approvals
 
     _memory: MemoryActivities | None = None
+    _research: ResearchActivities | None = None
 
     @property
     def sandbox(self) -> SandboxActivities:
@@ -65,6 +67,16 @@ class Deps:
 
             self._memory = MemoryActivities(MemoryService(self.settings.memory))
         return self._memory
+
+    @property
+    def research(self) -> ResearchActivities:
+        # Research jobs' findings share the memory service's pool (closed with it).
+        if self._research is None:
+            from activities.research.activity import ResearchActivities
+            from activities.research.store import ResearchStore
+
+            self._research = ResearchActivities(ResearchStore(self.memory.service.pool))
+        return self._research
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Deps:

@@ -1,14 +1,11 @@
-"""Real Postgres + pgvector (pgserver) for the memory tests: one server per session, a fresh
-migrated database per test."""
+"""Memory fixtures over the session's Postgres (tests/conftest.py: pg_server, fresh_url): a
+fresh database migrated with the test's memory settings, the service, the embedder."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -18,38 +15,6 @@ from activities.memory.embedders import CheckedEmbedder, LocalEmbedder
 from activities.memory.service import MemoryService
 from naestro import db
 from naestro.config.settings import MemoryConfig
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[Any]:
-    from pgserver import get_server
-
-    # Not under pytest's tmp dir: as root, pgserver runs Postgres as its own user, which
-    # cannot enter /tmp/pytest-of-root (mode 0700).
-    data = tempfile.mkdtemp(prefix="naestro-pg-")
-    server = get_server(data, cleanup_mode="stop")
-    server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
-    yield server
-    server.cleanup()
-    if (Path(data) / "postmaster.pid").exists():
-        # pgserver skips the stop when it believes another process still holds a handle.
-        from pgserver._commands import pg_ctl
-
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=Path(data), user=server.system_user)
-    shutil.rmtree(data, ignore_errors=True)
-
-
-@pytest.fixture
-async def fresh_url(pg_server: Any) -> str:
-    """A new, empty database (not migrated)."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_server.get_uri())
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-    uri: str = pg_server.get_uri(name)
-    return uri
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +33,7 @@ def cfg() -> MemoryConfig:
 
 @pytest.fixture
 async def db_url(fresh_url: str, cfg: MemoryConfig) -> str:
+    """Overrides tests/conftest.py's: migrated with this test's `cfg` (some override it)."""
     await db.migrate(fresh_url, cfg)
     return fresh_url
 
