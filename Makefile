@@ -74,6 +74,7 @@ histories: install
 	$(PY) tests/histories/record_workflows.py --force
 	$(PY) tests/histories/record_rollout.py --force
 	$(PY) tests/histories/record_gpu.py --force
+	$(PY) tests/histories/record_research.py --force
 
 clean:
 	rm -rf .naestro .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,5 @@
-"""Client-side task operations shared by the CLI and the API: start, follow, cancel."""
+"""Client-side operations shared by the CLI and the API: tasks (start, follow, cancel) and
+research jobs (start, view, steer, follow, result). Workflows are named, never imported."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import (
     PinnedVersioningOverride,
     Priority,
@@ -21,13 +30,22 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from naestro import names, rollouts, search
 from naestro.connect import NO_WORKER_ANSWER
-from naestro.contracts import CancelRequest, TaskRequest, TaskResult, TaskStatusView
-from naestro.errors import NaestroError
+from naestro.contracts import CancelRequest, TaskEvent, TaskRequest, TaskResult, TaskStatusView
+from naestro.contracts.research import (
+    ResearchInput,
+    ResearchRequest,
+    ResearchResult,
+    ResearchView,
+    SteerCommand,
+    SteerOutcome,
+)
+from naestro.errors import NaestroError, SteerRejected
 
 log = logging.getLogger(__name__)
 DEFAULT_QUEUE = "naestro.orchestrator"
 SHADOW_SUFFIX = ".shadow"  # a shadow task's id: its user's task id + this
 QUERY_SECONDS = 10  # a worker answers a query in milliseconds; none in this long is none
+UPDATE_SECONDS = 30  # a steering update is validated and answered in one workflow task
 
 
 class UnknownTaskError(NaestroError):
@@ -161,5 +179,167 @@ async def follow(
                     await shown
             await asyncio.wait({result_task}, timeout=interval)
         return result_task.result()
+    finally:
+        result_task.cancel()
+
+
+# Research jobs (ResearchWorkflow, by name: names.RESEARCH_*)
+
+
+class UnknownResearchError(NaestroError):
+    """No research job with that id."""
+
+
+class ResearchNotRunning(NaestroError):
+    """A research job that has ended cannot be steered (or has no report yet, if it failed)."""
+
+
+def new_research_id() -> str:
+    return f"{names.RESEARCH_ID_PREFIX}{uuid.uuid4().hex[:12]}"
+
+
+def research_handle(client: Client, job_id: str) -> WorkflowHandle[object, ResearchResult]:
+    """The job's handle with no run id: queries and updates reach its current run, across
+    continue-as-new, and ``result()`` follows the runs to the last."""
+    return client.get_workflow_handle(job_id, result_type=ResearchResult)
+
+
+async def start_research(
+    client: Client,
+    request: ResearchRequest,
+    *,
+    job_id: str | None = None,
+    task_queue: str = DEFAULT_QUEUE,
+) -> WorkflowHandle[object, ResearchResult]:
+    """Start a ResearchWorkflow, findable by its search attributes from its first moment.
+
+    A job id of a running job returns that job (idempotent); one of a finished job raises
+    ``WorkflowAlreadyStartedError``. The summary names no goal: it may hold PII."""
+    job_id = job_id or new_research_id()
+    await client.start_workflow(
+        names.RESEARCH_WORKFLOW,
+        ResearchInput(request=request),
+        id=job_id,
+        task_queue=task_queue,
+        result_type=ResearchResult,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        priority=Priority(priority_key=request.priority),
+        search_attributes=search.research_initial(request.tenant, request.priority),
+        static_summary=f"research job, policy {request.policy}, tenant {request.tenant}",
+    )
+    return research_handle(client, job_id)
+
+
+async def describe_research(client: Client, job_id: str) -> WorkflowExecutionDescription:
+    """The job's current run; UnknownResearchError when there is none (or it is no job)."""
+    try:
+        desc = await research_handle(client, job_id).describe()
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            raise UnknownResearchError(f"no research job with id {job_id!r}") from None
+        raise
+    if desc.workflow_type != names.RESEARCH_WORKFLOW:
+        raise UnknownResearchError(f"no research job with id {job_id!r}")
+    return desc
+
+
+def _no_worker(job_id: str) -> NoWorkerError:
+    return NoWorkerError(
+        f"research job {job_id}: no worker answered for its queue (start `naestro dev` or "
+        "`naestro worker`)"
+    )
+
+
+async def research_view(client: Client, job_id: str) -> ResearchView:
+    """Where the job stands (the research query), from its current run."""
+    await describe_research(client, job_id)
+    try:
+        view: ResearchView = await research_handle(client, job_id).query(
+            names.RESEARCH_QUERY,
+            result_type=ResearchView,
+            rpc_timeout=timedelta(seconds=QUERY_SECONDS),
+        )
+    except WorkflowQueryFailedError as exc:
+        raise NaestroError(f"research job {job_id}: its view failed: {exc}") from None
+    except RPCError as err:
+        if err.status not in NO_WORKER_ANSWER:
+            raise
+        raise _no_worker(job_id) from None
+    return view
+
+
+def _refusal(exc: WorkflowUpdateFailedError) -> str:
+    cause = exc.cause
+    message = getattr(cause, "message", None) or str(cause or exc)
+    return str(message)
+
+
+async def steer_research(client: Client, job_id: str, command: SteerCommand) -> SteerOutcome:
+    """Send a steering command (the update). The workflow's validator refuses a bad one
+    before it enters history: SteerRejected, with the validator's message."""
+    desc = await describe_research(client, job_id)
+    if desc.status != WorkflowExecutionStatus.RUNNING:
+        name = desc.status.name.lower() if desc.status else "unknown"
+        raise ResearchNotRunning(f"research job {job_id} is not running (it is {name})")
+    try:
+        outcome: SteerOutcome = await research_handle(client, job_id).execute_update(
+            names.RESEARCH_STEER_UPDATE,
+            command,
+            result_type=SteerOutcome,
+            rpc_timeout=timedelta(seconds=UPDATE_SECONDS),
+        )
+    except WorkflowUpdateFailedError as exc:
+        raise SteerRejected(f"steering refused: {_refusal(exc)}") from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise _no_worker(job_id) from None
+    return outcome
+
+
+async def research_result(client: Client, job_id: str) -> ResearchResult | None:
+    """The final result of a completed job; None while it runs. A job that failed, was
+    terminated, cancelled or timed out has none: ResearchNotRunning names its state."""
+    desc = await describe_research(client, job_id)
+    if desc.status == WorkflowExecutionStatus.RUNNING:
+        return None
+    if desc.status != WorkflowExecutionStatus.COMPLETED:
+        name = desc.status.name.lower() if desc.status else "unknown"
+        raise ResearchNotRunning(f"research job {job_id} ended without a report (it is {name})")
+    result: ResearchResult = await research_handle(client, job_id).result()
+    return result
+
+
+async def research_events(client: Client, job_id: str, after: int) -> list[TaskEvent]:
+    """The job's progress log after sequence number ``after`` ([] while not queryable)."""
+    try:
+        events: list[TaskEvent] = await research_handle(client, job_id).query(
+            names.EVENTS_QUERY,
+            after,
+            result_type=list[TaskEvent],
+            rpc_timeout=timedelta(seconds=QUERY_SECONDS),
+        )
+    except (RPCError, WorkflowQueryFailedError):
+        return []  # its first workflow task has not run yet, or it is between runs
+    return events
+
+
+async def follow_research(
+    client: Client,
+    job_id: str,
+    on_event: Callable[[TaskEvent], None],
+    interval: float = 0.5,
+) -> ResearchResult:
+    """Wait for the final report, passing each progress event on once, in order."""
+    result_task = asyncio.ensure_future(research_handle(client, job_id).result())
+    after = 0
+    try:
+        while True:
+            finished = result_task.done()  # then one last read: the final events too
+            for event in await research_events(client, job_id, after):
+                after = event.seq
+                on_event(event)
+            if finished:
+                return result_task.result()
+            await asyncio.wait({result_task}, timeout=interval)
     finally:
         result_task.cancel()

@@ -93,6 +93,11 @@ class DeploymentError(NaestroError):
     server refused (naestro/deployments.py)."""
 
 
+class SteerRejected(NaestroError):
+    """A research job's steering validator refused a command (its message says why); the
+    command never entered the job's history."""
+
+
 # Retrying any of these repeats the same outcome.
 NON_RETRYABLE_ERROR_TYPES: tuple[str, ...] = (
     ConfigError.__name__,

@@ -1,4 +1,5 @@
-"""Naestro's custom search attributes: how tasks are found and read in the Temporal UI."""
+"""Naestro's custom search attributes: how tasks and research jobs are found and read in the
+Temporal UI."""
 
 from __future__ import annotations
 
@@ -46,3 +47,21 @@ def initial(
     if shadow:
         pairs.append(SearchAttributePair(SHADOW, True))
     return TypedSearchAttributes(pairs)
+
+
+RESEARCH_KIND = "research"  # NaestroKind of every research job (a task's is code/math/general)
+
+
+def research_initial(tenant: str, priority: int) -> TypedSearchAttributes:
+    """A new research job's attributes, set at start so it is listed and tenant-checked
+    before its first iteration (the workflow upserts status, phase and cost as it runs)."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(KIND, RESEARCH_KIND),
+            SearchAttributePair(TENANT, tenant),
+            SearchAttributePair(PRIORITY, priority),
+            SearchAttributePair(STATUS, "running"),
+            SearchAttributePair(PHASE, "start"),
+            SearchAttributePair(COST, 0.0),
+        ]
+    )

@@ -190,6 +190,8 @@ def _marks_of(event: dict[str, Any]) -> Iterator[str]:
         if isinstance(result, dict) and "status" in result:  # a task's result
             yield "status:" + result["status"]
             yield from (f"output_pii:{kind}" for kind in result.get("output_pii") or [])
+    if "workflowExecutionContinuedAsNewEventAttributes" in event:
+        yield "continued_as_new"
     if failed := event.get("workflowExecutionFailedEventAttributes"):
         yield "failed:" + failed["failure"].get("applicationFailureInfo", {}).get("type", "")
 
@@ -197,6 +199,6 @@ def _marks_of(event: dict[str, Any]) -> Iterator[str]:
 def history_marks(text: str) -> Counter[str]:
     """What a recorded history (plaintext payloads) went through, with how often: patches,
     local activities, activities and the model calls' role/phase, updates and their action,
-    child workflows, timers, the task's final status and the new PII in its answer, and the
-    error type a failed run ended with."""
+    child workflows, timers, continue-as-new, the task's final status and the new PII in its
+    answer, and the error type a failed run ended with."""
     return Counter(mark for event in json.loads(text)["events"] for mark in _marks_of(event))

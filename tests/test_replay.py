@@ -135,6 +135,19 @@ COVERS = {
         "timer",
     ],
     "gpu_job": ["activity:naestro.gpu.run_job"],
+    # a research job's first run: two iterations, the cadence timer a new question ended,
+    # then continue-as-new
+    "research": [
+        "local:naestro.routing.resolve_policy",
+        *["local:naestro.pii.scan"] * 2,  # the goal, then with the new question
+        *["activity:naestro.memory.search"] * 2,
+        *["call:implementer/gather"] * 2,
+        *["activity:naestro.research.save_findings"] * 2,
+        *["call:judge/progress"] * 2,
+        "timer",
+        "update:research_steer:add_question",
+        "continued_as_new",
+    ],
 }
 # Where a case that reaches a patched path is added, by the module that calls `patched`.
 RECORDERS = {

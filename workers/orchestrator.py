@@ -18,6 +18,7 @@ from workflows.consensus import ConsensusWorkflow
 from workflows.gpu_job import GpuJobWorkflow
 from workflows.gpu_pool import GpuPoolWorkflow
 from workflows.ingest import IngestWorkflow
+from workflows.research import ResearchWorkflow
 from workflows.rollout import RolloutWorkflow
 from workflows.task import TaskWorkflow
 from workflows.verify import VerifyWorkflow
@@ -32,6 +33,7 @@ WORKFLOWS = [
     RolloutWorkflow,
     GpuPoolWorkflow,
     GpuJobWorkflow,
+    ResearchWorkflow,
 ]
 # Deterministic failures: retrying the workflow task would fail the same way forever, so
 # they fail the workflow with their message instead.

@@ -149,6 +149,7 @@ class ResearchState(Frozen):
     event_seq: int = 0  # the progress log's last sequence number (resumable SSE across runs)
     questions_asked: int = 0  # ids q1..qN handed out so far (never reused)
     next_at: datetime | None = None  # when the next iteration is due (its cadence timer)
+    digested: int = 0  # the iteration the last digest covered (one digest per iteration)
     # The job's PII placeholders (<EMAIL_1> -> original), so a placeholder in a stored
     # finding means the same value in every run; stays in the (encrypted) history
     pii_mapping: dict[str, str] = {}

@@ -52,9 +52,15 @@ class ApprovalRejected(Exception):
 class ProgressLog:
     """The task's progress events, served by its `events` query (SSE in the API)."""
 
-    def __init__(self) -> None:
+    def __init__(self, seq: int = 0) -> None:
+        """``seq``: the last sequence number of an earlier run (a research job's log goes
+        on across continue-as-new, so a client resumes with the number it last saw)."""
         self._events: list[TaskEvent] = []
-        self._seq = 0
+        self._seq = seq
+
+    @property
+    def seq(self) -> int:
+        return self._seq
 
     def emit(self, type_: TaskEventType, **data: Any) -> None:
         self._seq += 1

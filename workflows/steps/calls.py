@@ -129,6 +129,38 @@ class ModelCaller:
                 non_retryable=True,
             ) from None
 
+    async def route(
+        self, role: str, phase: str, messages: list[ChatMessage], *, prefer: int = 0
+    ) -> CallRoute:
+        """Route a call now, to make it later with ``text_on``. Calls made concurrently
+        (asyncio.gather) are routed first, one after another: a routing local activity
+        that resolves while other branches run is resumed in completion order live and in
+        sequence order on replay, so the commands after it would not match the history
+        (temporalio/sdk-python#1578)."""
+        try:
+            return await self._route(role, phase, messages, prefer, {})
+        except _NotReady as not_ready:
+            raise not_ready.error from None
+
+    async def text_on(
+        self,
+        route: CallRoute,
+        role: str,
+        phase: str,
+        messages: list[ChatMessage],
+        *,
+        temperature: float = 0.2,
+    ) -> ModelResponse:
+        """A call on a route taken by ``route``: no local activity, so concurrent calls
+        replay in order. A provider failure is raised as its ActivityError (its outcome
+        noted): make the call again through ``text``, which falls back."""
+        try:
+            return await self._attempt(route, role, phase, messages, temperature, None)
+        except ActivityError as err:
+            cause = str(err.cause or err)
+            self._note(CallOutcome(provider_id=route.provider.provider_id, ok=False, error=cause))
+            raise
+
     async def report(self) -> None:
         """Hand the outcomes not yet reported to the governor (a local activity)."""
         if not self.outcomes:
