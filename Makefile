@@ -29,6 +29,7 @@ typecheck:
 bench: install
 	$(PY) bench/overhead.py
 	$(PY) bench/consensus.py
+	$(PY) bench/fanout.py
 	$(PY) bench/api.py
 	$(PY) bench/sandbox.py
 

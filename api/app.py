@@ -24,7 +24,7 @@ from api.codec import codec_router, cors_origins, local_ui_auth
 from api.db import create_pool
 from api.deps import require
 from api.limits import Backpressure, RateLimiter, TooBusy
-from api.routers import approvals, openai_compat, slack, tasks, web
+from api.routers import approvals, openai_compat, research, slack, tasks, web
 from api.service import ApiError, Gateway
 from naestro.codec import codec_from_env
 from naestro.config.settings import Settings
@@ -123,14 +123,14 @@ def create_app(
         title="Naestro",
         version="0.1.0",
         description="Durable multi-model LLM orchestration on Temporal: tasks, approvals, "
-        "progress events and an OpenAI-compatible endpoint.",
+        "progress events, research jobs and an OpenAI-compatible endpoint.",
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes)
     app.add_middleware(telemetry.Observed)  # outermost: sees every answer, 413s included
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(TooBusy, _too_busy)
-    for module in (tasks, approvals, openai_compat, slack, web, telemetry):
+    for module in (tasks, approvals, research, openai_compat, slack, web, telemetry):
         app.include_router(module.router)
     _mount_codec(app, dev_ui_origins)
     return app

@@ -16,14 +16,14 @@ from naestro.contracts import TaskResult
 LIST_LIMIT = 200
 
 
-def _state(status: WorkflowExecutionStatus | None) -> ExecutionState:
+def execution_state(status: WorkflowExecutionStatus | None) -> ExecutionState:
     name = status.name.lower() if status else "running"
     return name if name != "canceled" else "cancelled"  # type: ignore[return-value]
 
 
 async def task_view(gw: Gateway, who: Principal, task_id: str) -> TaskView:
     status = await owned(gw, who, task_id)
-    state = _state(status)
+    state = execution_state(status)
     result: TaskResult | None = None
     if status == WorkflowExecutionStatus.COMPLETED:
         result = await gw.handle(task_id).result()
@@ -47,9 +47,14 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def visibility_query(tenant: str | None, status: str | None, kind: str | None) -> str:
+def visibility_query(
+    tenant: str | None,
+    status: str | None,
+    kind: str | None,
+    workflow_type: str = names.TASK_WORKFLOW,
+) -> str:
     """The visibility query; the caller's tenant is always part of it (isolation)."""
-    parts = [f"WorkflowType = {_quote(names.TASK_WORKFLOW)}"]
+    parts = [f"WorkflowType = {_quote(workflow_type)}"]
     if tenant is not None:
         parts.append(f"{search.TENANT.name} = {_quote(tenant)}")
     if status:
@@ -64,7 +69,7 @@ def _row(execution: WorkflowExecution, tenant: str, namespace: str) -> TaskView:
     return TaskView(
         task_id=execution.id,
         tenant=attrs.get(search.TENANT) or tenant,
-        state=_state(execution.status),
+        state=execution_state(execution.status),
         phase=attrs.get(search.PHASE),
         status=attrs.get(search.STATUS),
         url=workflow_url(execution.id, namespace),

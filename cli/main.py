@@ -369,6 +369,11 @@ from cli.memory import register as register_memory_commands  # noqa: E402
 
 register_memory_commands(main)
 
+# Research jobs (start, steer, status, report): see cli/research.py.
+from cli.research import register as register_research_commands  # noqa: E402
+
+register_research_commands(main)
+
 
 def _add_eval_commands() -> None:
     from cli.engines import engines_command

@@ -71,3 +71,20 @@ def test_a_dependent_gets_its_prerequisites_results_fenced() -> None:
     assert "- uses a" in prompt and "RESULT-A" in prompt and "subtask a" in prompt
     summary = plans.summary([done, done.model_copy(update={"id": "c", "status": "skipped"})])
     assert summary.startswith("1 of 2 subtasks did not succeed (c skipped")
+
+
+def test_the_cli_shows_every_subtask_of_a_result() -> None:
+    from rich.console import Console
+
+    from cli.render import result_panel
+    from naestro.contracts import TaskResult
+
+    outcomes = [
+        SubtaskOutcome(id="a", title="part a", status="unverified", attempts=2, replanned=True),
+        SubtaskOutcome(id="b", title="part b", status="skipped", depends_on=["a"]),
+    ]
+    result = TaskResult(task_id="t", status="unverified", answer="x", subtasks=outcomes)
+    console = Console(width=160, record=True)
+    console.print(result_panel(result, "http://ui"))
+    text = console.export_text()
+    assert "Subtasks" in text and "unverified (re-planned)" in text and "skipped" in text
