@@ -69,6 +69,13 @@ VERSIONING_DYNAMIC_CONFIG = [
     "--dynamic-config-value",
     'matching.wv.VersionDrainageStatusVisibilityGracePeriod="1s"',
     *PRIORITY_DYNAMIC_CONFIG,  # as `naestro dev` runs it: task priority orders backlogs
+    # Every test's workers join one deployment version, each on queues of its own: past the
+    # server's limits (100 queues a version, 1,000 a deployment) its polls fail ("something
+    # went wrong, please retry") and the last tests of a run time out.
+    "--dynamic-config-value",
+    "matching.maxTaskQueuesInDeploymentVersion=100000",
+    "--dynamic-config-value",
+    "matching.maxTaskQueuesInDeployment=100000",
 ]
 
 
