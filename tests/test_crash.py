@@ -134,6 +134,32 @@ async def _result_when_back(client: Client, task_id: str):
             await asyncio.sleep(0.5)
 
 
+class WorkerProcesses:
+    """`naestro worker` subprocesses, each in its own process group: one starts on entry,
+    ``replace`` SIGKILLs it (children included) and starts another, and every one still
+    running is stopped on exit."""
+
+    def __init__(self, config: str, address: str) -> None:
+        self.config, self.address = config, address
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def __enter__(self) -> WorkerProcesses:
+        self.procs.append(_spawn_worker(self.config, self.address))
+        return self
+
+    def replace(self) -> None:
+        current = self.procs[-1]
+        os.killpg(current.pid, signal.SIGKILL)
+        current.wait()
+        self.procs.append(_spawn_worker(self.config, self.address))
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
+
+
 def _spawn_worker(config: str, address: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "TEMPORAL_ADDRESS": address}
     return subprocess.Popen(
@@ -165,9 +191,7 @@ async def test_sigkilled_worker_is_replaced_without_rerunning_completed_calls(
         tmp_path, [fast, slow], policy={"roles": roles, "heartbeat_timeout_seconds": 2}
     )
     address = client.service_client.config.target_host
-    first = _spawn_worker(settings.source, address)
-    second: subprocess.Popen[bytes] | None = None
-    try:
+    with WorkerProcesses(settings.source, address) as workers:
         handle = await start_task(
             client, TaskRequest(prompt=PROMPT, kind="code"), task_queue=settings.queues.orchestrator
         )
@@ -176,15 +200,8 @@ async def test_sigkilled_worker_is_replaced_without_rerunning_completed_calls(
                 break
             await asyncio.sleep(0.05)
         assert ("implement", "implementer") in _calls(log), "the worker never made the call"
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait()
-        second = _spawn_worker(settings.source, address)
+        workers.replace()
         result = await asyncio.wait_for(handle.result(), 120)
-    finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=30)
     assert result.status == "succeeded", result.reason
     assert result.verification is not None and result.verification.passed
     assert "a + b" in result.answer

@@ -5,9 +5,6 @@ findings were each stored once."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +25,7 @@ from tests.research.jobs import (
     rules,
 )
 from tests.support import make_settings, replay_provider, running_workers, write_script
-from tests.test_crash import DevServer, _spawn_worker
+from tests.test_crash import DevServer, WorkerProcesses
 from workers.deps import Deps
 
 pytestmark = pytest.mark.timeout(180)
@@ -98,23 +95,14 @@ async def test_job_survives_a_sigkilled_worker(
     finally:
         await deps.aclose()
     address = client.service_client.config.target_host
-    first = _spawn_worker(settings.source, address)
-    second: subprocess.Popen[bytes] | None = None
     job = job_id()
-    try:
+    with WorkerProcesses(settings.source, address) as workers:
         handle = await start_research(
             client, REQUEST, job_id=job, task_queue=settings.queues.orchestrator
         )
         await _until_gathering(record, 3)  # iteration 3, in the job's second run
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait()
-        second = _spawn_worker(settings.source, address)
+        workers.replace()
         result = await asyncio.wait_for(handle.result(), 150)
-    finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=30)
     _check(result)
     # Only the call in flight ran again; every finding was stored once.
     assert gathered(record) == ["q1", "q2", "q3", "q3"]

@@ -157,8 +157,7 @@ class ModelCaller:
         try:
             return await self._attempt(route, role, phase, messages, temperature, None)
         except ActivityError as err:
-            cause = str(err.cause or err)
-            self._note(CallOutcome(provider_id=route.provider.provider_id, ok=False, error=cause))
+            self._note_failure(route, err)
             raise
 
     async def report(self) -> None:
@@ -178,6 +177,12 @@ class ModelCaller:
         info = workflow.info()
         key = f"{info.workflow_id}/{info.run_id}/{self._seq}"
         self.outcomes.append(outcome.model_copy(update={"key": key}))
+
+    def _note_failure(self, route: CallRoute, err: ActivityError) -> str:
+        """Note a provider's failed call for the governor; its cause, as text."""
+        cause = str(err.cause or err)
+        self._note(CallOutcome(provider_id=route.provider.provider_id, ok=False, error=cause))
+        return cause
 
     def _drain(self) -> list[CallOutcome]:
         out, self.outcomes = self.outcomes, []
@@ -216,9 +221,8 @@ class ModelCaller:
                 return await self._attempt(route, role, phase, messages, temperature, schema)
             except ActivityError as err:
                 pid = route.provider.provider_id
-                cause = str(err.cause or err)
+                cause = self._note_failure(route, err)
                 rejected |= isinstance(err.cause, ApplicationError) and err.cause.non_retryable
-                self._note(CallOutcome(provider_id=pid, ok=False, error=cause))
                 workflow.logger.warning("%s/%s: %s failed, trying its fallback", phase, role, pid)
                 failed[pid] = cause
 
