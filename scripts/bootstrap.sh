@@ -21,6 +21,10 @@ apt_install() {
 need=()
 command -v bwrap >/dev/null || need+=(bubblewrap)
 /usr/bin/python3 -c 'import pytest' 2>/dev/null || need+=(python3-pytest)
+# A workspace's dependencies install from the wheel cache with the sandbox's own pip.
+/usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+# JavaScript workspaces run `node --test` (its JUnit reporter wants Node.js >= 20.11).
+command -v node >/dev/null || need+=(nodejs)
 [ -x /usr/bin/chromium ] || need+=(chromium)  # the web page's browser test (Playwright drives it)
 # llama-cpp-python is source-only on PyPI: its first install compiles llama.cpp.
 command -v cmake >/dev/null || need+=(cmake)

@@ -7,6 +7,7 @@ import logging
 from activities.sandbox.activity import SandboxActivities
 from activities.sandbox.base import Sandbox
 from activities.sandbox.bwrap import DEFAULT_PYTHON, BwrapSandbox
+from activities.sandbox.workspace import Caps
 from naestro.config.settings import SandboxConfig
 from naestro.errors import SandboxError
 
@@ -25,6 +26,14 @@ def _docker(config: SandboxConfig) -> Sandbox:
         pool_size=config.pool_size,
         limits=config.limits,
         base_url=config.docker_host,
+        caps=caps(config),
+    )
+
+
+def caps(config: SandboxConfig) -> Caps:
+    """The configured caps on an unpacked workspace."""
+    return Caps(
+        max_bytes=config.workspace_max_mb * 1024 * 1024, max_files=config.workspace_max_files
     )
 
 
@@ -40,4 +49,6 @@ def make_sandbox(config: SandboxConfig, *, python: str = DEFAULT_PYTHON) -> Sand
             return _docker(config)
         except SandboxError as exc:
             log.info("docker sandbox unavailable (%s): using bubblewrap", exc)
-    return BwrapSandbox(user=config.user, python=python)
+    return BwrapSandbox(
+        user=config.user, python=python, wheel_cache=config.wheel_cache, caps=caps(config)
+    )

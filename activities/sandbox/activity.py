@@ -2,23 +2,29 @@
 
 Identical requests are answered from the test cache (cache.py) without running anything.
 A request naming another backend than the worker's gets it from ``factory``, made once.
+A request with a workspace gets its archive from ``blobs`` (the blob store, which the
+sandbox worker reaches through the memory database): only the reference travels through
+Temporal, the bytes stay in the worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from temporalio import activity
 
 from activities.sandbox.base import Sandbox
 from activities.sandbox.cache import ReportCache, cache_key
 from naestro.contracts import VerificationReport, VerifyRequest
-from naestro.errors import SandboxError, to_application_error
+from naestro.contracts.blobs import BlobRef
+from naestro.errors import NaestroError, SandboxError, WorkspaceError, to_application_error
 from naestro.telemetry import catalogue, metrics
 
 HEARTBEAT_EVERY_S = 5.0
+# The blob store's read: the bytes of a reference (naestro.blobs.BlobStore.get, bound).
+BlobGetter = Callable[[BlobRef], Awaitable[bytes]]
 
 
 class SandboxActivities:
@@ -28,8 +34,10 @@ class SandboxActivities:
         heartbeat_every_s: float = HEARTBEAT_EVERY_S,
         cache: ReportCache | None = None,
         factory: Callable[[str], Sandbox] | None = None,
+        blobs: BlobGetter | None = None,
     ) -> None:
         self._sandbox = sandbox
+        self._blobs = blobs
         self._heartbeat_every_s = heartbeat_every_s
         self._cache = cache if cache is not None else ReportCache()
         self._factory = factory
@@ -40,6 +48,11 @@ class SandboxActivities:
     def sandbox(self) -> Sandbox:
         return self._sandbox
 
+    def attach_blobs(self, blobs: BlobGetter) -> None:
+        """Where workspace archives come from, when the constructor was not told."""
+        if self._blobs is None:
+            self._blobs = blobs
+
     @activity.defn(name="naestro.sandbox.verify")
     async def verify(self, request: VerifyRequest) -> VerificationReport:
         """Run the request's tests; failing tests are a report, a broken sandbox an error."""
@@ -48,9 +61,10 @@ class SandboxActivities:
             key = cache_key(request, sandbox.name, sandbox.fingerprint)
             if request.use_cache and (hit := self._cache.get(key)):
                 return hit
+            archive = await self._archive(request)
             started = time.monotonic()
-            report = await self._run(sandbox, request)
-        except SandboxError as exc:
+            report = await self._run(sandbox, request, archive)
+        except (SandboxError, WorkspaceError) as exc:
             metrics.count(catalogue.SANDBOX_RUNS, backend=request.backend or "", outcome="error")
             raise to_application_error(exc) from exc
         seconds = time.monotonic() - started
@@ -71,8 +85,26 @@ class SandboxActivities:
                 self._others[backend] = await asyncio.to_thread(self._factory, backend)
         return self._others[backend]
 
-    async def _run(self, sandbox: Sandbox, request: VerifyRequest) -> VerificationReport:
-        run = asyncio.create_task(sandbox.run(request))
+    async def _archive(self, request: VerifyRequest) -> bytes | None:
+        if request.workspace is None:
+            return None
+        if self._blobs is None:
+            raise SandboxError("this sandbox worker has no blob store to fetch workspaces from")
+        ref = request.workspace.archive
+        try:
+            data = await self._blobs(ref)
+        except WorkspaceError:
+            raise
+        except NaestroError as exc:  # no database configured: another worker may have one
+            raise SandboxError(f"could not fetch the workspace: {exc}") from exc
+        if len(data) != ref.size:
+            raise WorkspaceError(f"workspace blob {ref.sha256[:12]}… is not {ref.size} bytes")
+        return data
+
+    async def _run(
+        self, sandbox: Sandbox, request: VerifyRequest, archive: bytes | None
+    ) -> VerificationReport:
+        run = asyncio.create_task(sandbox.run(request, archive))
         try:
             # Heartbeats carry Temporal's cancellation to us; heartbeat() is a no-op cost
             # when the caller set no heartbeat timeout.

@@ -16,9 +16,13 @@ class Sandbox(Protocol):
         part of the test cache key."""
         ...
 
-    async def run(self, request: VerifyRequest) -> VerificationReport:
-        """Run the request's command over its files. Raises naestro.errors.SandboxError only
-        when the sandbox itself cannot run; failing tests are a report with passed=False."""
+    async def run(
+        self, request: VerifyRequest, workspace: bytes | None = None
+    ) -> VerificationReport:
+        """Run the request's suites over its files (and ``workspace``, the archive's bytes,
+        when the request has one). Raises naestro.errors.SandboxError only when the sandbox
+        itself cannot run, WorkspaceError when the workspace is unusable; failing tests
+        are a report with passed=False."""
         ...
 
     async def aclose(self) -> None:

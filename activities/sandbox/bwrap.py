@@ -14,6 +14,11 @@ off (``--disable-userns``), read-only ``/``, size-capped tmpfs, and where the ho
 one a pids + memory cgroup per run (cgroup.py; the launcher waits at a gate until it is
 inside). The command runs under the in-sandbox runner (runner.py), which reports its exit
 status and resource use; lint runs ruff in a second bwrap over the same files, read-only.
+
+A request with a workspace (suites.py) gets it unpacked into the work dir first
+(workspace.py, in a thread), its dependencies installed from the wheel cache by pip in a
+sandbox of their own and bound read-only into the test runs (deps.py), then its suites
+run one after the other over the same work dir.
 """
 
 from __future__ import annotations
@@ -22,115 +27,31 @@ import asyncio
 import functools
 import logging
 import os
-import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
-from activities.sandbox import cgroup, seccomp
+from activities.sandbox import cgroup, deps, seccomp, suites, workspace
+from activities.sandbox.bwrap_argv import RUFF, RUNNER, Launcher, Scratch
 from activities.sandbox.bwrap_run import Outcome, Run
-from activities.sandbox.commands import LINT_COMMAND, REPORT_NAME, WORKDIR, default_command
+from activities.sandbox.commands import LINT_COMMAND, WORKDIR
+from activities.sandbox.host import Identity, find_ruff, require_tool, supports, system_binds
 from activities.sandbox.lint import lint_report
 from activities.sandbox.paths import validate_paths
 from activities.sandbox.report import build_report, parse_trailer, read_junit, resource_use
-from naestro.contracts import SandboxLimits, VerificationReport, VerifyRequest
+from naestro.contracts import LintReport, SandboxLimits, VerificationReport, VerifyRequest
+from naestro.contracts.verify import WorkspaceSpec
 from naestro.errors import SandboxError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PYTHON = "/usr/bin/python3"
 INSTALL_HINT = "apt-get install bubblewrap"
-MIB = 1024 * 1024
-_BWRAP_PROCESSES = 3  # bwrap, its PID 1 and the runner count against RLIMIT_NPROC too
-_NPROC_RUNS = 32  # concurrent runs RLIMIT_NPROC leaves room for when cgroups cap each run
-# Read-only inside every sandbox: the in-sandbox runner and ruff (for lint).
-RUNNER_HOST = Path(__file__).with_name("runner.py")
-RUNNER = "/.naestro/runner.py"
-RUFF = "/.naestro/ruff"
-_ENV = {
-    "PATH": "/usr/local/bin:/usr/bin:/bin",
-    "HOME": WORKDIR,
-    "PYTHONDONTWRITEBYTECODE": "1",
-    "LANG": "C.UTF-8",
-}
-# Only what the dynamic loader and time zones need; /etc as a whole stays out of sight.
-_ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives")
-_ROOT_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
-
-
-def _find_ruff() -> str | None:
-    """ruff from the worker's PATH, else beside the worker's python (the venv's bin)."""
-    beside = Path(sys.executable).with_name("ruff")
-    found = shutil.which("ruff") or (str(beside) if beside.is_file() else None)
-    return str(Path(found).resolve()) if found else None
-
-
-def _require_tool(name: str, hint: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        raise SandboxError(f"{name} is not installed or not executable: {hint}")
-    return found
-
-
-@functools.cache
-def _supports(bwrap: str, flag: str) -> bool:
-    help_text = subprocess.run(
-        [bwrap, "--help"], capture_output=True, text=True, timeout=10, check=False
-    )
-    return flag in help_text.stdout + help_text.stderr
-
-
-def _system_binds(extra: Sequence[str]) -> list[str]:
-    args = ["--ro-bind", "/usr", "/usr"]
-    for name in _ROOT_DIRS:
-        path = Path("/", name)
-        if path.is_symlink():  # merged /usr: /lib -> usr/lib
-            args += ["--symlink", os.readlink(path), str(path)]
-        elif path.is_dir():
-            args += ["--ro-bind", str(path), str(path)]
-    for etc in _ETC_FILES:
-        args += ["--ro-bind-try", etc, etc]
-    for path_text in extra:
-        args += ["--ro-bind", path_text, path_text]
-    return args
-
-
-@dataclass(frozen=True)
-class _Identity:
-    uid: int
-    gid: int
-    switch: bool  # only root can drop to another user; others run the sandbox as themselves
-
-    @classmethod
-    def resolve(cls, user: str) -> _Identity:
-        try:
-            entry = pwd.getpwnam(user)
-        except KeyError:
-            raise SandboxError(f"sandbox user {user!r} does not exist") from None
-        if entry.pw_uid == 0:
-            raise SandboxError("the sandbox user must not be root")
-        if os.geteuid() == 0:
-            return cls(entry.pw_uid, entry.pw_gid, switch=True)
-        if entry.pw_uid != os.geteuid():
-            log.warning("not root: sandboxes run as uid %d instead of %s", os.geteuid(), user)
-        return cls(os.geteuid(), os.getegid(), switch=False)
-
-
-@dataclass(frozen=True)
-class _Scratch:
-    root: Path  # host-side, private to one run
-
-    @property
-    def work(self) -> Path:
-        return self.root / "work"
-
-    @property
-    def report(self) -> Path:
-        return self.work / REPORT_NAME
+T = TypeVar("T")
 
 
 def _release(proc: asyncio.subprocess.Process, group: cgroup.RunCgroup) -> None:
@@ -142,6 +63,17 @@ def _release(proc: asyncio.subprocess.Process, group: cgroup.RunCgroup) -> None:
         log.warning("could not join the sandbox cgroup (%s): rlimits only", exc)
     proc.stdin.write(b"go\n")
     proc.stdin.close()
+
+
+async def _settled(work: Awaitable[T]) -> T:
+    """Await a thread's work; when cancelled, let the thread finish first (it cannot be
+    stopped), so the caller's cleanup never races it."""
+    future = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait({future})
+        raise
 
 
 class BwrapSandbox:
@@ -156,15 +88,24 @@ class BwrapSandbox:
         *,
         bwrap: str = "bwrap",
         ro_binds: Sequence[str] = (),
+        wheel_cache: str | None = None,
+        caps: workspace.Caps | None = None,
     ) -> None:
-        self._bwrap = _require_tool(bwrap, INSTALL_HINT)
-        self._prlimit = _require_tool("prlimit", "apt-get install util-linux")
-        self._identity = _Identity.resolve(user)
+        self._bwrap = require_tool(bwrap, INSTALL_HINT)
+        self._identity = Identity.resolve(user)
         self._python = python
         self._check_python(python, ro_binds)
-        self._system = _system_binds(ro_binds)
-        self._disable_userns = _supports(self._bwrap, "--disable-userns")
-        self._ruff = _find_ruff()
+        self._ruff = find_ruff()
+        self._launcher = Launcher(
+            bwrap=self._bwrap,
+            prlimit=require_tool("prlimit", "apt-get install util-linux"),
+            disable_userns=supports(self._bwrap, "--disable-userns"),
+            system=system_binds(ro_binds),
+            ruff=self._ruff,
+        )
+        self._wheel_cache = Path(wheel_cache).resolve() if wheel_cache else None
+        self._caps = caps or workspace.Caps()
+        self._installs = deps.Installs()
         seccomp.filter_program()  # fail now, not on the first run, without libseccomp
 
     @staticmethod
@@ -179,63 +120,168 @@ class BwrapSandbox:
             )
 
     @functools.cached_property
-    def fingerprint(self) -> str:
-        """bubblewrap's version and the python the sandbox runs: part of the cache key."""
+    def _tools(self) -> str:
+        """bubblewrap's version and the python the sandbox runs."""
         version = subprocess.run(
             [self._bwrap, "--version"], capture_output=True, text=True, timeout=10, check=False
         ).stdout.strip()
         python = Path(self._python).resolve()
         return f"{version} {python} {python.stat().st_mtime_ns}"
 
-    async def aclose(self) -> None:
-        """Nothing stays running between bubblewrap runs."""
+    @property
+    def fingerprint(self) -> str:
+        """The tools and the wheel cache's content: part of the test cache key."""
+        if self._wheel_cache is None:
+            return self._tools
+        return f"{self._tools} wheels:{deps.fingerprint(self._wheel_cache)}"
 
-    async def run(self, request: VerifyRequest) -> VerificationReport:
+    async def aclose(self) -> None:
+        """Nothing stays running between bubblewrap runs; installed dependencies go."""
+        await asyncio.to_thread(self._installs.close)
+
+    async def run(
+        self, request: VerifyRequest, workspace: bytes | None = None
+    ) -> VerificationReport:
         files = validate_paths(request.files)
-        command = self._command(request, files)
-        limits = request.limits
-        # Synchronous on purpose: no await between creating the dir and the finally that
-        # removes it, so a cancellation cannot leak it; it is a few small files.
-        scratch = self._prepare(files)
-        try:
-            runs = [self._execute(scratch, limits, self._wrap(command, limits))]
-            if request.lint:  # ruff reads the same files, bound read-only, at the same time
-                runs.append(self._execute(scratch, limits, self._lint_command(limits), ro=True))
-            outcomes = await asyncio.gather(*runs)
-            junit = None
-            if request.framework == "pytest":
-                junit = await asyncio.to_thread(read_junit, scratch.report)
-        finally:
-            await asyncio.to_thread(shutil.rmtree, scratch.root, ignore_errors=True)
-        report = self._report(request, outcomes[0], junit)
-        if request.lint:
-            lint = outcomes[1]
-            trailer = parse_trailer(bytes(lint.errors.head))
-            code = trailer.get("exit_code", lint.exit_code)
-            found = lint_report(code, bytes(lint.capture.head), lint.timed_out)
-            report = report.model_copy(update={"lint": found})
+        if request.workspace is not None and workspace is None:
+            raise SandboxError("a workspace request needs the archive's bytes")
+        async with self._site(request.workspace) as site:
+            if isinstance(site, VerificationReport):  # a dependency could not be installed
+                return site
+            report = await self._run(request, files, workspace, site)
         log.info("sandbox run finished: %s", report.summary)
         return report
+
+    async def _run(
+        self,
+        request: VerifyRequest,
+        files: list[tuple[PurePosixPath, str]],
+        archive: bytes | None,
+        site: Path | None,
+    ) -> VerificationReport:
+        # Synchronous on purpose: no await between creating the dir and the finally that
+        # removes it, so a cancellation cannot leak it; it is a few small files.
+        scratch = self._prepare(files if archive is None else [])
+        try:
+            tree: list[PurePosixPath] = []
+            if archive is not None:
+                fill = asyncio.to_thread(self._fill, scratch, request, archive, files)
+                tree = await _settled(fill)
+            plan = suites.plan(request, files, self._python, tree)
+            if not request.lint:
+                return suites.combine(
+                    self.name, plan, await self._suites(scratch, request, plan, site)
+                )
+            # ruff reads the same files, bound read-only, at the same time
+            reports, linted = await asyncio.gather(
+                self._suites(scratch, request, plan, site), self._lint(scratch, request, files)
+            )
+        finally:
+            await asyncio.to_thread(shutil.rmtree, scratch.root, ignore_errors=True)
+        return suites.combine(self.name, plan, reports).model_copy(update={"lint": linted})
+
+    def _fill(
+        self,
+        scratch: Scratch,
+        request: VerifyRequest,
+        archive: bytes,
+        files: list[tuple[PurePosixPath, str]],
+    ) -> list[PurePosixPath]:
+        """The workspace, the model's files over it, all handed to the sandbox user; the
+        tree's files when planning needs them."""
+        assert request.workspace is not None
+        workspace.unpack(archive, request.workspace.format, scratch.work, self._caps)
+        workspace.write_files(scratch.work, files)
+        self._identity.hand_over(scratch.work)
+        return suites.tree_files(scratch.work) if suites.needs_tree(request) else []
+
+    async def _suites(
+        self, scratch: Scratch, request: VerifyRequest, plan: suites.Plan, site: Path | None
+    ) -> list[VerificationReport]:
+        limits = request.limits
+        reports: list[VerificationReport] = []
+        binds = [(str(site), deps.SITE)] if site is not None else []
+        for suite in plan.suites:  # one after the other: they share the work dir
+            outcome = await self._execute(
+                scratch,
+                limits,
+                self._wrap(suite.command, limits),
+                binds=binds,
+                env=suite.env(limits, deps.SITE if site is not None else None),
+                address_space_mb=suite.address_space_mb(limits),
+            )
+            junit = None
+            if suite.junit:
+                junit = await asyncio.to_thread(read_junit, scratch.work / suite.junit)
+            reports.append(self._report(request, suite, outcome, junit))
+        return reports
+
+    async def _lint(
+        self, scratch: Scratch, request: VerifyRequest, files: list[tuple[PurePosixPath, str]]
+    ) -> LintReport:
+        targets = ["."]
+        if request.workspace is not None:  # the model's Python files, not the user's code
+            targets = [str(path) for path, _ in files if path.suffix == ".py"]
+            if not targets:
+                return LintReport(passed=True, exit_code=0, summary="ruff: no Python files")
+        limits = request.limits
+        command = self._wrap(self._lint_command(targets), limits)
+        outcome = await self._execute(scratch, limits, command, ro=True)
+        trailer = parse_trailer(bytes(outcome.errors.head))
+        code = trailer.get("exit_code", outcome.exit_code)
+        return lint_report(code, bytes(outcome.capture.head), outcome.timed_out)
 
     def _wrap(self, command: list[str], limits: SandboxLimits) -> list[str]:
         """The command under the in-sandbox runner, which reports exit status and usage."""
         return [self._python, "-S", RUNNER, "--limit", str(limits.output_bytes), "--", *command]
 
-    def _lint_command(self, limits: SandboxLimits) -> list[str]:
+    def _lint_command(self, targets: list[str]) -> list[str]:
         if self._ruff is None:
             raise SandboxError("lint needs ruff on the worker's PATH (uv sync installs it)")
-        return self._wrap([RUFF, *LINT_COMMAND[1:]], limits)
+        return [RUFF, *LINT_COMMAND[1:-1], *targets]
+
+    def _site(
+        self, spec: WorkspaceSpec | None
+    ) -> AbstractAsyncContextManager[Path | VerificationReport | None]:
+        tools = self._tools
+        return deps.site(spec, self.name, self._wheel_cache, self._installs, tools, self._install)
+
+    async def _install(self, wanted: list[str], target: Path) -> VerificationReport | None:
+        """pip in a sandbox of its own, network off, the wheel cache read-only; the
+        installed tree ends up at ``target``. A report when it failed."""
+        assert self._wheel_cache is not None
+        limits = deps.INSTALL_LIMITS
+        scratch = self._prepare([])
+        try:
+            pip = deps.install_command(self._python, wanted, WORKDIR)
+            binds = [(str(self._wheel_cache), deps.WHEELS)]
+            outcome = await self._execute(scratch, limits, self._wrap(pip, limits), binds=binds)
+            self._check_started(outcome)
+            code = parse_trailer(bytes(outcome.errors.head)).get("exit_code", outcome.exit_code)
+            output = bytes(outcome.capture.head).decode("utf-8", errors="replace")
+            failed = deps.failure(self.name, code, outcome.timed_out, output, self._python)
+            if failed is None:
+                site = scratch.work / deps.TARGET
+                await asyncio.to_thread(site.mkdir, exist_ok=True)
+                await asyncio.to_thread(shutil.move, site, target)
+            return failed
+        finally:
+            await asyncio.to_thread(shutil.rmtree, scratch.root, ignore_errors=True)
 
     def _report(
-        self, request: VerifyRequest, outcome: Outcome, junit: bytes | None
+        self,
+        request: VerifyRequest,
+        suite: suites.Suite,
+        outcome: Outcome,
+        junit: bytes | None,
     ) -> VerificationReport:
         trailer = parse_trailer(bytes(outcome.errors.head))
-        self._check_sandbox_ran(outcome, request, junit)
+        self._check_sandbox_ran(outcome, suite, junit)
         code = trailer.get("exit_code", outcome.exit_code)
         total = trailer.get("output_total")
         report = build_report(
             backend=self.name,
-            framework=request.framework,
+            framework=suite.framework,
             exit_code=code if isinstance(code, int) else outcome.exit_code,
             timed_out=outcome.timed_out,
             duration_s=outcome.duration_s,
@@ -246,12 +292,8 @@ class BwrapSandbox:
         )
         return report.model_copy(update={"resources": resource_use(trailer)})
 
-    def _command(self, request: VerifyRequest, files: list[tuple[PurePosixPath, str]]) -> list[str]:
-        # Inside, PATH holds system dirs only: the usual names mean the configured python.
-        return default_command(request, self._python, files)
-
-    def _prepare(self, files: list[tuple[PurePosixPath, str]]) -> _Scratch:
-        scratch = _Scratch(Path(tempfile.mkdtemp(prefix="naestro-bwrap-")))
+    def _prepare(self, files: list[tuple[PurePosixPath, str]]) -> Scratch:
+        scratch = Scratch(Path(tempfile.mkdtemp(prefix="naestro-bwrap-")))
         try:
             # bwrap runs as the sandbox user and must reach work/: others may only traverse.
             scratch.root.chmod(0o711)
@@ -264,90 +306,29 @@ class BwrapSandbox:
                 target = scratch.work / path
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(content, encoding="utf-8")
-            self._hand_over(scratch.work)
+            self._identity.hand_over(scratch.work)
         except (OSError, ValueError) as exc:  # ValueError: content that is not encodable
             shutil.rmtree(scratch.root, ignore_errors=True)
             raise SandboxError(f"could not prepare the sandbox work dir: {exc}") from exc
         return scratch
 
-    def _hand_over(self, work: Path) -> None:
-        if not self._identity.switch:
-            return
-        uid, gid = self._identity.uid, self._identity.gid
-        for dirpath, dirnames, filenames in os.walk(work):
-            os.chown(dirpath, uid, gid)
-            for name in [*dirnames, *filenames]:
-                os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
-
-    def build_argv(
+    async def _execute(
         self,
-        root: Path,
+        scratch: Scratch,
         limits: SandboxLimits,
         command: Sequence[str],
-        info_fd: int,
         *,
-        seccomp_fd: int | None = None,
         ro: bool = False,
-        cgrouped: bool = False,
-    ) -> list[str]:
-        """The full launcher argv for a run whose private scratch dir is ``root``
-        (``ro``: the work dir read-only, for lint)."""
-        scratch = _Scratch(root)
-        cpu, tmpfs = limits.cpu_seconds, str(limits.file_size_mb * MIB)
-        prlimit = [
-            self._prlimit,
-            f"--cpu={cpu}:{cpu + 1}",  # SIGXCPU first, SIGKILL a second later
-            f"--as={limits.memory_mb * MIB}",
-            f"--nproc={self._nproc(limits, cgrouped)}",
-            f"--fsize={limits.file_size_mb * MIB}",
-            "--core=0",
-        ]
-        namespaces = ["--unshare-all", "--unshare-user"]
-        if self._disable_userns:
-            namespaces.append("--disable-userns")
-        env = [arg for key, value in _ENV.items() for arg in ("--setenv", key, value)]
-        identity = [
-            "--ro-bind", str(scratch.root / "passwd"), "/etc/passwd",
-            "--ro-bind", str(scratch.root / "group"), "/etc/group",
-        ]  # fmt: skip
-        # tmpfs lives in RAM that RLIMIT_AS does not count: cap each one; "/" and /dev go
-        # read-only last, so the only writable places are /work, /tmp and /dev/shm.
-        mounts = [
-            "--proc", "/proc", "--dev", "/dev",
-            "--size", tmpfs, "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
-            "--size", tmpfs, "--tmpfs", "/tmp",
-            "--ro-bind" if ro else "--bind", str(scratch.work), WORKDIR, "--chdir", WORKDIR,
-            "--remount-ro", "/",
-        ]  # fmt: skip
-        tools = ["--ro-bind", str(RUNNER_HOST), RUNNER]
-        if self._ruff is not None:
-            tools += ["--ro-bind", self._ruff, RUFF]
-        if seccomp_fd is not None:
-            tools += ["--seccomp", str(seccomp_fd)]
-        bwrap = [
-            self._bwrap, *namespaces, "--new-session", "--die-with-parent",
-            "--cap-drop", "ALL", "--hostname", "sandbox", "--info-fd", str(info_fd),
-            "--clearenv", *env, *self._system, *identity, *tools, *mounts,
-        ]  # fmt: skip
-        return [*prlimit, "--", *bwrap, "--", *command]
-
-    @staticmethod
-    def _nproc(limits: SandboxLimits, cgrouped: bool) -> int:
-        # RLIMIT_NPROC counts every process of the sandbox user on the host, so concurrent
-        # runs share it: with a cgroup's pids.max capping each run alone, it only needs to
-        # stop a host-wide runaway; without one it is the per-run cap.
-        own = limits.processes + _BWRAP_PROCESSES
-        return max(own * _NPROC_RUNS, 1024) if cgrouped else own
-
-    async def _execute(
-        self, scratch: _Scratch, limits: SandboxLimits, command: Sequence[str], *, ro: bool = False
+        binds: Sequence[tuple[str, str]] = (),
+        env: Mapping[str, str] | None = None,
+        address_space_mb: int | None = None,
     ) -> Outcome:
         group = cgroup.create(limits) if self._identity.switch else None
         try:
             info_r, info_w = os.pipe()
             filter_r = seccomp.filter_fd()
             try:
-                argv = self.build_argv(
+                argv = self._launcher.argv(
                     scratch.root,
                     limits,
                     command,
@@ -355,6 +336,9 @@ class BwrapSandbox:
                     seccomp_fd=filter_r,
                     ro=ro,
                     cgrouped=group is not None,
+                    binds=binds,
+                    env=env,
+                    address_space_mb=address_space_mb,
                 )
                 log.debug("sandbox argv: %s", argv)
                 proc = await self._spawn(argv, (info_w, filter_r), group)
@@ -394,14 +378,21 @@ class BwrapSandbox:
             _release(proc, group)
         return proc
 
-    def _check_sandbox_ran(
-        self, outcome: Outcome, request: VerifyRequest, junit: bytes | None
-    ) -> None:
-        """SandboxError when the sandbox, not the code under test, failed."""
-        head = bytes(outcome.capture.head[:2000]).decode("utf-8", errors="replace")
+    @staticmethod
+    def _check_started(outcome: Outcome) -> None:
         if not outcome.started and not outcome.timed_out:
             said = bytes(outcome.errors.head[:2000]).decode("utf-8", errors="replace")
             raise SandboxError(f"bwrap could not set up the sandbox: {said.strip()}")
+
+    def _check_sandbox_ran(
+        self, outcome: Outcome, suite: suites.Suite, junit: bytes | None
+    ) -> None:
+        """SandboxError when the sandbox, not the code under test, failed."""
+        head = bytes(outcome.capture.head[:2000])
+        self._check_started(outcome)
         no_pytest = f"{self._python}: No module named pytest"
-        if request.command is None and junit is None and head.startswith(no_pytest):
+        ours = suite.command[:3] == [self._python, "-m", "pytest"]
+        if ours and junit is None and head.startswith(no_pytest.encode()):
             raise SandboxError(f"{no_pytest} (Debian: apt-get install python3-pytest)")
+        code = parse_trailer(bytes(outcome.errors.head)).get("exit_code")
+        suites.missing_runtime(suite, code if isinstance(code, int) else None, head)

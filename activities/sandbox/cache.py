@@ -1,8 +1,9 @@
 """The test cache: an identical run (same files, command, limits, sandbox image) is
 answered with the earlier report, marked ``cached``.
 
-Keyed by a sha256 over the request (files sorted by path) and the sandbox's fingerprint
-(the Docker image's content id, or bubblewrap's version and python). Reports of runs that
+Keyed by a sha256 over the request (files sorted by path; a workspace by its archive's
+sha256, dependencies and commands) and the sandbox's fingerprint (the Docker image's
+content id, or bubblewrap's version, python and wheel cache content). Reports of runs that
 timed out are not kept: a wall-time kill can depend on the machine's load, not the code.
 In memory, per worker process, least recently used out first.
 """
@@ -19,7 +20,7 @@ DEFAULT_ENTRIES = 1024
 
 
 def cache_key(request: VerifyRequest, backend: str, fingerprint: str) -> str:
-    material = {
+    material: dict[str, object] = {
         "files": sorted((f.path, f.content) for f in request.files),
         "framework": request.framework,
         "command": request.command,
@@ -28,6 +29,9 @@ def cache_key(request: VerifyRequest, backend: str, fingerprint: str) -> str:
         "backend": backend,
         "sandbox": fingerprint,
     }
+    if request.workspace is not None:  # the archive by its sha256, and what runs over it
+        material["workspace"] = request.workspace.model_dump(mode="json")
+        material["user_command"] = request.user_command
     encoded = json.dumps(material, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(encoded).hexdigest()
 

@@ -83,14 +83,34 @@ def _junit_case(case: ElementTree.Element) -> TestCaseResult:
     return TestCaseResult(name=full, outcome="passed")
 
 
-def parse_junit(data: bytes) -> list[TestCaseResult] | None:
-    """Test cases from pytest's --junitxml output; None when it cannot be trusted or read."""
+def _nested_cases(root: ElementTree.Element) -> list[TestCaseResult]:
+    """Node's JUnit: a test's name is its ``describe`` path (classname says only "test").
+    Walked with a stack, not recursion: the file is untrusted and may nest deeply."""
+    found: list[TestCaseResult] = []
+    # popped in document order
+    stack: list[tuple[ElementTree.Element, tuple[str, ...]]] = [(c, ()) for c in reversed(root)]
+    while stack and len(found) < MAX_TESTS:
+        element, path = stack.pop()
+        name = element.get("name", "?")
+        if element.tag == "testsuite":
+            stack += [(child, (*path, name)) for child in reversed(element)]
+        elif element.tag == "testcase":
+            case = _junit_case(element)
+            found.append(case.model_copy(update={"name": " > ".join((*path, name))}))
+    return found
+
+
+def parse_junit(data: bytes, *, nested: bool = False) -> list[TestCaseResult] | None:
+    """Test cases from pytest's --junitxml output (``nested``: node's JUnit reporter's);
+    None when it cannot be trusted or read."""
     if len(data) > MAX_JUNIT_BYTES or _DTD.search(data):
         return None
     try:
         root = ElementTree.fromstring(data)
     except ElementTree.ParseError:
         return None
+    if nested:
+        return _nested_cases(root)[:MAX_TESTS]
     return [_junit_case(case) for case in root.iter("testcase")][:MAX_TESTS]
 
 
@@ -181,7 +201,7 @@ def build_report(
     truncated = output_total > len(output)
     tests: list[TestCaseResult] = []
     if junit is not None:
-        tests = parse_junit(junit) or []
+        tests = parse_junit(junit, nested=framework == "node") or []
     elif framework == "unittest":
         tests = parse_unittest(text)
     summary = summarize(framework, tests, exit_code, timed_out, duration_s, wall_seconds, text)
