@@ -9,6 +9,9 @@ old histories still decrypt while new payloads use the newest key.
 Keys come from the environment only: ``NAESTRO_CODEC_KEYS`` is a comma-separated list of
 ``<key id>:<base64 of 32 random bytes>``, the newest (encrypting) key first. Generate one
 with ``naestro codec-keygen``.
+
+Payloads over ``payloads.external_threshold_bytes`` travel by reference
+(naestro/payload_store.py): encrypted first, then stored in Postgres.
 """
 
 from __future__ import annotations
@@ -32,10 +35,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import (
     DataConverter,
     DefaultFailureConverterWithEncodedAttributes,
+    ExternalStorage,
     PayloadCodec,
 )
 
+from naestro.config.settings import PayloadsConfig
 from naestro.errors import ConfigError, NaestroError
+from naestro.payload_store import external_storage
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger(__name__)
@@ -193,23 +199,33 @@ def codec_from_env(environ: Mapping[str, str] | None = None) -> EncryptionCodec 
     return EncryptionCodec(parse_keys(raw)) if raw.strip() else None
 
 
-def data_converter(codec: PayloadCodec | None) -> DataConverter:
+def data_converter(
+    codec: PayloadCodec | None, storage: ExternalStorage | None = None
+) -> DataConverter:
     """pydantic_data_converter plus the codec; failure messages and stacks are encoded too,
-    because an error can quote the text that caused it."""
-    if codec is None:
-        return pydantic_data_converter
-    return dataclasses.replace(
-        pydantic_data_converter,
-        payload_codec=codec,
-        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
-    )
+    because an error can quote the text that caused it. ``storage``: large payloads travel
+    by reference (naestro/payload_store.py); the SDK encrypts before it stores, so the
+    stored bytes are ciphertext whenever the codec is on."""
+    converter = pydantic_data_converter
+    if codec is not None:
+        converter = dataclasses.replace(
+            converter,
+            payload_codec=codec,
+            failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+        )
+    if storage is not None:
+        converter = dataclasses.replace(converter, external_storage=storage)
+    return converter
 
 
-def converter_from_env(environ: Mapping[str, str] | None = None) -> DataConverter:
+def converter_from_env(
+    environ: Mapping[str, str] | None = None, payloads: PayloadsConfig | None = None
+) -> DataConverter:
     """What every Naestro client and worker uses. Without keys, payloads are plaintext (the
     zero-setup dev default) and the log says so at INFO (`naestro -v`): a warning would
-    break every one-line CLI message."""
+    break every one-line CLI message. Payloads from ``payloads.external_threshold_bytes``
+    up go to the Postgres its ``database_url_env`` names, when that is set."""
     codec = codec_from_env(environ)
     if codec is None:
         log.info("%s is unset: Temporal payloads are NOT encrypted", KEYS_ENV)
-    return data_converter(codec)
+    return data_converter(codec, external_storage(payloads or PayloadsConfig(), environ))

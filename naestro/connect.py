@@ -14,6 +14,7 @@ from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
 
 from naestro.codec import converter_from_env
+from naestro.config.settings import PayloadsConfig
 from naestro.errors import NaestroError
 from naestro.telemetry.setup import install as install_telemetry
 
@@ -44,16 +45,19 @@ def target(address: str | None = None) -> str:
     return str(connect_config(address)["target_host"])
 
 
-async def connect(address: str | None = None, *, lazy: bool = False) -> Client:
-    """A client using the pydantic data converter and the payload codec
-    (NAESTRO_CODEC_KEYS), with the process's telemetry (its workers inherit it). Raises
+async def connect(
+    address: str | None = None, *, lazy: bool = False, payloads: PayloadsConfig | None = None
+) -> Client:
+    """A client using the pydantic data converter, the payload codec (NAESTRO_CODEC_KEYS)
+    and external storage for large payloads (``payloads``: temporal.yaml's, else the
+    defaults), with the process's telemetry (its workers inherit it). Raises
     TemporalUnreachable clearly."""
     config = connect_config(address)
     plugins = install_telemetry()
     try:
         return await Client.connect(
             **config,
-            data_converter=converter_from_env(),
+            data_converter=converter_from_env(payloads=payloads),
             lazy=lazy,
             plugins=plugins,
         )

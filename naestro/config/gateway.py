@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import os
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from naestro.contracts.task import MAX_PROMPT_CHARS
+
+# What a task body holds beside its prompt (kind, policy, budget, a workspace reference).
+BODY_OVERHEAD = 16 * 1024
 
 
 class _Strict(BaseModel):
@@ -57,8 +62,18 @@ class ApiConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8787, ge=0, le=65535, description="off 8000: vLLM's default")
     public_url: str = "http://127.0.0.1:8787"
-    max_prompt_chars: int = Field(default=100_000, ge=1, description="longer prompts get 413")
-    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    max_prompt_chars: int = Field(
+        default=100_000,
+        ge=1,
+        le=MAX_PROMPT_CHARS,
+        description="longer prompts get 413 (the API) or a one-line error (the CLI)",
+    )
+    max_body_bytes: int = Field(
+        default=1_000_000, ge=1024, description="larger bodies get 413 (workspaces excepted)"
+    )
+    max_workspace_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1024, description="larger uploads to /v1/blobs get 413"
+    )
     rate_limit: RateLimitConfig = RateLimitConfig()
     auth_cache_seconds: float = Field(
         default=5.0, ge=0, description="a verified key is trusted this long (revocation lag)"
@@ -74,3 +89,24 @@ class ApiConfig(_Strict):
     database_url_env: str = "DATABASE_URL"
     jwt: JwtConfig = JwtConfig()
     slack: SlackConfig = SlackConfig()
+
+    @model_validator(mode="after")
+    def _body_holds_a_prompt(self) -> ApiConfig:
+        """A prompt at the limit must fit in a body: else it would meet the body limit's
+        413, whose message does not name the prompt limit that was raised."""
+        needed = self.max_prompt_chars + BODY_OVERHEAD
+        if self.max_body_bytes < needed:
+            raise ValueError(
+                f"api.max_body_bytes ({self.max_body_bytes}) cannot hold a prompt of "
+                f"api.max_prompt_chars ({self.max_prompt_chars}): raise it to at least {needed}"
+            )
+        return self
+
+    def prompt_refusal(self, prompt: str) -> str | None:
+        """Why a prompt is refused, or None: the one rule the API (413) and the CLI use."""
+        if len(prompt) <= self.max_prompt_chars:
+            return None
+        return (
+            f"prompt: {len(prompt)} characters, over the limit of {self.max_prompt_chars} "
+            "(api.max_prompt_chars)"
+        )
