@@ -81,4 +81,5 @@ def task_result(state: TaskState, status: TaskStatusName, reason: str) -> TaskRe
         roles=role_summaries(state.calls),
         ledger=fold(state.calls),
         consensus=state.consensus,
+        checks=list(best.checks) if best else [],
     )

@@ -9,6 +9,8 @@ quality = the judge's score, for tasks without tests (code whose run collected n
 The test score is the fraction of tests passing; when the task showed examples
 (naestro/examples.py), its examples weigh 0.6 of it: they are the task's own words, the
 model's tests only the model's reading of them.
+A task's deterministic checks (an expected maths answer, a JSON schema) count as tests:
+naestro/checkers/report.py folds them into the report as one more suite.
 A refine round must raise quality by at least ``min_improvement`` (relative, the previous
 quality floored at 0.05) or refining stops: the improvement gate.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from naestro.contracts import JudgeVerdict, SandboxFile, VerificationReport
+from naestro.contracts.verify import CheckResult
 from naestro.examples import examples_passed
 
 QUALITY_FLOOR = 0.05
@@ -33,6 +36,7 @@ class Candidate:
     verdict: JudgeVerdict | None
     quality: float
     accepted_by_tests: bool = False  # passing tests were enough (review: unverified)
+    checks: tuple[CheckResult, ...] = ()  # deterministic checks (naestro/checkers/)
 
     def good_enough(self, threshold: float) -> bool:
         if self.accepted_by_tests:

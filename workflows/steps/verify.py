@@ -1,8 +1,10 @@
-"""Consensus on code: verify every proposal in the sandbox, in parallel, with the task's
-own examples (naestro/examples.py) beside each proposal's tests.
+"""Verification steps. Consensus on code: verify every proposal in the sandbox, in
+parallel, with the task's own examples (naestro/examples.py) beside each proposal's tests.
+Proposals whose verification outcomes are identical and passing (same tests, all passed)
+agree even when their text differs, so synthesis is skipped.
 
-Proposals whose verification outcomes are identical and passing (same tests, all
-passed) agree even when their text differs, so synthesis is skipped.
+A task's deterministic checks (``check_answer``): its answer against an expected maths
+answer or a JSON schema, in the check activity (activities/checks/) on the sandbox queue.
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import Priority
+from temporalio.exceptions import ActivityError, ApplicationError
 
+from activities.checks import CheckActivities
 from activities.sandbox.activity import SandboxActivities
-from naestro.contracts import ConsensusRequest, VerificationReport, VerifyRequest
+from naestro.checkers.select import checks_for
+from naestro.contracts import ConsensusRequest, TaskRequest, VerificationReport, VerifyRequest
+from naestro.contracts.verify import CheckRequest, CheckResult
 from naestro.examples import Example, with_examples
 from naestro.parsing import extract_files
-from naestro.presets import SANDBOX_RUN
+from naestro.presets import CHECK_RUN, SANDBOX_RUN
 
 
 async def verify_all(
@@ -63,3 +69,38 @@ def same_passing_outcomes(reports: list[VerificationReport]) -> bool:
         return False
     first = _outcomes(reports[0])
     return all(_outcomes(r) == first for r in reports[1:])
+
+
+async def check_answer(
+    request: TaskRequest, answer: str, task_queue: str, round_no: int
+) -> list[CheckResult]:
+    """The task's deterministic checks of ``answer`` (naestro/checkers/select.py: maths
+    against its expected answer, JSON against its schema), in parallel on the sandbox
+    queue. A check that fails is a result; the checks' machinery failing fails the task."""
+    spec = request.verify
+    wanted = checks_for(spec)
+    if spec is None or not wanted:
+        return []
+    runs = (
+        workflow.execute_activity_method(
+            CheckActivities.answer,
+            CheckRequest(
+                checker=name,
+                answer=answer,
+                expected_answer=spec.expected_answer if name == "math" else None,
+                json_schema=spec.json_schema if name == "json_schema" else None,
+            ),
+            task_queue=task_queue,
+            start_to_close_timeout=CHECK_RUN.start_to_close,
+            retry_policy=CHECK_RUN.retry,
+            summary=f"check round {round_no}: {name}",
+            priority=Priority(priority_key=request.priority),
+        )
+        for name in wanted
+    )
+    try:
+        return list(await asyncio.gather(*runs))
+    except ActivityError as err:
+        raise ApplicationError(
+            f"verify failed: {err.cause or err}", type="TaskFailed", non_retryable=True
+        ) from err
