@@ -19,10 +19,17 @@ PII.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from typing import Literal
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal
 
-from naestro.contracts import ChatMessage, Location, PiiAction, PiiScanResult, TaskResult
+from naestro.contracts import (
+    ChatMessage,
+    Location,
+    PiiAction,
+    PiiScanResult,
+    TaskResult,
+    ToolCall,
+)
 from naestro.errors import PiiPolicyBlocked
 from naestro.pii.redaction import pseudonymize, restore, scan
 
@@ -44,11 +51,17 @@ def action_for(pii: PiiScanResult, location: Location) -> PiiAction:
     return provider_action(pii.cloud_action, pii.local_action, location, bool(pii.findings))
 
 
-def blocked_reason(pii: PiiScanResult, location: Location, provider_id: str, tenant: str) -> str:
+def blocked_reason(
+    pii: PiiScanResult,
+    location: Location,
+    provider_id: str,
+    tenant: str,
+    audience: str = "provider",
+) -> str:
     kinds = ", ".join(sorted({f.entity_type for f in pii.findings}))
     return (
         f"PII policy of tenant {tenant!r} blocks sending {kinds} "
-        f"to {location} provider {provider_id}"
+        f"to {location} {audience} {provider_id}"
     )
 
 
@@ -67,15 +80,62 @@ def for_provider(
     if action == "block":
         raise PiiPolicyBlocked(blocked_reason(pii, location, provider_id, tenant))
     if action == "redact" and pii.mapping:
-        return [
-            m.model_copy(update={"content": pseudonymize(m.content, pii.mapping)}) for m in messages
-        ], True
+        return [_pseudonymized(m, pii.mapping) for m in messages], True
     return list(messages), False
+
+
+def _pseudonymized(message: ChatMessage, mapping: Mapping[str, str]) -> ChatMessage:
+    """A message with the prompt's PII as placeholders: its text and its tool calls'."""
+    update: dict[str, Any] = {"content": pseudonymize(message.content, mapping)}
+    if message.tool_calls:
+        update["tool_calls"] = [
+            _arguments_mapped(c, lambda t: pseudonymize(t, mapping)) for c in message.tool_calls
+        ]
+    return message.model_copy(update=update)
 
 
 def from_provider(text: str, pii: PiiScanResult, redacted: bool) -> str:
     """A provider's reply as the workflow keeps it: placeholders restored when it had them."""
     return restore(text, pii.mapping) if redacted else text
+
+
+def calls_from_provider(
+    calls: list[ToolCall], pii: PiiScanResult, redacted: bool
+) -> list[ToolCall]:
+    """A reply's tool calls as the workflow keeps them: placeholders in their arguments
+    restored when the provider saw placeholders (the tool's own policy applies next)."""
+    if not redacted or not pii.mapping:
+        return calls
+    return [_arguments_mapped(c, lambda t: restore(t, pii.mapping)) for c in calls]
+
+
+def for_tool(
+    scan: PiiScanResult, location: Location, server: str, tenant: str, arguments: dict[str, Any]
+) -> dict[str, Any]:
+    """The arguments a tool server at ``location`` may get, from the scan of their text:
+    placeholders for PII under ``redact``. Raises PiiPolicyBlocked under ``block``."""
+    action = action_for(scan, location)
+    if action == "block":
+        raise PiiPolicyBlocked(blocked_reason(scan, location, server, tenant, "tool server"))
+    if action == "redact" and scan.mapping:
+        redacted: dict[str, Any] = _strings(arguments, lambda t: pseudonymize(t, scan.mapping))
+        return redacted
+    return arguments
+
+
+def _arguments_mapped(call: ToolCall, change: Callable[[str], str]) -> ToolCall:
+    return call.model_copy(update={"arguments": _strings(call.arguments, change)})
+
+
+def _strings(value: Any, change: Callable[[str], str]) -> Any:
+    """``value`` (JSON data) with ``change`` applied to every string in it, keys too."""
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, dict):
+        return {change(k): _strings(v, change) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strings(v, change) for v in value]
+    return value
 
 
 def masked(text: str) -> str:

@@ -213,3 +213,94 @@ def gemini_error(
     if details is not None:
         error["details"] = details
     return Reply(status, {"error": error}, headers=dict(headers or {}))
+
+
+# ---------------------------------------------------------------- native tool calls
+
+
+def openai_tool_calls(calls: list[tuple[str, str, Any]], *, model: str, usage: Any) -> Any:
+    """A completion that calls tools: ``(id, name, arguments)`` each."""
+    body = openai_completion("", model=model, usage=usage)
+    body["choices"][0]["message"] = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": i, "type": "function", "function": {"name": n, "arguments": json.dumps(a)}}
+            for i, n, a in calls
+        ],
+    }
+    body["choices"][0]["finish_reason"] = "tool_calls"
+    return body
+
+
+def openai_tool_call_stream(
+    calls: list[tuple[str, str, Any]], *, model: str, usage: Any, text: str = ""
+) -> Reply:
+    """Tool calls as a server streams them: per call a first delta with its id and name,
+    then its JSON arguments in two pieces, all keyed by the call's index."""
+    frames = [_openai_chunk(model, [{"index": 0, "delta": {"role": "assistant"}}])]
+    if text:
+        frames.append(_openai_chunk(model, [{"index": 0, "delta": {"content": text}}]))
+    for index, (call_id, name, arguments) in enumerate(calls):
+        head = {"index": index, "id": call_id, "type": "function"}
+        head["function"] = {"name": name, "arguments": ""}
+        frames.append(_openai_chunk(model, [{"index": 0, "delta": {"tool_calls": [head]}}]))
+        raw = json.dumps(arguments)
+        for piece in (raw[: len(raw) // 2], raw[len(raw) // 2 :]):
+            delta = {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
+            frames.append(_openai_chunk(model, [{"index": 0, "delta": delta}]))
+    finish = {"index": 0, "delta": {}, "finish_reason": "tool_calls"}
+    frames += [_openai_chunk(model, [finish]), _openai_chunk(model, [], usage), "data: [DONE]\n\n"]
+    return Reply(events=tuple(frames))
+
+
+def anthropic_tool_use(calls: list[tuple[str, str, Any]], *, model: str, usage: Any) -> Any:
+    body = anthropic_message("", model=model, usage=usage)
+    body["content"] = [{"type": "tool_use", "id": i, "name": n, "input": a} for i, n, a in calls]
+    body["stop_reason"] = "tool_use"
+    return body
+
+
+def anthropic_tool_use_stream(
+    calls: list[tuple[str, str, Any]], *, model: str, usage: Any, text: str = ""
+) -> Reply:
+    """A text block (when ``text``), then one tool_use block per call whose JSON input
+    arrives in two input_json_delta pieces."""
+    start = anthropic_message("", model=model, usage={**usage, "output_tokens": 1})
+    start["content"], start["stop_reason"] = [], None
+    frames = [sse({"type": "message_start", "message": start}, "message_start")]
+    blocks: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    if text:
+        blocks.append(({"type": "text", "text": ""}, [{"type": "text_delta", "text": text}]))
+    for call_id, name, arguments in calls:
+        raw = json.dumps(arguments)
+        pieces = [raw[: len(raw) // 2], raw[len(raw) // 2 :]]
+        block = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+        blocks.append((block, [{"type": "input_json_delta", "partial_json": p} for p in pieces]))
+    for index, (block, deltas) in enumerate(blocks):
+        start_block = {"type": "content_block_start", "index": index, "content_block": block}
+        frames.append(sse(start_block, "content_block_start"))
+        for delta in deltas:
+            event = {"type": "content_block_delta", "index": index, "delta": delta}
+            frames.append(sse(event, "content_block_delta"))
+        frames.append(sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
+    end = {"stop_reason": "tool_use", "stop_sequence": None}
+    frames += [
+        sse(
+            {"type": "message_delta", "delta": end, "usage": {"output_tokens": 9}},
+            "message_delta",
+        ),
+        sse({"type": "message_stop"}, "message_stop"),
+    ]
+    return Reply(events=tuple(frames))
+
+
+def gemini_function_calls(calls: list[tuple[str | None, str, Any]]) -> list[Any]:
+    """The parts of a reply that calls functions (``id`` None: Gemini gave it none)."""
+    parts = []
+    for call_id, name, arguments in calls:
+        call: dict[str, Any] = {"name": name, "args": arguments}
+        if call_id is not None:
+            call["id"] = call_id
+        parts.append({"functionCall": call})
+    return parts
