@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from temporalio.client import WorkflowExecution, WorkflowExecutionStatus
 
@@ -21,6 +22,11 @@ def execution_state(status: WorkflowExecutionStatus | None) -> ExecutionState:
     return name if name != "canceled" else "cancelled"  # type: ignore[return-value]
 
 
+def task_url(gw: Gateway, task_id: str) -> str:
+    """The task's page in the Temporal UI."""
+    return workflow_url(task_id, gw.client.namespace, gw.settings.dev.ui_port)
+
+
 async def task_view(gw: Gateway, who: Principal, task_id: str) -> TaskView:
     status = await owned(gw, who, task_id)
     state = execution_state(status)
@@ -29,9 +35,10 @@ async def task_view(gw: Gateway, who: Principal, task_id: str) -> TaskView:
         result = await gw.handle(task_id).result()
         await gw.cache.settle(result)
     view = await status_view(gw, task_id) if result is None else None
+    listed = _attributes(await gw.handle(task_id).describe())
     return TaskView(
         task_id=task_id,
-        tenant=who.tenant,
+        tenant=listed.pop("tenant") or who.tenant,
         state=state,
         phase="done" if result else (view.phase if view else None),
         status=result.status if result else (view.status if view else None),
@@ -39,8 +46,23 @@ async def task_view(gw: Gateway, who: Principal, task_id: str) -> TaskView:
         spend=result.spend if result else (view.spend if view else None),
         pending_approval=view.pending_approval if view else None,
         result=result,
-        url=workflow_url(task_id, gw.client.namespace),
+        url=task_url(gw, task_id),
+        **listed,
     )
+
+
+def _attributes(execution: WorkflowExecution) -> dict[str, Any]:
+    """What a task's search attributes and execution say of it (TaskView fields)."""
+    attrs = execution.typed_search_attributes
+    return {
+        "tenant": attrs.get(search.TENANT),
+        "kind": attrs.get(search.KIND),
+        "policy": attrs.get(search.POLICY),
+        "cost_usd": attrs.get(search.COST),
+        "confidence": attrs.get(search.CONFIDENCE),
+        "created_at": execution.start_time,
+        "closed_at": execution.close_time,
+    }
 
 
 def _quote(value: str) -> str:
@@ -52,6 +74,8 @@ def visibility_query(
     status: str | None,
     kind: str | None,
     workflow_type: str = names.TASK_WORKFLOW,
+    *,
+    policy: str | None = None,
 ) -> str:
     """The visibility query; the caller's tenant is always part of it (isolation)."""
     parts = [f"WorkflowType = {_quote(workflow_type)}"]
@@ -61,30 +85,40 @@ def visibility_query(
         parts.append(f"{search.STATUS.name} = {_quote(status)}")
     if kind:
         parts.append(f"{search.KIND.name} = {_quote(kind)}")
+    if policy:
+        parts.append(f"{search.POLICY.name} = {_quote(policy)}")
     return " AND ".join(parts)
 
 
-def _row(execution: WorkflowExecution, tenant: str, namespace: str) -> TaskView:
+def _row(gw: Gateway, execution: WorkflowExecution, tenant: str) -> TaskView:
+    listed = _attributes(execution)
     attrs = execution.typed_search_attributes
     return TaskView(
         task_id=execution.id,
-        tenant=attrs.get(search.TENANT) or tenant,
+        tenant=listed.pop("tenant") or tenant,
         state=execution_state(execution.status),
         phase=attrs.get(search.PHASE),
         status=attrs.get(search.STATUS),
-        url=workflow_url(execution.id, namespace),
+        url=task_url(gw, execution.id),
+        **listed,
     )
 
 
 async def list_tasks(
-    gw: Gateway, who: Principal, status: str | None, kind: str | None, tenant: str | None
+    gw: Gateway,
+    who: Principal,
+    status: str | None,
+    kind: str | None,
+    tenant: str | None,
+    policy: str | None = None,
 ) -> list[TaskView]:
+    """The newest tasks first (visibility's order: start time, descending)."""
     if tenant is not None and tenant != who.tenant and not who.allows("admin"):
         tenant = who.tenant  # only an admin may look at another tenant
-    query = visibility_query(tenant or who.tenant, status, kind)
+    query = visibility_query(tenant or who.tenant, status, kind, policy=policy)
     rows: list[TaskView] = []
     async for execution in gw.client.list_workflows(query, limit=LIST_LIMIT):
-        rows.append(_row(execution, who.tenant, gw.client.namespace))
+        rows.append(_row(gw, execution, who.tenant))
     return rows
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio.client import (
@@ -79,7 +79,9 @@ async def start_task(
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         priority=Priority(priority_key=request.priority),
-        search_attributes=search.initial(request.kind, request.tenant, request.priority),
+        search_attributes=search.initial(
+            request.kind, request.tenant, request.priority, policy=request.policy
+        ),
         static_summary=summary,
     )
     if deployment is not None:
@@ -105,7 +107,7 @@ async def _mirror(
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             priority=Priority(priority_key=request.priority),
             search_attributes=search.initial(
-                request.kind, request.tenant, request.priority, shadow=True
+                request.kind, request.tenant, request.priority, policy=request.policy, shadow=True
             ),
             versioning_override=PinnedVersioningOverride(
                 WorkerDeploymentVersion(target.deployment, target.build_id)
@@ -156,31 +158,6 @@ async def cancel_task(client: Client, task_id: str, reason: str) -> None:
         name = status.name.lower() if status else "unknown"
         raise NaestroError(f"task {task_id} is not running (it is {name})")
     await task_handle(client, task_id).signal(names.CANCEL_SIGNAL, CancelRequest(reason=reason))
-
-
-async def follow(
-    handle: WorkflowHandle[object, TaskResult],
-    on_status: Callable[[TaskStatusView], Awaitable[None] | None],
-    interval: float = 0.5,
-) -> TaskResult:
-    """Wait for the result, reporting the status query's view as it changes."""
-    result_task = asyncio.ensure_future(handle.result())
-    last: TaskStatusView | None = None
-    try:
-        while not result_task.done():
-            try:
-                view = await handle.query(names.STATUS_QUERY, result_type=TaskStatusView)
-            except RPCError:
-                view = None  # the first workflow task may not have run yet
-            if view is not None and view != last:
-                last = view
-                shown = on_status(view)
-                if shown is not None:
-                    await shown
-            await asyncio.wait({result_task}, timeout=interval)
-        return result_task.result()
-    finally:
-        result_task.cancel()
 
 
 # Research jobs (ResearchWorkflow, by name: names.RESEARCH_*)

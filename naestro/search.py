@@ -10,6 +10,7 @@ from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSear
 PHASE = SearchAttributeKey.for_keyword("NaestroPhase")
 KIND = SearchAttributeKey.for_keyword("NaestroKind")
 TENANT = SearchAttributeKey.for_keyword("NaestroTenant")
+POLICY = SearchAttributeKey.for_keyword("NaestroPolicy")  # the policy a task runs under
 STATUS = SearchAttributeKey.for_keyword("NaestroStatus")
 PRIORITY = SearchAttributeKey.for_int("NaestroPriority")
 COST = SearchAttributeKey.for_float("NaestroCostUsd")
@@ -24,6 +25,7 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     PHASE,
     KIND,
     TENANT,
+    POLICY,
     STATUS,
     PRIORITY,
     COST,
@@ -34,7 +36,7 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
 
 
 def initial(
-    kind: str, tenant: str, priority: int, *, shadow: bool = False
+    kind: str, tenant: str, priority: int, *, policy: str | None = None, shadow: bool = False
 ) -> TypedSearchAttributes:
     """A new task's attributes, set at start so it is findable before its first step."""
     pairs: list[SearchAttributePair[Any]] = [
@@ -44,6 +46,8 @@ def initial(
         SearchAttributePair(STATUS, "running"),
         SearchAttributePair(PHASE, "pii"),
     ]
+    if policy is not None:
+        pairs.append(SearchAttributePair(POLICY, policy))
     if shadow:
         pairs.append(SearchAttributePair(SHADOW, True))
     return TypedSearchAttributes(pairs)

@@ -72,8 +72,10 @@ async def list_tasks(
     status_: Annotated[TaskStatusName | None, Query(alias="status")] = None,
     kind: TaskKind | None = None,
     tenant: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")] = None,
+    policy: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")] = None,
 ) -> TaskList:
-    return TaskList(tasks=await views.list_tasks(gw, who, status_, kind, tenant))
+    """The caller's tenant's tasks, newest first (`tenant`: an admin's choice of tenant)."""
+    return TaskList(tasks=await views.list_tasks(gw, who, status_, kind, tenant, policy))
 
 
 @router.get("/{task_id}", response_model=TaskView, responses=NOT_FOUND)

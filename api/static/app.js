@@ -1,11 +1,39 @@
-// Naestro's web page: plain JS, no build step. Talks to the same API as every client.
+// Naestro's web console: plain JS, no build step. Talks to the same API as every client.
+// This file: helpers, the caller's config, routing (#/ and #/tasks/<id>), submitting a
+// task, the approvals inbox and boot. tasks.js, task.js, engines.js, research.js: the rest.
 "use strict";
 const $ = (id) => document.getElementById(id);
 const PHASES = ["pii", "plan", "approve", "implement", "verify", "refine", "review", "done"];
-let current = null;
+const state = { config: null };
 
 $("apikey").value = localStorage.getItem("naestro-key") || "";
 $("apikey").addEventListener("change", () => { localStorage.setItem("naestro-key", $("apikey").value); boot(); });
+
+// An element with properties and children; text always goes in as text, never as HTML.
+function h(tag, props, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined && child !== false) node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+const fmt = {
+  usd: (x) => x === null || x === undefined ? "n/a" : "$" + Number(x).toFixed(4),
+  num: (x) => x === null || x === undefined ? "n/a" : Number(x).toLocaleString("en"),
+  score: (x) => x === null || x === undefined ? "n/a" : Number(x).toFixed(2),
+  ms: (x) => x === null || x === undefined ? "n/a" : x >= 1000 ? (x / 1000).toFixed(1) + " s" : Math.round(x) + " ms",
+  when: (iso) => iso ? new Date(iso).toLocaleString([], { dateStyle: "short", timeStyle: "medium" }) : "",
+  clock: (iso) => iso ? new Date(iso).toLocaleTimeString() : "",
+};
 
 function headers(extra) {
   return Object.assign({ "Authorization": "Bearer " + $("apikey").value }, extra || {});
@@ -18,39 +46,20 @@ async function api(path, options) {
   return body;
 }
 
-async function loadPolicies() {
-  const models = await api("/v1/models");
-  const select = $("policy");
-  const chosen = select.value;
-  select.innerHTML = '<option value="auto">auto</option>';
-  for (const m of models.data) {
-    const policy = m.id.split(":")[1];
-    if (policy) select.insertAdjacentHTML("beforeend", `<option value="${policy}">${policy}</option>`);
+// One server-sent event as {type, seq, at, data}: a progress event's body is a TaskEvent
+// ({seq, type, at, data}); other events (token, end) carry their data as the body itself.
+function sseEvent(name, id, text) {
+  const body = JSON.parse(text);
+  if (body && typeof body === "object" && typeof body.type === "string" && body.data && typeof body.data === "object") {
+    return { type: body.type, seq: body.seq !== undefined ? body.seq : id, at: body.at || null, data: body.data };
   }
-  select.value = chosen || "auto";
+  return { type: name || "message", seq: id, at: null, data: body };
 }
 
-function showPhase(phase) {
-  const at = PHASES.indexOf(phase);
-  $("phases").innerHTML = PHASES.map((p, i) =>
-    `<span class="${i < at ? "done" : i === at ? "now" : ""}">${p}</span>`).join("");
-}
-
-function showResult(view) {
-  const r = view.result;
-  $("result").hidden = false;
-  $("outcome").textContent = r.status + (view.cached ? " (cached)" : "");
-  $("confidence").textContent = r.verdict ? r.verdict.score.toFixed(2) : "n/a";
-  $("verification").textContent = r.verification ? (r.verification.passed ? "passed" : "failed") + " " + r.verification.summary : "not run";
-  $("cost").textContent = "$" + r.spend.usd.toFixed(4) + " / " + (r.spend.input_tokens + r.spend.output_tokens) + " tokens";
-  $("answer").textContent = r.answer || r.reason;
-  $("status").textContent = r.status + ": " + r.reason;
-  showPhase("done");
-}
-
-async function readEvents(path, onEvent, signal) {
+async function readEvents(path, onEvent, signal, lastId) {
   // Server-sent events over fetch (EventSource cannot send the Authorization header).
-  const reply = await fetch(path, { headers: headers(), signal: signal });
+  const extra = lastId ? { "Last-Event-ID": String(lastId) } : {};
+  const reply = await fetch(path, { headers: headers(extra), signal: signal });
   if (!reply.ok) throw new Error(`${path}: HTTP ${reply.status}`);
   const reader = reply.body.getReader();
   const decoder = new TextDecoder();
@@ -62,44 +71,76 @@ async function readEvents(path, onEvent, signal) {
     const blocks = buffer.split(/\r?\n\r?\n/);
     buffer = blocks.pop();
     for (const block of blocks) {
-      const data = block.split(/\r?\n/).filter((l) => l.startsWith("data:")).map((l) => l.slice(5)).join("\n");
-      if (data) onEvent(JSON.parse(data));
+      let name = "", id = null;
+      const data = [];
+      for (const line of block.split(/\r?\n/)) {
+        if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+        else if (line.startsWith("event:")) name = line.slice(6).trim();
+        else if (line.startsWith("id:")) id = line.slice(3).trim();
+      }
+      if (data.length) onEvent(sseEvent(name, id, data.join("\n")), id);
     }
   }
 }
 
-async function follow(taskId) {
-  await readEvents(`/v1/tasks/${taskId}/events`, (event) => {
-    if (event.type === "phase") { showPhase(event.data.phase); $("status").textContent = "phase " + event.data.phase; }
-    if (event.type === "approval" && event.data.event === "requested") $("status").textContent = `waiting for ${event.data.stage} approval`;
-    if (event.type === "waiting") $("status").textContent = `waiting for a provider: ${event.data.reason}`;
-    if (event.type === "model_call") $("status").textContent = `${event.data.role} via ${event.data.provider}: ${event.data.output_tokens} tokens`;
-    refreshInbox();
-  });
-  showResult(await api(`/v1/tasks/${taskId}`));
+// Follow a stream to its end (a `status` or `end` event), resuming with Last-Event-ID
+// when the connection drops before it.
+async function followEvents(path, onEvent, signal) {
+  let lastId = null, finished = false, failures = 0;
+  while (!finished) {
+    try {
+      await readEvents(path, (event, id) => {
+        if (id) lastId = id;
+        if (event.type === "status" || event.type === "end") finished = true;
+        onEvent(event);
+      }, signal, lastId);
+      failures = 0;
+    } catch (err) {
+      if (err.name === "AbortError" || ++failures > 5) throw err;
+    }
+    if (!finished) await new Promise((done) => setTimeout(done, 1000));
+  }
+}
+
+function options(select, values, first) {
+  const chosen = select.value;
+  select.replaceChildren(...(first ? [h("option", { value: first[0], text: first[1] })] : []),
+    ...values.map((v) => h("option", { value: v, text: v })));
+  if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+}
+
+async function loadConfig() {
+  const config = await api("/v1/console");
+  state.config = config;
+  $("whoami").textContent = `${config.tenant}${config.admin ? " (admin)" : ""}`;
+  $("temporal-ui").href = `${config.temporal_ui_url}/namespaces/${encodeURIComponent(config.namespace)}/workflows`;
+  $("temporal-ui").hidden = false;
+  options($("policy"), config.policies.filter((p) => p !== "default"), ["auto", "auto"]);
+  options($("f-status"), config.statuses, ["", "any"]);
+  options($("f-kind"), config.kinds, ["", "any"]);
+  options($("f-policy"), config.policies, ["", "any"]);
+  $("f-tenant-label").hidden = !config.admin;
+  for (const col of document.querySelectorAll(".tenant-col")) col.hidden = !config.admin;
+}
+
+function remember(taskId, prompt) {
+  // The prompt, for "refine" (the API does not give a task's prompt back); this tab only.
+  try { sessionStorage.setItem("naestro-prompt:" + taskId, prompt); } catch (err) { /* full */ }
 }
 
 async function generate() {
   $("error").textContent = "";
-  $("result").hidden = true;
   try {
     const view = await api("/v1/tasks", { method: "POST", body: JSON.stringify({
       prompt: $("prompt").value, policy: $("policy").value, kind: $("kind").value }) });
-    current = view.task_id;
-    $("progress").hidden = false;
-    $("taskid").textContent = view.task_id;
-    if (view.cached) return showResult(view);
-    showPhase(view.phase);
-    await follow(view.task_id);
+    remember(view.task_id, $("prompt").value);
+    location.hash = "#/tasks/" + encodeURIComponent(view.task_id);
   } catch (err) { $("error").textContent = err.message; }
 }
 
-async function decide(taskId, req, action) {
-  try {
-    await api(`/v1/tasks/${taskId}/approval`, { method: "POST", body: JSON.stringify({
-      action: action, stage: req.stage, content_hash: req.content_hash }) });
-  } catch (err) { $("error").textContent = err.message; }
-  refreshInbox();
+async function decide(taskId, req, action, comment) {
+  await api(`/v1/tasks/${encodeURIComponent(taskId)}/approval`, { method: "POST", body: JSON.stringify({
+    action: action, stage: req.stage, content_hash: req.content_hash, comment: comment || "" }) });
 }
 
 async function refreshInbox() {
@@ -107,139 +148,38 @@ async function refreshInbox() {
   let inbox;
   try { inbox = await api("/v1/approvals"); } catch (err) { return; }
   const box = $("inbox");
-  if (!inbox.pending.length) { box.innerHTML = "<p>nothing waits for you</p>"; return; }
-  box.innerHTML = "";
-  for (const p of inbox.pending) {
-    const item = document.createElement("div");
-    item.className = "item";
-    item.dataset.task = p.task_id;
-    item.innerHTML = `<b>${p.request.stage}</b> of <code>${p.task_id}</code><pre></pre>
-      <button class="primary approve">Approve</button> <button class="danger reject">Reject</button>`;
-    item.querySelector("pre").textContent = p.request.preview;
-    item.querySelector(".approve").onclick = () => decide(p.task_id, p.request, "approve");
-    item.querySelector(".reject").onclick = () => decide(p.task_id, p.request, "reject");
-    box.appendChild(item);
-  }
+  if (!inbox.pending.length) { box.replaceChildren(h("p", { text: "nothing waits for you" })); return; }
+  box.replaceChildren(...inbox.pending.map((p) => {
+    const act = (action) => () => decide(p.task_id, p.request, action)
+      .catch((err) => { $("error").textContent = err.message; }).then(refreshInbox);
+    return h("div", { class: "item", dataset: { task: p.task_id } },
+      h("b", { text: p.request.stage }), " of ",
+      h("a", { href: "#/tasks/" + encodeURIComponent(p.task_id) }, h("code", { text: p.task_id })),
+      h("pre", { text: p.request.preview }),
+      h("button", { class: "primary approve", onclick: act("approve") }, "Approve"), " ",
+      h("button", { class: "danger reject", onclick: act("reject") }, "Reject"));
+  }));
+}
+
+function route() {
+  const match = location.hash.match(/^#\/tasks\/([^/]+)$/);
+  $("home").hidden = Boolean(match);
+  $("task").hidden = !match;
+  if (match) openTask(decodeURIComponent(match[1]));
+  else { closeTask(); refreshTasks(); refreshEngines(); }
 }
 
 $("generate").onclick = generate;
-$("copy").onclick = async () => { await navigator.clipboard.writeText($("answer").textContent).catch(() => {}); $("note").textContent = "copied"; };
-$("refine").onclick = () => { $("prompt").value = "Refine this answer:\n\n" + $("answer").textContent + "\n\nOriginal task: " + $("prompt").value; $("prompt").focus(); };
-$("report").onclick = async () => {
-  const comment = window.prompt("What is wrong with this result?", "");
-  if (comment === null) return;
-  try {
-    const receipt = await api(`/v1/tasks/${current}/feedback`, { method: "POST", body: JSON.stringify({ kind: "issue", comment: comment }) });
-    $("note").textContent = `issue #${receipt.id} recorded for ${current}`;
-  } catch (err) { $("note").textContent = err.message; }
-};
+window.addEventListener("hashchange", route);
 
-// Research jobs: the running ones, one job's view with its live events, and steering.
-let researchJob = null;
-let researchStream = null;
-
-function listItem(text, button) {
-  const li = document.createElement("li");
-  li.textContent = text;
-  if (button) { li.append(" "); li.appendChild(button); }
-  return li;
-}
-
-async function refreshResearch() {
-  if (!$("apikey").value) return;
-  let list;
-  try { list = await api("/v1/research"); } catch (err) { return; }
-  const running = list.jobs.filter((j) => j.state === "running");
-  const box = $("rjobs");
-  box.innerHTML = running.length ? "" : "<p>no running research jobs</p>";
-  for (const j of running) {
-    const item = document.createElement("div");
-    item.className = "item job";
-    item.dataset.job = j.job_id;
-    const cost = j.cost_usd == null ? "" : ` · $${j.cost_usd.toFixed(4)}`;
-    item.textContent = `${j.job_id} · ${j.status || j.state}${j.iteration == null ? "" : " · iteration " + j.iteration}${cost}`;
-    if (j.goal) { const goal = document.createElement("div"); goal.textContent = j.goal; item.appendChild(goal); }
-    item.onclick = () => openResearch(j.job_id);
-    box.appendChild(item);
-  }
-}
-
-function showResearch(view) {
-  $("rjob").hidden = false;
-  $("rsteer").hidden = !$("apikey").value || view.status === "done";
-  $("rjobid").textContent = view.job_id;
-  $("rgoaltext").textContent = view.goal;
-  $("rstatus").textContent = view.status + (view.stop_reason ? ` (${view.stop_reason})` : "");
-  $("riteration").textContent = `${view.iteration} of ${view.budget.max_iterations} (run ${view.run})`;
-  $("rspend").textContent = `$${view.spend.usd.toFixed(4)} of $${view.budget.max_usd.toFixed(2)}, ${view.spend.tokens} of ${view.budget.max_tokens} tokens`;
-  $("rprogress").textContent = view.progress == null ? "n/a" : view.progress.toFixed(2);
-  $("rquestions").replaceChildren(...view.questions.map((q) => {
-    let drop = null;
-    if (q.status === "open" && !$("rsteer").hidden) {
-      drop = document.createElement("button");
-      drop.textContent = "Drop";
-      drop.className = "drop";
-      drop.onclick = () => steer({ action: "drop_question", question_id: q.id });
-    }
-    return listItem(`${q.id} [${q.status}] ${q.text}`, drop);
-  }));
-  $("rcount").textContent = `(${view.findings} in all)`;
-  $("rfindings").replaceChildren(...view.recent.slice().reverse().map((h) =>
-    listItem(`iteration ${h.iteration}, ${h.question_id}: ${h.headline}${h.sources.length ? " [" + h.sources.join(", ") + "]" : ""}`)));
-  $("rpending").replaceChildren(...(view.pending.length ? view.pending : [null]).map((c) =>
-    listItem(c ? `${c.action} ${c.question || c.question_id || c.goal || ""}`.trim() : "none")));
-}
-
-async function loadResearch() {
-  if (!researchJob) return;
-  try { showResearch(await api(`/v1/research/${researchJob}`)); } catch (err) { $("rerror").textContent = err.message; }
-}
-
-async function openResearch(jobId) {
-  if (researchStream) researchStream.abort();
-  researchJob = jobId;
-  researchStream = new AbortController();
-  $("rerror").textContent = "";
-  $("rnote").textContent = "";
-  $("revents").textContent = "";
-  await loadResearch();
-  readEvents(`/v1/research/${jobId}/events`, (event) => {
-    const data = Object.entries(event.data || {}).filter(([, v]) => typeof v !== "object").map(([k, v]) => `${k} ${v}`).join(", ");
-    $("revents").textContent += `[${event.seq}] ${event.type}: ${data}\n`;
-    $("revents").scrollTop = $("revents").scrollHeight;
-    if (event.type !== "model_call") loadResearch();
-  }, researchStream.signal).then(loadResearch).catch((err) => { if (err.name !== "AbortError") $("rerror").textContent = err.message; });
-}
-
-async function startResearch() {
-  $("rerror").textContent = "";
-  try {
-    const job = await api("/v1/research", { method: "POST", body: JSON.stringify({
-      goal: $("rgoal").value, budget: { max_usd: Number($("rmaxusd").value) } }) });
-    await openResearch(job.job_id);
+async function boot() {
+  if ($("apikey").value) {
+    try { await loadConfig(); } catch (err) { $("error").textContent = err.message; }
+    refreshInbox();
     refreshResearch();
-  } catch (err) { $("rerror").textContent = err.message; }
+  }
+  closeTask();  // a new key: read the task again
+  route();
 }
-
-async function steer(command) {
-  $("rnote").textContent = "";
-  try {
-    const outcome = await api(`/v1/research/${researchJob}/steer`, { method: "POST",
-      body: JSON.stringify(Object.assign({ reason: $("rreason").value }, command)) });
-    $("rnote").textContent = `${outcome.message} (applies at iteration ${outcome.applies_at})`;
-  } catch (err) { $("rnote").textContent = err.message; }
-  loadResearch();
-}
-
-$("rstart").onclick = startResearch;
-$("radd").onclick = () => steer({ action: "add_question", question: $("rquestion").value });
-$("rredirect").onclick = () => steer({ action: "redirect", goal: $("rredirectgoal").value });
-$("rbudget").onclick = () => steer({ action: "budget", max_usd: Number($("rbudgetusd").value) });
-$("rpause").onclick = () => steer({ action: "pause" });
-$("rresume").onclick = () => steer({ action: "resume" });
-$("rstop").onclick = () => steer({ action: "stop" });
-
-function boot() { if ($("apikey").value) { loadPolicies().catch((e) => { $("error").textContent = e.message; }); refreshInbox(); refreshResearch(); } }
-boot();
+window.addEventListener("DOMContentLoaded", boot);
 setInterval(refreshInbox, 2000);
-setInterval(refreshResearch, 5000);
