@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck bench bench-pii bench-quality bench-retrieval bench-rollout bench-telemetry dev histories clean
+.PHONY: install demo test lint typecheck bench bench-stream bench-pii bench-quality bench-retrieval bench-rollout bench-telemetry dev histories clean
 
 install:
 	./scripts/bootstrap.sh
@@ -32,6 +32,11 @@ bench: install
 	$(PY) bench/fanout.py
 	$(PY) bench/api.py
 	$(PY) bench/sandbox.py
+
+# Time to first token through Naestro vs straight from the bundled engine, and what live
+# tokens add to a call's history (--model, --runs, --tokens).
+bench-stream: install
+	$(PY) bench/stream.py
 
 # Telemetry's overhead on bench/overhead.py's workload: off vs on (OTLP to a loopback sink).
 bench-telemetry: install

@@ -13,18 +13,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
-from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.client import Client
 
 from api import telemetry
 from api.auth import Authenticator
+from api.body_limit import BodyLimit, BodyTooLarge, Limit, body_too_large, error_body
 from api.cache import ResponseCache
 from api.codec import codec_router, cors_origins, local_ui_auth
 from api.db import create_pool
 from api.deps import require
 from api.limits import Backpressure, RateLimiter, TooBusy
-from api.routers import approvals, openai_compat, research, slack, tasks, web
+from api.routers import approvals, blobs, engines, openai_compat, research, slack, tasks, web
 from api.service import ApiError, Gateway
 from naestro.codec import codec_from_env
 from naestro.config.settings import Settings
@@ -32,28 +31,10 @@ from naestro.connect import connect
 from naestro.errors import ConfigError
 
 
-class BodyLimit:
-    """413 before reading a body whose declared length is over the limit (pure ASGI)."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = Headers(scope=scope).get("content-length", "")
-            if length.isdigit() and int(length) > self.limit:
-                detail = f"body: {length} bytes, over the limit of {self.limit}"
-                await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
 async def _api_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     # `error` is the OpenAI shape, so OpenAI clients show the message too.
-    error = {"message": exc.detail, "type": "invalid_request_error", "code": exc.status}
-    body = {"detail": exc.detail, "error": error}
+    body = error_body(exc.status, exc.detail)
     return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
 
@@ -90,6 +71,17 @@ def _mount_codec(app: FastAPI, dev_ui_origins: Sequence[str]) -> None:
     )
 
 
+def _limit_bodies(app: FastAPI, settings: Settings) -> None:
+    """413 over api.max_body_bytes (it holds a prompt of api.max_prompt_chars); workspace
+    uploads over api.max_workspace_bytes."""
+    cfg = settings.api
+    prompts = f"a prompt may hold {cfg.max_prompt_chars} characters (api.max_prompt_chars)"
+    workspaces = {blobs.PATH: Limit(cfg.max_workspace_bytes, "api.max_workspace_bytes")}
+    app.add_middleware(
+        BodyLimit, limit=Limit(cfg.max_body_bytes, "api.max_body_bytes", prompts), routes=workspaces
+    )
+
+
 def create_app(
     settings: Settings,
     *,
@@ -101,7 +93,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        temporal = client or await connect()
+        temporal = client or await connect(payloads=settings.payloads)
         pool = await create_pool(_database_url(settings, database_url), settings.memory)
         cfg = settings.api
         codec = codec_from_env()  # seals the response cache; None: PII-free results only
@@ -126,11 +118,13 @@ def create_app(
         "progress events, research jobs and an OpenAI-compatible endpoint.",
         lifespan=lifespan,
     )
-    app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes)
+    _limit_bodies(app, settings)
     app.add_middleware(telemetry.Observed)  # outermost: sees every answer, 413s included
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(TooBusy, _too_busy)
-    for module in (tasks, approvals, research, openai_compat, slack, web, telemetry):
+    app.add_exception_handler(BodyTooLarge, body_too_large)
+    routers = (tasks, blobs, approvals, research, engines, openai_compat, slack, web, telemetry)
+    for module in routers:
         app.include_router(module.router)
     _mount_codec(app, dev_ui_origins)
     return app

@@ -1,65 +1,39 @@
-"""A task's progress as server-sent events, resumable with Last-Event-ID.
+"""A task's progress and live tokens as server-sent events, resumable with Last-Event-ID.
 
-The workflow keeps a numbered log (phase changes, model-call summaries, verification
-results, approvals, the final status); this long-polls its `events` query and forwards
-each entry once, with its number as the SSE id. A reconnect with Last-Event-ID = n resumes
-at n + 1. The stream ends after the final `status` event (or when the task closed without
-one, e.g. it failed or was terminated).
+Each SSE event is a progress event (phase, model_call, verification, approval, waiting,
+subtask, status; data = the TaskEvent), a `token` (data = the TokenDelta with its stream
+offset: consecutive tokens with one `call` are that call's reply as it is written), a `gap`
+(tokens the bounded stream dropped before this client read them) or `end` (the task
+closed without a final status). The id is the watcher's cursor, ``"<seq>.<offset>"``: a
+reconnect with it as Last-Event-ID resumes right after, on this gateway or another
+(naestro/watch.py). The stream ends after the `status` event.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 
 from sse_starlette import ServerSentEvent
-from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError
-from temporalio.service import RPCError
 
 from api.service import Gateway
-from naestro import names
-from naestro.contracts import TaskEvent
-
-POLL_SECONDS = 0.25
+from naestro.watch import Cursor, Update, follow_task
 
 
-async def _fetch(gw: Gateway, task_id: str, after: int) -> list[TaskEvent] | None:
-    try:
-        events: list[TaskEvent] = await gw.handle(task_id).query(
-            names.EVENTS_QUERY, after, result_type=list[TaskEvent]
-        )
-    except (RPCError, WorkflowQueryFailedError):
-        return None  # not queryable yet (first workflow task pending)
-    return events
+def sse(update: Update) -> ServerSentEvent:
+    kind = update.event.type if update.event is not None else update.kind
+    return ServerSentEvent(data=json.dumps(update.data()), id=str(update.cursor), event=kind)
 
 
-async def _closed(gw: Gateway, task_id: str) -> bool:
-    desc = await gw.handle(task_id).describe()
-    return desc.status != WorkflowExecutionStatus.RUNNING
+async def stream(
+    gw: Gateway, task_id: str, after: Cursor, *, live: bool = True
+) -> AsyncIterator[ServerSentEvent]:
+    """``live=False``: a workflow that hosts no stream (a research job): its events only."""
+    async for update in follow_task(gw.client, task_id, after, live=live):
+        yield sse(update)
 
 
-async def stream(gw: Gateway, task_id: str, after: int) -> AsyncIterator[ServerSentEvent]:
-    while True:
-        events = await _fetch(gw, task_id, after) or []
-        for event in events:
-            after = event.seq
-            yield ServerSentEvent(
-                data=json.dumps(event.model_dump(mode="json")), id=str(event.seq), event=event.type
-            )
-            if event.type == "status":
-                return
-        if not events and await _closed(gw, task_id):
-            final = await _fetch(gw, task_id, after)
-            if not final:
-                yield ServerSentEvent(data=json.dumps({"closed": True}), event="end")
-                return
-            continue
-        await asyncio.sleep(POLL_SECONDS)
-
-
-def resume_point(last_event_id: str | None) -> int:
-    """Last-Event-ID as a sequence number (0: from the start); junk restarts from 0."""
-    if last_event_id and last_event_id.strip().isdigit():
-        return int(last_event_id.strip())
-    return 0
+def resume_point(last_event_id: str | None) -> Cursor:
+    """Last-Event-ID as a cursor (a bare number: an event number from before live tokens;
+    junk restarts from the beginning)."""
+    return Cursor.parse(last_event_id)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +17,7 @@ from naestro.contracts import (
     TaskResult,
     TaskStatusName,
 )
+from naestro.contracts.verify import Checker, WorkspaceSpec
 
 PriorityClass = Literal["interactive", "batch"]
 PRIORITY_KEYS: dict[str, int] = {"interactive": 1, "batch": 5}  # Temporal: 1 runs first
@@ -28,6 +30,28 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class VerifyCreate(Body):
+    """Deterministic checks of the answer (docs/verification.md); the code base to test
+    against is ``workspace``, beside this."""
+
+    checker: Checker = Field(
+        default="auto",
+        description="auto: math when expected_answer is given, json_schema when json_schema "
+        "is (code runs its tests besides); math / json_schema: that check; tests: a code "
+        "task's tests only; judge: no deterministic check",
+    )
+    expected_answer: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=10_000,
+        description="the maths answer the final one must equal (LaTeX or plain; "
+        "sets, tuples, equations)",
+    )
+    json_schema: dict[str, Any] | None = Field(
+        default=None, description="a JSON Schema (Draft 2020-12) the answer's JSON must match"
+    )
+
+
 class TaskCreate(Body):
     prompt: str = Field(min_length=1, description="the task; longer than api.max_prompt_chars: 413")
     kind: TaskKind = "general"
@@ -36,6 +60,16 @@ class TaskCreate(Body):
     )
     priority: PriorityClass = "interactive"
     budget: Budget | None = None
+    workspace: WorkspaceSpec | None = Field(
+        default=None,
+        description="a code base to verify against: its archive uploaded first (POST /v1/blobs), "
+        "its tests (test_command) and dependencies",
+    )
+    verify: VerifyCreate | None = Field(
+        default=None,
+        description="deterministic checks of the answer: an expected maths answer, a JSON "
+        "schema (a bad schema or an unreadable expected answer: 422)",
+    )
 
 
 class TaskView(BaseModel):
@@ -50,6 +84,13 @@ class TaskView(BaseModel):
     result: TaskResult | None = None
     cached: bool = False
     url: str = ""
+    # From the task's search attributes and execution (None where it lacks them)
+    kind: str | None = None
+    policy: str | None = None
+    created_at: datetime | None = None
+    closed_at: datetime | None = None
+    cost_usd: float | None = None
+    confidence: float | None = None
 
 
 class TaskList(BaseModel):
@@ -93,6 +134,48 @@ class FeedbackReceipt(BaseModel):
     id: int
     task_id: str
     kind: str
+
+
+BreakerState = Literal["open", "closed"]
+
+
+class EngineView(BaseModel):
+    id: str
+    engine: str = Field(description="the provider's engine: vllm, llamacpp, replay, ...")
+    kind: str | None = Field(default=None, description="a supervised engine's kind (engines:)")
+    model: str
+    endpoint: str | None = None
+    task_queue: str
+    gpus: int = 0
+    state: str | None = Field(
+        default=None, description="as its supervisor last recorded it: starting, ready, ..."
+    )
+    restarts: int | None = None
+    ready: bool | None = Field(
+        default=None, description="serves its model now (None: busy, or nothing to probe)"
+    )
+    detail: str = ""
+    breaker: BreakerState | None = Field(
+        default=None, description="its circuit breaker, where this process routes calls"
+    )
+
+
+class EngineList(BaseModel):
+    engines: list[EngineView]
+
+
+class ConsoleConfig(BaseModel):
+    """What the web page needs to know of the gateway and the caller."""
+
+    tenant: str
+    subject: str
+    admin: bool
+    scopes: list[str]
+    namespace: str
+    temporal_ui_url: str
+    policies: list[str]
+    kinds: list[str]
+    statuses: list[str]
 
 
 class Message(BaseModel):

@@ -27,6 +27,8 @@ from api.db import Pool
 from api.limits import Backpressure, RateLimiter
 from api.models import PRIORITY_KEYS, TaskCreate, TaskView
 from naestro import names, search
+from naestro.blobs import BlobStore
+from naestro.checkers.validate import problems
 from naestro.client import start_task
 from naestro.config.settings import Settings
 from naestro.connect import workflow_url
@@ -38,6 +40,8 @@ from naestro.contracts import (
     TaskResult,
     TaskStatusView,
 )
+from naestro.contracts.verify import VerifySpec
+from naestro.errors import PayloadTooLarge
 
 
 class ApiError(Exception):
@@ -63,6 +67,11 @@ class Gateway:
     def handle(self, task_id: str) -> WorkflowHandle[object, TaskResult]:
         return self.client.get_workflow_handle(task_id, result_type=TaskResult)
 
+    @property
+    def blobs(self) -> BlobStore:
+        """Uploaded workspaces (and payloads kept by reference), in the gateway's database."""
+        return BlobStore(self.pool)
+
 
 def idempotent_id(tenant: str, key: str) -> str:
     return "task-" + hashlib.sha256(f"{tenant}\0{key}".encode()).hexdigest()[:24]
@@ -75,12 +84,8 @@ def to_request(gw: Gateway, body: TaskCreate, tenant: str) -> TaskRequest:
         msg = f"unknown policy {body.policy!r} (known: {known})"
         where = ("body", "policy")
         raise RequestValidationError([{"loc": where, "msg": msg, "type": "value_error"}])
-    if len(body.prompt) > gw.settings.api.max_prompt_chars:
-        raise ApiError(
-            413,
-            f"prompt: {len(body.prompt)} characters, over the limit of "
-            f"{gw.settings.api.max_prompt_chars}",
-        )
+    if refusal := gw.settings.api.prompt_refusal(body.prompt):
+        raise ApiError(413, refusal)
     return TaskRequest(
         prompt=body.prompt,
         kind=body.kind,
@@ -88,7 +93,37 @@ def to_request(gw: Gateway, body: TaskCreate, tenant: str) -> TaskRequest:
         budget=body.budget or gw.settings.budget,
         policy=policy,
         tenant=tenant,
+        verify=verify_spec(body),
     )
+
+
+def verify_spec(body: TaskCreate) -> VerifySpec | None:
+    """The deterministic checks a task asks for (422 when they could never run: a checker
+    without its input, a bad schema, an unreadable expected answer); its workspace travels
+    by reference."""
+    if body.workspace is None and body.verify is None:
+        return None
+    checks = body.verify.model_dump() if body.verify is not None else {}
+    spec = VerifySpec.model_validate({**checks, "workspace": body.workspace})
+    if found := problems(body.kind, spec):
+        raise RequestValidationError(
+            [
+                {"loc": ("body", "verify", field), "msg": msg, "type": "value_error"}
+                for field, msg in found
+            ]
+        )
+    return spec
+
+
+async def _check_workspace(gw: Gateway, body: TaskCreate) -> None:
+    """A workspace must be uploaded (POST /v1/blobs) before a task names it."""
+    if body.workspace is None:
+        return
+    sha = body.workspace.archive.sha256
+    if not await gw.blobs.exists(sha):
+        msg = f"no blob {sha[:12]}… was uploaded: POST the archive to /v1/blobs first"
+        where = ("body", "workspace", "archive", "sha256")
+        raise RequestValidationError([{"loc": where, "msg": msg, "type": "value_error"}])
 
 
 async def _start(gw: Gateway, request: TaskRequest, task_id: str) -> None:
@@ -103,6 +138,8 @@ async def _start(gw: Gateway, request: TaskRequest, task_id: str) -> None:
         )
     except WorkflowAlreadyStartedError:
         pass  # the idempotency key names a task that has already finished: that task
+    except PayloadTooLarge as exc:  # no database for payloads by reference: say so, once
+        raise ApiError(413, str(exc)) from None
 
 
 async def submit(
@@ -110,8 +147,10 @@ async def submit(
 ) -> TaskView:
     """Answer from the cache, or start (or find, by idempotency key) the task."""
     request = to_request(gw, body, who.tenant)
-    key = cache_key(gw.settings, request)
-    if use_cache and (hit := await gw.cache.get(key)) is not None:
+    await _check_workspace(gw, body)
+    # The cache key holds no checks (a workspace's tests): such tasks are never cached.
+    key = cache_key(gw.settings, request) if request.verify is None else None
+    if use_cache and key and (hit := await gw.cache.get(key)) is not None:
         return TaskView(
             task_id=hit.task_id,
             tenant=who.tenant,

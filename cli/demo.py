@@ -11,7 +11,8 @@ from rich.console import Console
 
 from cli import render
 from cli.devstack import DevStack
-from naestro.client import follow, start_task
+from cli.live import follow_live
+from naestro.client import start_task
 from naestro.config.settings import Settings
 from naestro.connect import workflow_url
 from naestro.contracts import Budget, TaskRequest, TaskResult
@@ -72,8 +73,7 @@ async def run_demo(settings: Settings, console: Console, scripted: bool = False)
             )
             link = workflow_url(handle.id, stack.client.namespace, settings.dev.ui_port)
             console.print(f"task {handle.id} ({policy} policy): {link}", highlight=False)
-            with render.progress(console, "starting...") as update:
-                result = await follow(handle, lambda v: update(render.progress_line(v)))
+            result = await follow_live(stack.client, handle, console)
         finally:
             stop.set()
             await workers

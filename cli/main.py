@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -19,10 +20,12 @@ from temporalio.client import WorkflowFailureError
 from cli import render
 from cli.devkey import use_dev_key
 from cli.gateway import api_command, keys_group, local_api_url
-from naestro.client import cancel_task, follow, query_status, start_task, task_handle
+from cli.live import follow_live
+from naestro.client import cancel_task, query_status, start_task, task_handle
 from naestro.config.settings import Settings, load_settings
 from naestro.connect import connect, workflow_url
-from naestro.contracts import TaskRequest, TaskResult
+from naestro.contracts import TaskRequest
+from naestro.contracts.verify import VerifySpec
 from naestro.errors import NaestroError
 from naestro.exit import exit_after
 
@@ -100,8 +103,40 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     ctx.obj = {"settings": settings}
 
 
+def _read_prompt(prompt: str | None, prompt_file: TextIO | None) -> str:
+    """PROMPT, stdin (PROMPT `-`) or --prompt-file: a long prompt does not fit in argv."""
+    if (prompt is None) == (prompt_file is None):
+        raise NaestroError("give the prompt as PROMPT (`-` reads stdin) or --prompt-file, once")
+    if prompt_file is not None:
+        return prompt_file.read()
+    assert prompt is not None
+    return sys.stdin.read() if prompt == "-" else prompt
+
+
+def _task_request(
+    settings: Settings, fields: dict[str, Any], budget: dict[str, Any]
+) -> TaskRequest:
+    """The request the flags describe; refused over api.max_prompt_chars before anything
+    starts (the limit the API applies too)."""
+    if refusal := settings.api.prompt_refusal(fields["prompt"]):
+        raise NaestroError(refusal)
+    overrides = {k: v for k, v in budget.items() if v is not None}
+    try:
+        return TaskRequest.model_validate(
+            {**fields, "budget": {**settings.budget.model_dump(), **overrides}}
+        )
+    except ValidationError as exc:
+        raise NaestroError(_validation_message(exc)) from None
+
+
 @main.command()
-@click.argument("prompt")
+@click.argument("prompt", required=False)
+@click.option(
+    "--prompt-file",
+    type=click.File("r", encoding="utf-8"),
+    default=None,
+    help="Read the prompt from this file ('-': stdin) instead of PROMPT.",
+)
 @click.option("--kind", type=click.Choice(["code", "math", "general"]), default="general")
 @click.option("--policy", default="default", show_default=True, help="Policy in temporal.yaml.")
 @click.option("--priority", type=int, default=3, show_default=True, help="1 (high) .. 5 (low).")
@@ -109,13 +144,49 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 @click.option("--max-usd", type=float, default=None, help="Budget in USD.")
 @click.option("--max-tokens", type=int, default=None, help="Budget in tokens.")
 @click.option("--max-rounds", type=int, default=None, help="Most refine rounds.")
+@click.option(
+    "--workspace",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Code to verify against: a directory (packed as tar.gz) or a tar, tar.gz, zip or "
+    "git bundle, uploaded to the blob store first.",
+)
+@click.option(
+    "--test-command",
+    default=None,
+    metavar="CMD",
+    help="The workspace's own tests, run from its root (default: the language's runner).",
+)
+@click.option(
+    "--dep",
+    "deps",
+    multiple=True,
+    metavar="SPEC",
+    help="A dependency of the workspace, e.g. 'attrs==24.2' (repeatable).",
+)
+@click.option(
+    "--expect",
+    "expected",
+    default=None,
+    metavar="ANSWER",
+    help="The maths answer the final one must equal, LaTeX or plain (e.g. '\\frac{1}{2}', "
+    "'x = 2, x = -3'): checked symbolically, a wrong one is refined.",
+)
+@click.option(
+    "--schema",
+    "schema_file",
+    type=click.File("r", encoding="utf-8"),
+    default=None,
+    help="A JSON Schema file (Draft 2020-12) the answer's JSON must match.",
+)
 @click.option("--id", "task_id", default=None, help="Task id (idempotency key).")
 @click.option("--no-wait", is_flag=True, help="Print the task id and return.")
 @click.pass_context
 @run_async
 async def run(
     ctx: click.Context,
-    prompt: str,
+    prompt: str | None,
+    prompt_file: TextIO | None,
     kind: str,
     policy: str,
     priority: int,
@@ -123,36 +194,35 @@ async def run(
     max_usd: float | None,
     max_tokens: int | None,
     max_rounds: int | None,
+    workspace: Path | None,
+    test_command: str | None,
+    deps: tuple[str, ...],
+    expected: str | None,
+    schema_file: TextIO | None,
     task_id: str | None,
     no_wait: bool,
 ) -> None:
-    """Start a task, follow its phases and print the result."""
+    """Start a task, follow its phases and print the result.
+
+    PROMPT is the task (`-` reads it from stdin); longer than api.max_prompt_chars, it is
+    refused before anything starts."""
     settings = _settings(ctx)
     if not settings.providers:
         raise NaestroError(f"no provider configured in {settings.source}: add one under providers")
-    overrides = {
-        k: v
-        for k, v in (
-            ("max_usd", max_usd),
-            ("max_tokens", max_tokens),
-            ("max_refine_rounds", max_rounds),
-        )
-        if v is not None
-    }
-    try:
-        request = TaskRequest.model_validate(
-            {
-                "prompt": prompt,
-                "kind": kind,
-                "policy": policy,
-                "priority": priority,
-                "tenant": tenant,
-                "budget": {**settings.budget.model_dump(), **overrides},
-            }
-        )
-    except ValidationError as exc:
-        raise NaestroError(_validation_message(exc)) from None
-    client = await connect()
+    fields = {"kind": kind, "policy": policy, "priority": priority, "tenant": tenant}
+    fields["prompt"] = _read_prompt(prompt, prompt_file)
+    budget = {"max_usd": max_usd, "max_tokens": max_tokens, "max_refine_rounds": max_rounds}
+    request = _task_request(settings, fields, budget)
+    if workspace is None and (test_command or deps):
+        raise NaestroError("--test-command and --dep describe a --workspace: give one")
+    if workspace is not None:
+        from cli.workspace import workspace_spec
+
+        spec = await workspace_spec(settings, workspace, test_command, deps)
+        verify = (request.verify or VerifySpec()).model_copy(update={"workspace": spec})
+        request = request.model_copy(update={"verify": verify})
+    request = _with_checks(request, expected, schema_file)
+    client = await connect(payloads=settings.payloads)
     handle = await start_task(
         client,
         request,
@@ -164,14 +234,38 @@ async def run(
     console.print(f"task [bold]{handle.id}[/] started: {link}", highlight=False)
     if no_wait:
         return
-    result = await _follow_with_progress(handle)
+    result = await follow_live(client, handle, console)
     render.show_result(console, result, link)
 
 
-async def _follow_with_progress(handle: Any) -> TaskResult:
-    with render.progress(console, "starting...") as update:
-        result: TaskResult = await follow(handle, lambda view: update(render.progress_line(view)))
-    return result
+def _with_checks(
+    request: TaskRequest, expected: str | None, schema_file: TextIO | None
+) -> TaskRequest:
+    """--expect and --schema as the request's checks; refused when they could never run
+    (the API's rule, naestro/checkers/validate.py)."""
+    if expected is None and schema_file is None:
+        return request
+    from naestro.checkers.validate import problems  # jsonschema: only when checks are asked
+
+    schema = None
+    if schema_file is not None:
+        try:
+            schema = json.load(schema_file)
+        except ValueError as exc:
+            raise NaestroError(f"--schema {schema_file.name}: not JSON: {exc}") from None
+        if not isinstance(schema, dict):
+            raise NaestroError(f"--schema {schema_file.name}: a schema is a JSON object")
+    base = (request.verify or VerifySpec()).model_dump()
+    try:
+        verify = VerifySpec.model_validate(
+            {**base, "expected_answer": expected, "json_schema": schema}
+        )
+    except ValidationError as exc:
+        raise NaestroError(_validation_message(exc)) from None
+    flags = {"expected_answer": "--expect", "json_schema": "--schema"}
+    if found := problems(request.kind, verify):
+        raise NaestroError("; ".join(f"{flags.get(f, f)}: {m}" for f, m in found))
+    return request.model_copy(update={"verify": verify})
 
 
 @main.command()
@@ -180,8 +274,9 @@ async def _follow_with_progress(handle: Any) -> TaskResult:
 @run_async
 async def status(ctx: click.Context, task_id: str) -> None:
     """Show a task's phase, round and spend (and its result when it has ended)."""
-    ui_port = _settings(ctx).dev.ui_port
-    client = await connect()
+    settings = _settings(ctx)
+    ui_port = settings.dev.ui_port
+    client = await connect(payloads=settings.payloads)
     view = await query_status(client, task_id)
     desc = await task_handle(client, task_id).describe()
     state = desc.status.name.lower() if desc.status else "unknown"
@@ -271,7 +366,7 @@ async def worker(
         make_current=make_current,
     )
     plans = select_queues(settings, [] if all_queues else list(queues))
-    client = await connect()
+    client = await connect(payloads=settings.payloads)
     await ensure_search_attributes(client)
     stop = asyncio.Event()
     _stop_on_signals(stop)

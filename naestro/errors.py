@@ -50,6 +50,11 @@ class SandboxError(NaestroError):
     """The sandbox itself could not run (not: the code under test failed)."""
 
 
+class WorkspaceError(NaestroError):
+    """A task's workspace cannot be used as given: its archive is unsafe or unreadable, a
+    dependency is not a plain requirement, or its blob is not in the blob store."""
+
+
 class PiiScanError(NaestroError):
     """The PII scanner failed; callers fail closed."""
 
@@ -98,6 +103,21 @@ class SteerRejected(NaestroError):
     command never entered the job's history."""
 
 
+class ToolServerError(NaestroError):
+    """An MCP server could not be started or reached, or broke the protocol (retried; a
+    tool's own error is a result, not this)."""
+
+
+class PayloadTooLarge(NaestroError):
+    """A payload over Temporal's size limit that cannot travel by reference (no database
+    for external payloads): resending it cannot help."""
+
+
+class PayloadMissing(NaestroError):
+    """A payload kept by reference is gone from the blob store (or no database is set to
+    fetch it from): the workflow fails rather than retrying a read that cannot succeed."""
+
+
 # Retrying any of these repeats the same outcome.
 NON_RETRYABLE_ERROR_TYPES: tuple[str, ...] = (
     ConfigError.__name__,
@@ -113,6 +133,9 @@ NON_RETRYABLE_ERROR_TYPES: tuple[str, ...] = (
     GgufError.__name__,
     ModelWeightsError.__name__,
     DeploymentError.__name__,
+    WorkspaceError.__name__,
+    PayloadTooLarge.__name__,
+    PayloadMissing.__name__,
 )
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})

@@ -52,6 +52,42 @@ SANDBOX_RUN = Preset(
     ),
 )
 
+# Checks of an answer (maths, JSON schema) on the sandbox queue: a check that fails or
+# overruns its own deadline is a result; only its process failing to start is retried.
+CHECK_RUN = Preset(
+    start_to_close=timedelta(minutes=3),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_attempts=3,
+        non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
+    ),
+)
+
+# A model's tool call (naestro.tools.call, or a built-in's sandbox run / memory search): the
+# call's own timeout (tools.call_timeout_seconds) replaces start_to_close; heartbeats carry a
+# cancel to the worker, which then kills the tool's process tree. A server that cannot be
+# reached is tried once more; a tool's own error is a result the model reads, never a retry.
+TOOL_CALL = Preset(
+    start_to_close=timedelta(seconds=60),
+    heartbeat=timedelta(seconds=10),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_attempts=2,
+        non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
+    ),
+)
+
+# Tool discovery (naestro.tools.list): each allowed MCP server's tools, once per task (the
+# tools worker caches them); a server that does not answer is left out, not retried long.
+TOOL_LIST = Preset(
+    start_to_close=timedelta(seconds=60),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_attempts=2,
+        non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
+    ),
+)
+
 # Cheap, local, deterministic steps (PII scan, routing): run as local activities.
 LOCAL_FAST = Preset(
     start_to_close=timedelta(seconds=30),

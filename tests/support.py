@@ -50,6 +50,7 @@ def make_settings(
             "models_cloud": f"cloud-{tag}",
             "sandbox": f"sandbox-{tag}",
             "memory": f"memory-{tag}",
+            "tools": f"tools-{tag}",
         },
         # One deployment version for every test's workers (each on its own queues), made
         # current by the first; tests/rollout make deployments of their own.

@@ -56,7 +56,8 @@ async def test_run_prints_answer_verification_cost_and_link(client: Client, tmp_
     assert "cost: $" in out
     assert "http://localhost:8233/namespaces/default/workflows/task-" in out
     assert "SCRIPTED" in out
-    assert "phase " in out and "model call(s)" in out  # progress lines: stdout is a pipe
+    # Progress lines (stdout is a pipe): each phase and each finished call, as they happen.
+    assert "phase plan (round 0)" in out and "implement/implementer via scripted:" in out
 
 
 async def _in_thread(

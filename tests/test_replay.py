@@ -77,6 +77,26 @@ COVERS = {
         "call:refiner/refine",
         "status:succeeded",
     ],
+    # the draft's maths answer fails its check, the revision's passes, the judge accepts
+    "task_math_checked": [
+        *REPORTED,
+        "patch:naestro.checkers",
+        *["activity:naestro.check.answer"] * 2,
+        "call:refiner/refine",
+        "call:judge/review",
+        "status:succeeded",
+    ],
+    # the implementer calls an MCP tool (discovered first) and one it may not (refused),
+    # then answers with the tool's result
+    "task_tools": [
+        *REPORTED,
+        "patch:naestro.tools",
+        "activity:naestro.tools.list",
+        "activity:naestro.tools.call",
+        *["local:naestro.pii.scan"] * 2,  # the prompt, the call's arguments
+        *["call:implementer/implement"] * 2,
+        "status:succeeded",
+    ],
     "task_wait_for_provider": [
         *REPORTED,
         "patch:naestro.wait-for-provider",

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from activities.approvals import ApprovalActivities
+from activities.checks import CheckActivities
 from activities.models.activity import ModelActivities
 from activities.models.registry import ProviderRegistry
 from activities.pii import PiiActivities
@@ -15,6 +16,7 @@ from activities.routing.governor import Governor
 from activities.sandbox import make_sandbox
 from activities.sandbox.activity import SandboxActivities
 from activities.sandbox.cache import ReportCache
+from activities.tools.activity import ToolActivities
 from naestro.config.settings import Settings
 
 if TYPE_CHECKING:
@@ -43,6 +45,23 @@ class Deps:
 
     _memory: MemoryActivities | None = None
     _research: ResearchActivities | None = None
+    _tools: ToolActivities | None = None
+
+    @property
+    def tools(self) -> ToolActivities:
+        # Built on first use; the MCP SDK is imported on the first call, by tools workers.
+        if self._tools is None:
+            self._tools = ToolActivities(self.settings.tools)
+        return self._tools
+
+    _checks: CheckActivities | None = None
+
+    @property
+    def checks(self) -> CheckActivities:
+        # Built on first use: only sandbox workers run checks (in child processes).
+        if self._checks is None:
+            self._checks = CheckActivities()
+        return self._checks
 
     @property
     def sandbox(self) -> SandboxActivities:
@@ -98,3 +117,7 @@ class Deps:
             await self._memory.service.aclose()
         if self._sandbox is not None:
             await self._sandbox.aclose()  # warm sandbox containers go with the worker
+        if self._tools is not None:
+            await self._tools.aclose()  # pooled HTTP clients of MCP servers
+        if self._checks is not None:
+            await self._checks.aclose()  # the spare check process too

@@ -17,14 +17,14 @@ from naestro.config.settings import EngineConfig, Settings
 from naestro.errors import ConfigError
 from naestro.telemetry import catalogue, metrics
 from naestro.telemetry.runtime import serve as serve_metrics
-from workers import memory, models, orchestrator, sandbox, versioning
+from workers import memory, models, orchestrator, sandbox, tools, versioning
 from workers.deps import Deps
 
 if TYPE_CHECKING:
     from workers.gpu.node import GpuNode
 
 log = logging.getLogger(__name__)
-QueueKind = Literal["orchestrator", "models", "sandbox", "memory", "gpu"]
+QueueKind = Literal["orchestrator", "models", "sandbox", "memory", "gpu", "tools"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ def all_queues(settings: Settings) -> list[QueuePlan]:
     plans.append(QueuePlan(q.sandbox, "sandbox", q.sandbox_concurrency))
     if settings.memory.enabled:
         plans.append(QueuePlan(q.memory, "memory", q.memory_concurrency))
+    if settings.tools.servers:
+        plans.append(QueuePlan(q.tools, "tools", q.tools_concurrency))
     if settings.gpu.jobs_concurrency:
         plans.append(QueuePlan(settings.gpu.jobs_queue, "gpu", settings.gpu.jobs_concurrency))
     return plans
@@ -74,6 +76,8 @@ def build_workers(client: Client, deps: Deps, plans: list[QueuePlan]) -> list[Wo
             built.append(models.build_worker(client, deps, plan.queue, plan.concurrency))
         elif plan.kind == "memory":
             built.append(memory.build_worker(client, deps, plan.queue, plan.concurrency))
+        elif plan.kind == "tools":
+            built.append(tools.build_worker(client, deps, plan.queue, plan.concurrency))
         elif plan.kind == "gpu":
             from workers.gpu import jobs_worker  # only GPU nodes run GPU jobs
 

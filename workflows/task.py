@@ -9,16 +9,20 @@ pure helpers (naestro/quality.py, naestro/outcome.py, naestro/ledger.py).
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import Priority, SearchAttributeUpdate, VersioningBehavior
+from temporalio.contrib.workflow_streams import WorkflowStream
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from activities.routing.activity import RoutingActivities
 from activities.sandbox.activity import SandboxActivities
 from naestro import names, plans, prompts, quality, search
+from naestro.checkers import report as checked
+from naestro.checkers.select import checks_for
 from naestro.contracts import (
     ApprovalDecision,
     ApprovalOutcome,
@@ -45,6 +49,7 @@ from naestro.contracts import (
     VerifyRequest,
 )
 from naestro.contracts.memory import MemoryContext
+from naestro.contracts.verify import CheckResult
 from naestro.examples import Example, task_examples, with_examples
 from naestro.fencing import fence
 from naestro.ledger import LedgerBook
@@ -57,6 +62,7 @@ from naestro.telemetry import catalogue, flow
 from workflows.steps import deliberate
 from workflows.steps import memory as memory_steps
 from workflows.steps import privacy as privacy_steps
+from workflows.steps import verify as verify_steps
 from workflows.steps.approval import ApprovalDesk, ApprovalRejected, ProgressLog
 from workflows.steps.calls import (
     BUDGET_ERROR,
@@ -67,7 +73,9 @@ from workflows.steps.calls import (
     CallScope,
     ModelCaller,
 )
+from workflows.steps.live import LiveStream
 from workflows.steps.subtasks import FanOut, FanOutCancelled
+from workflows.steps.tools import TOOL_PHASES, TOOLS, ToolBelt
 
 WORKFLOW_NAME = names.TASK_WORKFLOW
 # Tasks started before it route a role's calls once per task (no fallback, no repair).
@@ -81,7 +89,10 @@ REUSE_CONSENSUS_VERDICT = "naestro.reuse-consensus-verdict"
 OUTCOME_ATTRIBUTES = "naestro.outcome-attributes"
 # Tasks started before it planned in free text only (no structured plan, no subtasks).
 SUBTASKS = "naestro.subtasks"
+# Tasks started before it checked no answer against an expected answer or a JSON schema.
+CHECKERS = "naestro.checkers"
 STRUCTURED_OUTPUT_ERROR = "StructuredOutputError"
+WORKSPACE_INSTALL_SECONDS = 300  # a workspace's first install from the wheel cache
 _WEIGHTS = ConfidenceWeights()
 T = TypeVar("T")
 
@@ -102,7 +113,10 @@ class _Stop(Exception):
 )
 class TaskWorkflow:
     def __init__(self) -> None:
-        self._log = ProgressLog()
+        # Live progress and tokens for watchers (workflows/steps/live.py); built here: the
+        # library registers its handlers from the constructor only.
+        self._stream = LiveStream(WorkflowStream())
+        self._log = ProgressLog(on_emit=self._stream.publish)
         self._desk = ApprovalDesk(self._log, lambda: self._cancel is not None)
         self._phase = "pii"
         self._round = 0
@@ -271,6 +285,36 @@ class TaskWorkflow:
             files = extract_files(answer)
             report = await self._verify(with_examples(files, self._examples))
             self._log.emit("verification", passed=report.passed, summary=report.summary)
+        checks = await self._check(request, answer)
+        report = checked.fold(report, checks, request.verify)  # checks count as tests
+        candidate = await self._assess(request, answer, files, report)
+        return replace(candidate, checks=tuple(checks)) if checks else candidate
+
+    async def _check(self, request: TaskRequest, answer: str) -> list[CheckResult]:
+        """The answer's deterministic checks (an expected maths answer, a JSON schema)
+        when the task asks for them; tasks started before the patch ran none."""
+        if not checks_for(request.verify) or not workflow.patched(CHECKERS):
+            return []
+        assert self._spec is not None
+        self._set_phase("verify")
+        queue = self._spec.sandbox_task_queue
+        checks = await verify_steps.check_answer(request, answer, queue, self._round)
+        for check in checks:
+            self._log.emit(
+                "verification", checker=check.checker, passed=check.passed, summary=check.summary
+            )
+        return checks
+
+    async def _assess(
+        self,
+        request: TaskRequest,
+        answer: str,
+        files: list[SandboxFile],
+        report: VerificationReport | None,
+    ) -> Candidate:
+        """Failing tests or checks settle it; passing ones may (review: unverified); else
+        the judge (or the deliberation's verdict on this very answer) decides."""
+        if report is not None:
             if not report.passed and not quality.no_tests(report):
                 return quality.failing(answer, files, report)  # the judge is not asked
             assert self._spec is not None
@@ -436,9 +480,25 @@ class TaskWorkflow:
             call_attempts=spec.call_attempts,
             deadline=self._started + timedelta(seconds=request.budget.max_wall_seconds),
             stream=spec.stream,
+            live_tokens_ms=spec.live_tokens_ms,
             fixed_routes=None if per_call else spec.routes,
         )
-        return ModelCaller(scope, self._book, self._on_call, lambda: self._cancel)
+        caller = ModelCaller(scope, self._book, self._on_call, lambda: self._cancel)
+        caller.tools = self._tool_belt(request, spec)
+        return caller
+
+    def _tool_belt(self, request: TaskRequest, spec: PolicySpec) -> ToolBelt | None:
+        """The task's tools when its policy allows some (tasks started before: none)."""
+        if spec.tools is None or not workflow.patched(TOOLS):
+            return None
+        return ToolBelt(
+            spec.tools,
+            request.tenant,
+            spec.sandbox_task_queue,
+            request.priority,
+            lambda data: self._log.emit("tool_call", **data),
+            lambda: self._cancel,
+        )
 
     async def _text(
         self,
@@ -450,7 +510,8 @@ class TaskWorkflow:
         self._set_phase(phase)
         if temperature is None:
             temperature = self._spec.temperature if self._spec is not None else 0.2
-        ask = self._calls.text(role, phase, messages, temperature=temperature)
+        tools = phase in TOOL_PHASES  # implement and refine may call tools
+        ask = self._calls.text(role, phase, messages, temperature=temperature, tools=tools)
         return (await self._stoppable(ask)).text
 
     async def _answer(
@@ -500,20 +561,26 @@ class TaskWorkflow:
         return result.answer
 
     async def _verify(self, files: list[SandboxFile]) -> VerificationReport:
+        """The model's files in the sandbox; with the task's workspace, written over it, and
+        the user's own tests run as well (dependencies from the worker's wheel cache)."""
         assert self._spec is not None
         self._set_phase("verify")
-        if not files:
+        workspace = self._request.verify.workspace if self._request.verify else None
+        if not files and workspace is None:
             return VerificationReport(
                 backend="none",
                 passed=False,
                 exit_code=None,
                 summary="the answer held no code blocks to verify",
             )
+        seconds = self._spec.verify_timeout_seconds + 30
+        if workspace is not None:  # two suites, and a first install of its dependencies
+            seconds += self._spec.verify_timeout_seconds + WORKSPACE_INSTALL_SECONDS
         handle = workflow.start_activity_method(
             SandboxActivities.verify,
-            VerifyRequest(files=files),
+            VerifyRequest(files=files, workspace=workspace),
             task_queue=self._spec.sandbox_task_queue,
-            start_to_close_timeout=timedelta(seconds=self._spec.verify_timeout_seconds + 30),
+            start_to_close_timeout=timedelta(seconds=seconds),
             heartbeat_timeout=SANDBOX_RUN.heartbeat,
             retry_policy=SANDBOX_RUN.retry,
             summary=f"verify round {self._round}: {len(files)} file(s)",
@@ -568,7 +635,7 @@ class TaskWorkflow:
         raise _Stop("cancelled", self._cancel or "cancelled")
 
     def _on_call(self, call: ModelCall) -> None:
-        self._log.emit("model_call", **call.model_dump(mode="json"))
+        self._log.emit("model_call", **call.model_dump(mode="json"))  # trims the stream too
         workflow.upsert_search_attributes([search.COST.value_set(self._book.spent_usd)])
 
     def _set_phase(self, phase: str) -> None:

@@ -19,7 +19,7 @@ import httpx2
 
 from activities.models.base import cost_usd
 from naestro.config.settings import CLOUD_ENGINES, ProviderConfig
-from naestro.contracts import ModelResponse, Usage
+from naestro.contracts import ModelResponse, ToolCall, Usage
 from naestro.errors import ProviderError, ProviderRequestRejected, is_retryable_status
 
 MAX_MESSAGE_CHARS = 500
@@ -37,6 +37,7 @@ class Reply:
     usage: Usage
     model: str = ""
     finish_reason: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()  # the calls the model asked for (native tools)
 
 
 def to_response(
@@ -52,6 +53,7 @@ def to_response(
         latency_ms=round((time.monotonic() - started) * 1000, 3),
         finish_reason=reply.finish_reason,
         scripted=scripted,
+        tool_calls=list(reply.tool_calls),
     )
 
 

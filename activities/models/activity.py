@@ -7,13 +7,14 @@ SDK: the registry (and with it every adapter) is a type-only import here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from temporalio import activity
 
 from activities.models.observe import watch
+from activities.models.tokens import TokenPublisher
 from naestro.contracts import ModelRequest, ModelResponse
 from naestro.errors import NaestroError, to_application_error
 
@@ -35,14 +36,19 @@ class ModelActivities:
         """Call ``request.provider_id``; every Naestro error becomes an ApplicationError.
 
         A streaming call heartbeats per chunk, so a stalled stream trips the heartbeat
-        timeout; a non-streaming call heartbeats on a timer and relies on its timeouts.
+        timeout, and publishes its pieces as live tokens when the request asks
+        (``live_tokens_ms``); a non-streaming call heartbeats on a timer and relies on its
+        timeouts.
         """
         try:
             provider = self.registry.get(request.provider_id)
             async with self._slot(request.provider_id):
                 with watch(self.registry.config(request.provider_id), request) as call:
                     if request.stream:
-                        response = await provider.complete(request, on_progress=activity.heartbeat)
+                        async with TokenPublisher(request) as tokens:
+                            response = await provider.complete(
+                                request, on_progress=_on_chunk(tokens)
+                            )
                     else:
                         async with _heartbeating():
                             response = await provider.complete(request)
@@ -70,6 +76,14 @@ class ModelActivities:
             yield
         finally:
             semaphore.release()
+
+
+def _on_chunk(tokens: TokenPublisher) -> Callable[[str], None]:
+    def on_chunk(text: str) -> None:
+        activity.heartbeat()
+        tokens.add(text)
+
+    return on_chunk
 
 
 @asynccontextmanager

@@ -8,8 +8,9 @@ from typing import Protocol
 from naestro.config.settings import ProviderConfig
 from naestro.contracts import ModelRequest, ModelResponse, Usage
 
-OnProgress = Callable[[], None]
-"""Called while a reply streams in (per chunk), so the activity can heartbeat."""
+OnProgress = Callable[[str], None]
+"""Called per chunk while a reply streams in, with the chunk's text ("" when it has none):
+the activity heartbeats and publishes the text as live tokens."""
 
 
 class ModelProvider(Protocol):

@@ -20,10 +20,11 @@ from activities.models._http import (
 )
 from activities.models.base import OnProgress
 from naestro.config.settings import ProviderConfig
-from naestro.contracts import ChatMessage, ModelRequest, ModelResponse, Usage
+from naestro.contracts import ChatMessage, ModelRequest, ModelResponse, ToolCall, ToolSpec, Usage
 from naestro.errors import ProviderError
 
 API_VERSION = "v1beta"
+MADE_UP_ID = "naestro-call-"  # a call Gemini gave no id
 _RETRY_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
 
@@ -49,6 +50,7 @@ class GoogleProvider:
             # pydantic's $defs/$ref pass as they are).
             response_mime_type="application/json" if schema is not None else None,
             response_json_schema=schema,
+            **_tool_config(request),
         )
         try:
             if request.stream:
@@ -97,9 +99,9 @@ class GoogleProvider:
             model=self.config.model, contents=contents, config=config
         )
         async for chunk in stream:
-            if on_progress is not None:
-                on_progress()
             chunks.append(chunk)
+            if on_progress is not None:
+                on_progress(_read([chunk]).text)
         return _read(chunks)
 
     def _map_error(self, exc: genai_errors.APIError) -> ProviderError:
@@ -114,21 +116,71 @@ class GoogleProvider:
         return status_error(self.config.id, exc.code, message, headers)
 
 
+def _tool_config(request: ModelRequest) -> dict[str, object]:
+    """The offered tools as function declarations (their JSON schemas as they are), and
+    whether the model may call them now; the SDK never calls anything itself."""
+    if not request.tools:
+        return {}
+    mode = types.FunctionCallingConfigMode.AUTO
+    if request.tool_choice == "none":
+        mode = types.FunctionCallingConfigMode.NONE
+    return {
+        "tools": [types.Tool(function_declarations=[_declaration(t) for t in request.tools])],
+        "tool_config": types.ToolConfig(
+            function_calling_config=types.FunctionCallingConfig(mode=mode)
+        ),
+        "automatic_function_calling": types.AutomaticFunctionCallingConfig(disable=True),
+    }
+
+
+def _declaration(tool: ToolSpec) -> types.FunctionDeclaration:
+    return types.FunctionDeclaration(
+        name=tool.name, description=tool.description, parameters_json_schema=tool.parameters
+    )
+
+
 def _split(messages: list[ChatMessage]) -> tuple[str, list[types.Content]]:
+    """The system text, and the turns (the assistant's are role ``model``): a tool call is a
+    ``function_call`` part, its result a ``function_response`` part of a user turn, named
+    after the call it answers; consecutive turns of one role are merged."""
     system = "\n\n".join(m.content for m in messages if m.role == "system")
-    contents = [
-        types.Content(
-            role="model" if m.role == "assistant" else "user", parts=[types.Part(text=m.content)]
-        )
-        for m in messages
-        if m.role != "system"
-    ]
+    names = {c.id: c.name for m in messages for c in m.tool_calls}
+    contents: list[types.Content] = []
+    for m in messages:
+        if m.role == "system":
+            continue
+        role = "model" if m.role == "assistant" else "user"
+        parts = _parts(m, names)
+        if contents and contents[-1].role == role:
+            contents[-1].parts = [*(contents[-1].parts or []), *parts]
+        else:
+            contents.append(types.Content(role=role, parts=parts))
     return system, contents
 
 
+def _parts(m: ChatMessage, names: dict[str, str]) -> list[types.Part]:
+    if m.role == "tool":
+        response = types.FunctionResponse(
+            id=_wire_id(m.tool_call_id),
+            name=names.get(m.tool_call_id, ""),
+            response={"result": m.content},
+        )
+        return [types.Part(function_response=response)]
+    text = [types.Part(text=m.content)] if m.content or not m.tool_calls else []
+    calls = [
+        types.Part(
+            function_call=types.FunctionCall(id=_wire_id(c.id), name=c.name, args=c.arguments)
+        )
+        for c in m.tool_calls
+    ]
+    return [*text, *calls]
+
+
 def _read(chunks: list[types.GenerateContentResponse]) -> Reply:
-    """Fold one response, or a stream's chunks: text is appended, the last usage wins."""
+    """Fold one response, or a stream's chunks: text is appended, function calls (each
+    whole in one chunk) collected, the last usage wins."""
     parts: list[str] = []
+    calls: list[ToolCall] = []
     model, finish = "", ""
     meta: types.GenerateContentResponseUsageMetadata | None = None
     for chunk in chunks:
@@ -141,7 +193,27 @@ def _read(chunks: list[types.GenerateContentResponse]) -> Reply:
             finish = candidate.finish_reason.value
         content_parts = candidate.content.parts if candidate.content else None
         parts.extend(p.text for p in content_parts or [] if p.text and not p.thought)
-    return Reply(text="".join(parts), usage=_usage(meta), model=model, finish_reason=finish)
+        for part in content_parts or []:
+            if part.function_call is not None:
+                calls.append(_call(part.function_call, len(calls)))
+    return Reply(
+        text="".join(parts),
+        usage=_usage(meta),
+        model=model,
+        finish_reason=finish,
+        tool_calls=tuple(calls),
+    )
+
+
+def _call(call: types.FunctionCall, n: int) -> ToolCall:
+    """Gemini gives a call an id only sometimes: one is made up from its position (and
+    not sent back, see _wire_id)."""
+    call_id = call.id or f"{MADE_UP_ID}{n}"
+    return ToolCall(id=call_id, name=call.name or "", arguments=call.args or {})
+
+
+def _wire_id(call_id: str) -> str | None:
+    return None if call_id.startswith(MADE_UP_ID) else call_id
 
 
 def _usage(meta: types.GenerateContentResponseUsageMetadata | None) -> Usage:

@@ -3,6 +3,7 @@ xAI, Ollama, llama.cpp, any "OpenAI-compatible" endpoint), through the official 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -12,8 +13,11 @@ from openai.types import CompletionUsage
 from openai.types.chat import (
     ChatCompletion,
     ChatCompletionMessageParam,
+    ChatCompletionMessageToolCallParam,
     ChatCompletionStreamOptionsParam,
+    ChatCompletionToolParam,
 )
+from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
 from activities.models._http import (
     Reply,
@@ -25,7 +29,7 @@ from activities.models.base import OnProgress
 from activities.models.capabilities import capabilities, response_format
 from activities.models.sdk import SdkProvider
 from naestro.config.settings import ProviderConfig
-from naestro.contracts import ChatMessage, ModelRequest, Usage
+from naestro.contracts import ChatMessage, ModelRequest, ToolCall, ToolSpec, Usage
 from naestro.errors import ConfigError, ProviderError
 
 DEFAULT_ENDPOINTS = {
@@ -82,6 +86,8 @@ class OpenAIProvider(SdkProvider[AsyncOpenAI]):
             "response_format": (
                 response_format(self.caps, request.schema_name, schema) if schema else omit
             ),
+            "tools": _tools(request.tools) if request.tools else omit,
+            "tool_choice": request.tool_choice if request.tools else omit,
         }
 
     async def _create(self, client: AsyncOpenAI, request: ModelRequest) -> ChatCompletion:
@@ -98,21 +104,27 @@ class OpenAIProvider(SdkProvider[AsyncOpenAI]):
             **self._params(request), stream=True, stream_options=usage_option
         )
         parts: list[str] = []
+        calls = _CallParts()
         model, finish, usage = "", "", Usage()
         async with stream:
             async for chunk in stream:
-                if on_progress is not None:
-                    on_progress()
                 model = chunk.model or model
                 if chunk.usage is not None:  # the last chunk, thanks to include_usage
                     usage = _usage(chunk.usage)
+                delta = ""
                 for choice in chunk.choices:
-                    parts.append(choice.delta.content or "")
+                    delta += choice.delta.content or ""
+                    calls.add(choice.delta.tool_calls or [])
                     finish = choice.finish_reason or finish
+                parts.append(delta)
+                if on_progress is not None:
+                    on_progress(delta)
         text = "".join(parts)
         if usage == Usage() and self.caps.tokenizer_endpoint:  # the server sent none
             usage = await self._count_usage(client, request, text)
-        return Reply(text=text, usage=usage, model=model, finish_reason=finish)
+        return Reply(
+            text=text, usage=usage, model=model, finish_reason=finish, tool_calls=calls.done()
+        )
 
     async def _count_usage(self, client: AsyncOpenAI, request: ModelRequest, text: str) -> Usage:
         """Usage from the engine's own tokenizer (llama-cpp-python's /extras/tokenize/count):
@@ -149,21 +161,84 @@ def _messages(messages: list[ChatMessage]) -> list[ChatCompletionMessageParam]:
     for m in messages:
         if m.role == "system":
             out.append({"role": "system", "content": m.content})
+        elif m.role == "assistant" and m.tool_calls:
+            calls = [_call_param(c) for c in m.tool_calls]
+            out.append({"role": "assistant", "content": m.content or None, "tool_calls": calls})
         elif m.role == "assistant":
             out.append({"role": "assistant", "content": m.content})
+        elif m.role == "tool":
+            out.append({"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content})
         else:
             out.append({"role": "user", "content": m.content})
     return out
 
 
+def _tools(tools: list[ToolSpec]) -> list[ChatCompletionToolParam]:
+    return [
+        {
+            "type": "function",
+            "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+        }
+        for t in tools
+    ]
+
+
+def _call_param(call: ToolCall) -> ChatCompletionMessageToolCallParam:
+    arguments = json.dumps(call.arguments, ensure_ascii=False)
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": arguments},
+    }
+
+
+def _arguments(raw: str | None) -> dict[str, Any]:
+    """A call's JSON arguments; ones that are no JSON object read as none (the tool's own
+    validation then tells the model what is missing)."""
+    try:
+        parsed = json.loads(raw or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+class _CallParts:
+    """A streamed reply's tool calls, sent in pieces keyed by index: the first piece of a
+    call has its id and name, the following ones more of its JSON arguments."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, tuple[str, str, list[str]]] = {}
+
+    def add(self, deltas: list[ChoiceDeltaToolCall]) -> None:
+        for d in deltas:
+            call_id, name, arguments = self._calls.get(d.index, ("", "", []))
+            function = d.function
+            if function is not None:
+                name = name or function.name or ""
+                arguments.append(function.arguments or "")
+            self._calls[d.index] = (call_id or d.id or "", name, arguments)
+
+    def done(self) -> tuple[ToolCall, ...]:
+        return tuple(
+            ToolCall(id=call_id or f"call_{i}", name=name, arguments=_arguments("".join(args)))
+            for i, (call_id, name, args) in sorted(self._calls.items())
+        )
+
+
 def _read_completion(completion: ChatCompletion) -> Reply:
     choice = completion.choices[0] if completion.choices else None
     usage = _usage(completion.usage) if completion.usage is not None else Usage()
+    calls = [
+        ToolCall(id=c.id, name=c.function.name, arguments=_arguments(c.function.arguments))
+        for c in ((choice.message.tool_calls or []) if choice else [])
+        if c.type == "function"
+    ]
     return Reply(
         text=(choice.message.content or "") if choice else "",
         usage=usage,
         model=completion.model,
         finish_reason=(choice.finish_reason or "") if choice else "",
+        tool_calls=tuple(calls),
     )
 
 

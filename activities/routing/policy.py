@@ -41,13 +41,14 @@ class PolicyResolver:
         for role in dict.fromkeys([*REQUIRED_ROLES, *request.roles]):
             wanted = self._providers.wanted(policy, role)
             routes[role] = routed(await self._pick(role, wanted, request))
-        return self._spec(request.policy, policy, routes)
+        return self._spec(request.policy, policy, routes, request.tenant)
 
     def _spec(
-        self, name: str, policy: PolicyConfig, routes: dict[str, RoutedProvider]
+        self, name: str, policy: PolicyConfig, routes: dict[str, RoutedProvider], tenant: str
     ) -> PolicySpec:
         settings = self._providers.settings
         memory = settings.memory.enabled and policy.memory
+        memory_queue = settings.queues.memory if memory else None
         return PolicySpec(
             name=name,
             routes=routes,
@@ -58,6 +59,7 @@ class PolicyResolver:
             verify_timeout_seconds=policy.verify_timeout_seconds,
             heartbeat_timeout_seconds=policy.heartbeat_timeout_seconds,
             stream=policy.stream,
+            live_tokens_ms=policy.live_tokens_ms,
             consensus=policy.consensus,
             approval=policy.approval,
             call_attempts=policy.routing.call_attempts,
@@ -68,5 +70,6 @@ class PolicyResolver:
             refine=policy.refine,
             resample_temperature=policy.resample_temperature,
             subtasks=policy.subtasks,
-            memory_task_queue=settings.queues.memory if memory else None,
+            memory_task_queue=memory_queue,
+            tools=settings.tools.policy(policy.tools, tenant, settings.queues.tools, memory_queue),
         )

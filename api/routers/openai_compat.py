@@ -3,14 +3,21 @@
 `naestro-task` runs TaskWorkflow under the default policy, `naestro-task:<policy>` under a
 named one, `naestro-consensus` under the policy whose phases deliberate (the one named
 `consensus`, else the first with a `consensus:` section). The official `openai` client
-works unchanged (base_url=<api>/v1, api_key=an nk_ key or a JWT). A stream sends SSE
-comments (`: phase ...`) while the workflow runs, then the answer as chunks and
-`data: [DONE]`.
+works unchanged (base_url=<api>/v1, api_key=an nk_ key or a JWT). A stream sends every
+model call's tokens live as `reasoning_content` while the workflow runs, then the answer as
+`content` chunks, a last chunk with the usage and `data: [DONE]`.
+
+Verification (docs/verification.md) is asked for by parameters, not by a model name (an
+expected answer or a schema is data a name cannot carry): the standard ``response_format``
+(``json_schema``: the answer must match the schema, which the prompt also shows the model;
+``json_object``: any JSON object), and ``naestro`` (the openai client's
+``extra_body={"naestro": {"verify": {...}, "kind": "math"}}``) with the fields of
+``POST /v1/tasks``' ``verify``. The response's ``naestro`` object reports the checks, the
+verification summary and the confidence (``naestro_fields``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -24,14 +31,15 @@ from temporalio.client import WorkflowFailureError
 from api import service
 from api.auth import Principal
 from api.deps import GatewayDep, Reader, Writer
-from api.models import ERRORS, NOT_FOUND, Message, TaskCreate
+from api.models import ERRORS, NOT_FOUND, Message, TaskCreate, VerifyCreate
 from api.service import ApiError, Gateway
-from naestro.contracts import TaskResult
+from naestro.contracts import TaskKind, TaskResult
+from naestro.watch import Cursor, follow_task
 
 router = APIRouter(prefix="/v1", tags=["openai"], responses=ERRORS)
 BASE_MODEL = "naestro-task"
 CONSENSUS_MODEL = "naestro-consensus"
-# The finished answer goes out in small pieces (live token streaming is a later feature).
+# The finished answer goes out in pieces of this size (the work before it streams live).
 CHUNK_CHARS = 64
 
 
@@ -48,11 +56,45 @@ class InMessage(BaseModel):
         return self.content or ""
 
 
+class JsonSchemaFormat(BaseModel):
+    model_config = ConfigDict(extra="allow")  # strict, description: accepted, not used
+    name: str = "answer"
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class ResponseFormat(BaseModel):
+    """OpenAI's ``response_format``: ``json_schema`` and ``json_object`` are checked."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    def schema_(self) -> dict[str, Any] | None:
+        if self.type == "json_object":
+            return {"type": "object"}
+        if self.type == "json_schema":
+            if self.json_schema is None:
+                raise ApiError(422, "response_format: type json_schema needs its json_schema")
+            return self.json_schema.schema_
+        return None
+
+
+class NaestroOptions(BaseModel):
+    """Naestro's own parameters (``extra_body={"naestro": {...}}`` in the openai client)."""
+
+    model_config = ConfigDict(extra="forbid")
+    verify: VerifyCreate | None = None
+    kind: TaskKind | None = Field(
+        default=None, description="default: math with an expected answer, else general"
+    )
+
+
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")  # temperature, top_p, ...: accepted, not used
     model: str = Field(min_length=1)
     messages: list[InMessage] = Field(min_length=1)
     stream: bool = False
+    response_format: ResponseFormat | None = None
+    naestro: NaestroOptions | None = None
 
 
 class ModelCard(BaseModel):
@@ -91,6 +133,44 @@ def _prompt(messages: list[InMessage]) -> str:
     return "\n\n".join(f"{m.role}: {m.text()}" for m in messages if m.text())
 
 
+def _verify(body: ChatRequest) -> VerifyCreate | None:
+    """The checks asked for: ``naestro.verify``, with ``response_format``'s schema."""
+    options = body.naestro.verify if body.naestro else None
+    schema = body.response_format.schema_() if body.response_format else None
+    if schema is None:
+        return options
+    return (options or VerifyCreate()).model_copy(update={"json_schema": schema})
+
+
+def _task(gw: Gateway, body: ChatRequest) -> TaskCreate:
+    verify = _verify(body)
+    prompt = _prompt(body.messages) or " "
+    if body.response_format is not None and verify is not None and verify.json_schema:
+        # As OpenAI does: the model is told the shape it must answer in
+        shown = json.dumps(verify.json_schema, indent=1)
+        prompt += f"\n\nReply with JSON only, valid against this JSON Schema:\n{shown}"
+    kind = body.naestro.kind if body.naestro else None
+    if kind is None:
+        kind = "math" if verify is not None and verify.expected_answer else "general"
+    return TaskCreate(prompt=prompt, policy=_policy(gw, body.model), kind=kind, verify=verify)
+
+
+def naestro_fields(result: TaskResult) -> dict[str, Any]:
+    """The ``naestro`` object of a response (and of a stream's last chunk): the task, its
+    status, confidence, verification summary and each deterministic check."""
+    report = result.verification
+    return {
+        "task_id": result.task_id,
+        "status": result.status,
+        "reason": result.reason,
+        "confidence": result.confidence,
+        "verification": None
+        if report is None
+        else {"passed": report.passed, "backend": report.backend, "summary": report.summary},
+        "checks": [c.model_dump(mode="json") for c in result.checks],
+    }
+
+
 def _completion(model: str, result: TaskResult) -> dict[str, Any]:
     return {
         "id": f"chatcmpl-{result.task_id}",
@@ -109,18 +189,12 @@ def _completion(model: str, result: TaskResult) -> dict[str, Any]:
             "completion_tokens": result.spend.output_tokens,
             "total_tokens": result.spend.tokens,
         },
-        "naestro": {
-            "task_id": result.task_id,
-            "status": result.status,
-            "reason": result.reason,
-            "confidence": result.confidence,
-        },
+        "naestro": naestro_fields(result),
     }
 
 
 async def _run(gw: Gateway, who: Principal, body: ChatRequest) -> tuple[str, TaskResult | None]:
-    task = TaskCreate(prompt=_prompt(body.messages) or " ", policy=_policy(gw, body.model))
-    view = await service.submit(gw, who, task, None, use_cache=True)
+    view = await service.submit(gw, who, _task(gw, body), None, use_cache=True)
     return view.task_id, view.result
 
 
@@ -133,13 +207,16 @@ async def _finish(gw: Gateway, task_id: str) -> TaskResult:
     return result
 
 
-def _chunk(cid: str, model: str, delta: dict[str, Any], finish: str | None = None) -> str:
+def _chunk(
+    cid: str, model: str, delta: dict[str, Any], finish: str | None = None, **extra: Any
+) -> str:
     body = {
         "id": cid,
         "object": "chat.completion.chunk",
         "created": int(time.time()),
         "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
     }
     return f"data: {json.dumps(body)}\n\n"
 
@@ -147,26 +224,34 @@ def _chunk(cid: str, model: str, delta: dict[str, Any], finish: str | None = Non
 async def _stream(
     gw: Gateway, task_id: str, model: str, cached: TaskResult | None
 ) -> AsyncIterator[str]:
+    """The work as it happens, then the answer: every model call's tokens go out live as
+    ``reasoning_content`` (each call headed by its phase, role and provider), and the
+    answer, which is only final once verified and reviewed, as ``content``; the last chunk
+    carries the finish reason, the usage and the ``naestro`` report."""
     cid = f"chatcmpl-{task_id}"
     yield _chunk(cid, model, {"role": "assistant", "content": ""})
-    waiting = None if cached else asyncio.ensure_future(_finish(gw, task_id))
+    if cached is None:
+        call = ""
+        async for update in follow_task(gw.client, task_id, Cursor()):
+            token = update.token
+            if update.event is not None:  # a comment: keeps the connection alive
+                yield f": {update.event.type} {update.event.data.get('phase', '')}\n\n"
+            if token is None or not token.text:
+                continue
+            head = ""
+            if token.call != call:
+                call = token.call
+                head = f"\n\n[{token.phase}: {token.role} via {token.provider}]\n"
+            yield _chunk(cid, model, {"reasoning_content": head + token.text})
     try:
-        while waiting is not None and not waiting.done():
-            view = await service.status_view(gw, task_id)
-            if view is not None:
-                yield f": phase {view.phase} round {view.round}\n\n"  # a comment: ignored
-            await asyncio.wait({waiting}, timeout=1.0)
-        result = cached or (waiting.result() if waiting else None)
+        result = cached or await _finish(gw, task_id)
     except ApiError as exc:  # the task failed after the stream began: say so, in-band
         yield f"data: {json.dumps({'error': {'message': exc.detail, 'code': exc.status}})}\n\n"
         return
-    finally:
-        if waiting is not None and not waiting.done():
-            waiting.cancel()
-    assert result is not None
     for i in range(0, len(result.answer), CHUNK_CHARS):
         yield _chunk(cid, model, {"content": result.answer[i : i + CHUNK_CHARS]})
-    yield _chunk(cid, model, {}, "stop")
+    done = _completion(model, result)
+    yield _chunk(cid, model, {}, "stop", usage=done["usage"], naestro=done["naestro"])
     yield "data: [DONE]\n\n"
 
 

@@ -106,4 +106,4 @@ async def job_events(
     numbering continues across continue-as-new)."""
     await jobs.owned(gw, who, job_id)
     after = events.resume_point(last_event_id)
-    return EventSourceResponse(events.stream(gw, job_id, after), ping=10)
+    return EventSourceResponse(events.stream(gw, job_id, after, live=False), ping=10)

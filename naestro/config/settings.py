@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from naestro.config.gateway import ApiConfig
+from naestro.config.tools import ToolsConfig
 from naestro.contracts import (
     ApprovalPolicy,
     Budget,
@@ -119,7 +120,16 @@ class PolicyConfig(Strict):
     heartbeat_timeout_seconds: int = Field(
         default=30, ge=1, description="a model call silent this long is retried elsewhere"
     )
-    stream: bool = Field(default=False, description="stream replies (heartbeat per chunk)")
+    stream: bool = Field(
+        default=True, description="stream replies (heartbeat per chunk, live tokens)"
+    )
+    live_tokens_ms: int = Field(
+        default=200,
+        ge=0,
+        le=10_000,
+        description="a streamed reply's tokens reach watchers (SSE, the web page, streaming "
+        "clients) in batches this many ms apart; the first at once (0: no live tokens)",
+    )
     consensus: ConsensusPolicy | None = None
     routing: RoutingConfig = Field(default_factory=lambda: RoutingConfig())
     approval: ApprovalPolicy = ApprovalPolicy()
@@ -145,6 +155,11 @@ class PolicyConfig(Strict):
     subtasks: SubtaskPolicy = Field(
         default_factory=lambda: SubtaskPolicy(),
         description="a structured plan whose subtasks run as child tasks (docs/subtasks.md)",
+    )
+    tools: list[str] = Field(
+        default=[],
+        description="tools its implement and refine calls may use: server.tool, server.*, "
+        "sandbox.run_python, memory.search (docs/tools.md); empty: none",
     )
 
     @model_validator(mode="after")
@@ -197,6 +212,8 @@ class QueueConfig(Strict):
     models_cloud_concurrency: int = Field(default=64, ge=1)
     sandbox_concurrency: int = Field(default=8, ge=1)
     memory_concurrency: int = Field(default=16, ge=1)
+    tools: str = "naestro.tools"  # MCP tool calls and discovery (polled when tools.servers)
+    tools_concurrency: int = Field(default=16, ge=1)
 
 
 class SandboxConfig(Strict):
@@ -210,6 +227,12 @@ class SandboxConfig(Strict):
     docker_host: str | None = None
     pool_size: int = Field(default=8, ge=0)
     cache_entries: int = Field(default=1024, ge=0, description="test cache size; 0: off")
+    # Workspaces (VerifyRequest.workspace): a directory of wheels (and sdists) their
+    # dependencies are installed from, with no network (None: a workspace that needs one
+    # gets a report naming them), and caps on an unpacked archive.
+    wheel_cache: str | None = Field(default=None, description="dir of wheels; None: none")
+    workspace_max_mb: int = Field(default=256, ge=1, description="unpacked workspace size cap")
+    workspace_max_files: int = Field(default=20_000, ge=1)
 
 
 class TenantPiiPolicy(Strict):
@@ -295,6 +318,23 @@ class MemoryConfig(Strict):
         "never in use: scripted outputs are not past work",
     )
     embedder: EmbedderConfig = EmbedderConfig()
+
+
+class PayloadsConfig(Strict):
+    """Payloads that travel by reference (naestro/payload_store.py, docs/operations.md):
+    from the threshold up, a payload's (encrypted) bytes go to Postgres and its history
+    event holds a small reference, so nothing nears Temporal's 2 MB payload limit."""
+
+    external_threshold_bytes: int = Field(
+        default=256 * 1024,
+        ge=0,
+        le=2 * 1024 * 1024,
+        description="payloads this size or larger are stored in Postgres, by reference",
+    )
+    database_url_env: str = Field(
+        default="DATABASE_URL",
+        description="the Postgres that keeps them (unset in a process: payloads stay inline)",
+    )
 
 
 class TelemetryConfig(Strict):
@@ -524,8 +564,10 @@ class Settings(Strict):
     api: ApiConfig = ApiConfig()
     engines: list[EngineConfig] = []
     telemetry: TelemetryConfig = TelemetryConfig()
+    payloads: PayloadsConfig = PayloadsConfig()
     deploy: DeployConfig = DeployConfig()
     gpu: GpuConfig = GpuConfig()
+    tools: ToolsConfig = ToolsConfig()
     source: str = Field(default="<defaults>", exclude=True)
 
     @model_validator(mode="after")
@@ -544,6 +586,8 @@ class Settings(Strict):
             if engine.id not in known:
                 raise ValueError(f"engines: {engine.id!r} names no provider")
         _check_gpu_claims(self.engines, self.gpu)
+        for name, policy in self.policies.items():
+            self.tools.check_allow_list(f"policies.{name}.tools", policy.tools)
         return self._count_engine_gpus()
 
     def _count_engine_gpus(self) -> Settings:

@@ -109,6 +109,7 @@ from naestro.contracts.sandbox import (
     ResourceUse,
     SandboxFile,
     SandboxLimits,
+    SuiteReport,
     TestCaseResult,
     VerificationReport,
     VerifyJob,
@@ -125,6 +126,18 @@ from naestro.contracts.task import (
     TaskRequest,
     TaskResult,
     TaskStatusView,
+)
+from naestro.contracts.tools import (
+    McpCall,
+    McpResult,
+    ToolCall,
+    ToolCatalog,
+    ToolChoice,
+    ToolListRequest,
+    ToolOutcome,
+    ToolResult,
+    ToolSpec,
+    ToolsPolicy,
 )
 
 __all__ = [
@@ -157,6 +170,7 @@ __all__ = [
     "VerificationReport",
     "SandboxFile",
     "SandboxLimits",
+    "SuiteReport",
     "VerifyRequest",
     "VerifyJob",
     "RouteRequest",
@@ -225,4 +239,14 @@ __all__ = [
     "SubtaskPolicy",
     "SubtaskStatusName",
     "TaskPlan",
+    "ToolSpec",
+    "ToolCall",
+    "ToolChoice",
+    "ToolResult",
+    "ToolOutcome",
+    "McpCall",
+    "McpResult",
+    "ToolListRequest",
+    "ToolCatalog",
+    "ToolsPolicy",
 ]

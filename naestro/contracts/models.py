@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from naestro.contracts.base import Frozen
+from naestro.contracts.tools import ToolCall, ToolChoice, ToolSpec
 
 
 class Usage(Frozen):
@@ -56,8 +57,11 @@ class ModelCall(Frozen):
 
 
 class ChatMessage(Frozen):
-    role: Literal["system", "user", "assistant"]
+    role: Literal["system", "user", "assistant", "tool"]
     content: str
+    # An assistant turn that called tools; a "tool" turn answers the call with this id
+    tool_calls: list[ToolCall] = []
+    tool_call_id: str = ""
 
 
 class ModelRequest(Frozen):
@@ -75,6 +79,13 @@ class ModelRequest(Frozen):
     # vLLM guided decoding). None: free text.
     response_schema: dict[str, Any] | None = None
     schema_name: str = "reply"
+    # A streamed call publishes its reply's pieces on its workflow's stream every this many
+    # milliseconds (0: no live tokens; the workflow must host a WorkflowStream)
+    live_tokens_ms: int = Field(default=0, ge=0)
+    # Tools the model may call through its provider's native function calling; "none":
+    # declared (the conversation holds calls to them) but not to be called any more
+    tools: list[ToolSpec] = []
+    tool_choice: ToolChoice = "auto"
 
 
 class ModelResponse(Frozen):
@@ -86,3 +97,4 @@ class ModelResponse(Frozen):
     latency_ms: float
     finish_reason: str = ""
     scripted: bool = False
+    tool_calls: list[ToolCall] = []  # the calls the model asked for (ModelRequest.tools)

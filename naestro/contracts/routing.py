@@ -9,6 +9,7 @@ from naestro.contracts.base import Frozen, Location
 from naestro.contracts.consensus import ConsensusPolicy, RefineMode, Review
 from naestro.contracts.models import ChatMessage
 from naestro.contracts.plan import SubtaskPolicy
+from naestro.contracts.tools import ToolsPolicy
 
 
 class RouteRequest(Frozen):
@@ -42,6 +43,7 @@ class PolicySpec(Frozen):
     verify_timeout_seconds: int = 60
     heartbeat_timeout_seconds: int = 30
     stream: bool = False
+    live_tokens_ms: int = 0  # streamed calls publish live tokens this often (0: off)
     consensus: ConsensusPolicy | None = None
     approval: ApprovalPolicy = ApprovalPolicy()
     memory_task_queue: str | None = None  # None: the task neither recalls nor writes back
@@ -53,6 +55,7 @@ class PolicySpec(Frozen):
     refine: RefineMode = "revise"
     resample_temperature: float = 0.8
     subtasks: SubtaskPolicy = SubtaskPolicy()
+    tools: ToolsPolicy | None = None  # None: the task's models are offered no tools
 
 
 class CallOutcome(Frozen):

@@ -14,6 +14,7 @@ from naestro.contracts.ledger import Ledger, RoleSummary
 from naestro.contracts.models import ModelCall
 from naestro.contracts.plan import SubtaskOf, SubtaskOutcome
 from naestro.contracts.sandbox import VerificationReport
+from naestro.contracts.verify import CheckResult, VerifySpec
 
 
 class Budget(Frozen):
@@ -25,8 +26,13 @@ class Budget(Frozen):
     max_gpu_seconds: float | None = Field(default=None, ge=0.0)
 
 
+# The contract's ceiling; api.max_prompt_chars (at most this) is the limit callers meet. A
+# prompt this long travels by reference (naestro/payload_store.py), never inline.
+MAX_PROMPT_CHARS = 10_000_000
+
+
 class TaskRequest(Frozen):
-    prompt: str = Field(min_length=1, max_length=400_000)
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     kind: TaskKind = "general"
     priority: int = Field(default=3, ge=1, le=5, description="1 highest .. 5 lowest")
     budget: Budget = Budget()
@@ -34,6 +40,8 @@ class TaskRequest(Frozen):
     tenant: str = Field(default="default", min_length=1, max_length=100)
     # Set on a child task of a plan that fanned out (it follows the parent's plan)
     subtask_of: SubtaskOf | None = None
+    # Deterministic checks beyond the judge: user's workspace and tests, maths, JSON schema
+    verify: VerifySpec | None = None
 
 
 class Spend(Frozen):
@@ -90,6 +98,7 @@ class TaskResult(Frozen):
     consensus: ConsensusSummary | None = None
     memory: MemoryUse | None = None
     subtasks: list[SubtaskOutcome] = []  # every subtask of a plan that fanned out
+    checks: list[CheckResult] = []  # deterministic checks (maths, JSON schema, user tests)
 
 
 class TaskStatusView(Frozen):
@@ -114,6 +123,7 @@ TaskEventType = Literal[
     "status",
     "waiting",
     "subtask",
+    "tool_call",  # a model's tool call: its name, allowed or refused, duration, result size
     # a research job's (ResearchWorkflow): an iteration's end, a steering command, a digest
     "iteration",
     "steer",

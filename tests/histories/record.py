@@ -1,8 +1,10 @@
 """Record TaskWorkflow histories for the replay gate (`make histories`): the default
 policy's code task that refines, the budget-exhausted one, plan and answer approval by the
 `approval` update, a judge whose verdict needs its one repair, the PII review of an answer
-under a tenant policy that redacts, a code task its prompt's examples verify, and a task
-that waits for a restarting engine (a loopback server speaking OpenAI's wire format).
+under a tenant policy that redacts, a code task its prompt's examples verify, a task
+that waits for a restarting engine (a loopback server speaking OpenAI's wire format),
+a maths task whose answer is checked against the expected one, and a task whose
+implementer calls an MCP tool (and one it may not).
 
 Re-record only on purpose (a workflow change that is meant to be incompatible, guarded by
 workflow.patched or a new worker deployment version); the old files must keep replaying
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -35,6 +38,7 @@ from naestro.contracts import (  # noqa: E402
     TaskRequest,
     TaskStatusView,
 )
+from naestro.contracts.verify import VerifySpec  # noqa: E402
 from tests.histories.recording import (  # noqa: E402
     Case,
     TaskHandle,
@@ -48,6 +52,8 @@ from tests.selection.test_selection import BUGGY, FIXED, LEAN  # noqa: E402
 from tests.selection.test_selection import PROMPT as WITH_EXAMPLES  # noqa: E402
 from tests.support import make_settings, replay_provider, write_script  # noqa: E402
 from tests.workflow.scripts import PROMPT, code_task_rules, verdict  # noqa: E402
+from tests.workflow.test_checks import RIGHT as CHECKED_RIGHT  # noqa: E402
+from tests.workflow.test_checks import WRONG as CHECKED_WRONG  # noqa: E402
 from tests.workflow.test_subtasks import INTEGRATE, REPLAN, plan_rule, subtask  # noqa: E402
 from workflows.steps.approval import content_hash  # noqa: E402
 
@@ -228,7 +234,55 @@ SUBTASKS = Group(
     ],
     policy={"subtasks": {"enabled": True}},
 )
-GROUPS = [CODE, APPROVAL, JUDGE_REPAIR, OUTPUT_REVIEW, EXAMPLES, WAIT_FOR_PROVIDER, SUBTASKS]
+# A maths task with an expected answer: the draft's answer fails the maths check, the
+# revision (asked with the check's summary) passes it, and the judge accepts.
+CHECKS = Group(
+    [
+        {"role": "planner", "text": PLAN},
+        {"phase": "refine", "contains": "math check failed", "text": CHECKED_RIGHT},
+        {"phase": "implement", "text": CHECKED_WRONG},
+        {"role": "judge", "text": verdict(0.9)},
+    ],
+    [
+        Case(
+            "task_math_checked",
+            TaskRequest(prompt=QUESTION, kind="math", verify=VerifySpec(expected_answer="42")),
+            "succeeded",
+        )
+    ],
+)
+# The implementer calls a tool of an MCP server (tests/tools/mcp_server.py over stdio, the
+# tools worker starting it) and one no policy allows (refused); the result comes back fenced
+# and the implementer answers with it.
+MCP_SERVER = [sys.executable, str(ROOT / "tests/tools/mcp_server.py"), "--record", os.devnull]
+TOOLS = Group(
+    [
+        {"role": "planner", "text": PLAN},
+        {"phase": "implement", "contains": 'source="tool echo.shout"', "text": ANSWER},
+        {
+            "phase": "implement",
+            "tool_calls": [
+                {"name": "echo__shout", "arguments": {"text": "six times seven"}},
+                {"name": "echo__forbidden"},
+            ],
+        },
+        {"role": "judge", "text": verdict(0.9)},
+    ],
+    [Case("task_tools", TaskRequest(prompt=QUESTION), "succeeded")],
+    {"tools": {"servers": {"echo": {"command": MCP_SERVER}}}},
+    policy={"tools": ["echo.shout"]},
+)
+GROUPS = [
+    CODE,
+    APPROVAL,
+    JUDGE_REPAIR,
+    OUTPUT_REVIEW,
+    EXAMPLES,
+    WAIT_FOR_PROVIDER,
+    SUBTASKS,
+    CHECKS,
+    TOOLS,
+]
 
 
 async def main(force: bool) -> None:

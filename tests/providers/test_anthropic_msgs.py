@@ -72,10 +72,10 @@ async def test_streaming_reports_progress_and_reads_usage(wire: WireServer, key_
     pieces = ["Fi", "ve", "."]
     usage = anthropic_usage(40, 7, cache_read=60)
     wire.script(PATH, anthropic_stream(pieces, model="claude-test-1", usage=usage))
-    progress: list[None] = []
+    progress: list[str] = []
     async with aclosing(AnthropicProvider(config(wire.url, key_env))) as provider:
         response = await provider.complete(
-            chat_request("claude", stream=True), on_progress=lambda: progress.append(None)
+            chat_request("claude", stream=True), on_progress=progress.append
         )
 
     assert wire.last().body["stream"] is True
@@ -86,3 +86,4 @@ async def test_streaming_reports_progress_and_reads_usage(wire: WireServer, key_
     # message_start, content_block_start, deltas, content_block_stop, message_delta,
     # message_stop (the SDK swallows pings)
     assert len(progress) == len(pieces) + 5
+    assert [p for p in progress if p] == pieces  # each piece as it arrived

@@ -69,10 +69,10 @@ async def test_streaming_reports_progress_and_reads_usage(wire: WireServer, key_
         STREAM_PATH,
         gemini_stream(pieces, model_version="gemini-test-001", usage=gemini_usage(30, 4)),
     )
-    progress: list[None] = []
+    progress: list[str] = []
     async with aclosing(GoogleProvider(config(wire.url, key_env))) as provider:
         response = await provider.complete(
-            chat_request("gemini", stream=True), on_progress=lambda: progress.append(None)
+            chat_request("gemini", stream=True), on_progress=progress.append
         )
 
     assert wire.last().query == "alt=sse"
@@ -81,3 +81,4 @@ async def test_streaming_reports_progress_and_reads_usage(wire: WireServer, key_
     assert response.finish_reason == "STOP"
     assert response.usage == Usage(input_tokens=30, output_tokens=4)
     assert len(progress) == len(pieces)
+    assert [p for p in progress if p] == pieces  # each piece as it arrived

@@ -80,10 +80,10 @@ async def test_local_engine_uses_max_tokens_and_a_placeholder_key(wire: WireServ
 async def test_streaming_reports_progress_and_reads_usage(wire: WireServer, key_env: str) -> None:
     pieces = ["Hel", "lo", " world"]
     wire.script(PATH, openai_stream(pieces, model="gpt-test-2025-01", usage=openai_usage(20, 3)))
-    progress: list[None] = []
+    progress: list[str] = []
     async with aclosing(OpenAIProvider(config(wire.url + "/v1", key_env=key_env))) as provider:
         response = await provider.complete(
-            chat_request("gpt", stream=True), on_progress=lambda: progress.append(None)
+            chat_request("gpt", stream=True), on_progress=progress.append
         )
 
     sent = wire.last()
@@ -94,6 +94,7 @@ async def test_streaming_reports_progress_and_reads_usage(wire: WireServer, key_
     assert response.model == "gpt-test-2025-01"
     assert response.usage == Usage(input_tokens=20, output_tokens=3)
     assert len(progress) == len(pieces) + 3  # role chunk, pieces, finish chunk, usage chunk
+    assert [p for p in progress if p] == pieces  # each piece as it arrived
 
 
 async def test_cloud_engine_without_key_fails_before_any_request(wire: WireServer) -> None:

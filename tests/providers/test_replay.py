@@ -126,14 +126,18 @@ def test_missing_or_empty_script_is_a_config_error(tmp_path: Path) -> None:
 
 
 async def test_simulated_latency_and_stream_progress(tmp_path: Path) -> None:
-    replay = provider(write_script(tmp_path, [json.dumps({"text": "t"})]), simulated_latency_ms=60)
-    progress: list[None] = []
-    response = await replay.complete(ask("a", "b", stream=True), lambda: progress.append(None))
-    assert response.latency_ms >= 60
-    assert len(progress) >= 1
+    text = "a scripted reply, streamed in pieces"
+    replay = provider(
+        write_script(tmp_path, [json.dumps({"text": text})]), simulated_latency_ms=200
+    )
+    progress: list[str] = []
+    response = await replay.complete(ask("a", "b", stream=True), progress.append)
+    assert response.latency_ms >= 200
+    assert len([p for p in progress if p]) == 4  # one piece per 50 ms of latency
+    assert "".join(progress) == text == response.text
 
-    quiet: list[None] = []
-    await replay.complete(ask("a", "b"), lambda: quiet.append(None))
+    quiet: list[str] = []
+    await replay.complete(ask("a", "b"), quiet.append)
     assert quiet == []  # progress reports are for streaming requests
 
 

@@ -32,6 +32,7 @@ class Reply:
     events: tuple[str, ...] = ()
     headers: Mapping[str, str] = field(default_factory=dict)
     delay_s: float = 0.0  # answer this late (a busy server)
+    frame_gap_s: float = 0.0  # between a stream's events (a model that writes slowly)
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,26 @@ class WireServer:
             return queue.popleft() if len(queue) > 1 else queue[0]
 
 
+def _as_asked(reply: Reply, request: Recorded) -> Reply:
+    """A scripted chat completion to a request that asked to stream is streamed, as a real
+    OpenAI-compatible server does: the message as one content chunk, the finish, then
+    the usage chunk ``include_usage`` asks for."""
+    body = reply.body
+    asked = isinstance(request.body, dict) and request.body.get("stream") is True
+    if not asked or reply.events or not isinstance(body, dict):
+        return reply
+    if body.get("object") != "chat.completion":
+        return reply
+    from tests.providers.payloads import openai_stream
+
+    message = body["choices"][0]["message"]
+    if message.get("tool_calls"):
+        return reply  # scripted as the test wants it (see payloads.openai_tool_call_stream)
+    pieces = [message["content"]] if message.get("content") else []
+    streamed = openai_stream(pieces, model=body["model"], usage=body.get("usage"))
+    return Reply(events=streamed.events, headers=reply.headers, delay_s=reply.delay_s)
+
+
 def closed_port() -> int:
     """A loopback port nothing listens on (bound, then released): connections are refused."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -145,7 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers={k.lower(): v for k, v in self.headers.items()},
             body=json.loads(raw) if raw else None,
         )
-        reply = self.server.wire.answer(recorded)
+        reply = _as_asked(self.server.wire.answer(recorded), recorded)
         if reply.delay_s:
             time.sleep(reply.delay_s)
         if reply.events:
@@ -173,7 +194,9 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        for frame in reply.events:
+        for i, frame in enumerate(reply.events):
+            if i and reply.frame_gap_s:
+                time.sleep(reply.frame_gap_s)
             data = frame.encode()
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()

@@ -71,6 +71,10 @@ def _llamacpp(engine: EngineConfig, provider: ProviderConfig, model_path: str) -
         str(engine.port),
         "--n_ctx",
         str(engine.context_size),
+        # Its default cuts a streaming reply short whenever another request arrives (a
+        # readiness probe, a token count, the next caller): requests wait their turn instead.
+        "--interrupt_requests",
+        "False",
     ]
     if engine.threads:
         argv += ["--n_threads", str(engine.threads)]

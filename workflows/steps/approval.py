@@ -52,11 +52,13 @@ class ApprovalRejected(Exception):
 class ProgressLog:
     """The task's progress events, served by its `events` query (SSE in the API)."""
 
-    def __init__(self, seq: int = 0) -> None:
+    def __init__(self, seq: int = 0, on_emit: Callable[[TaskEvent], None] | None = None) -> None:
         """``seq``: the last sequence number of an earlier run (a research job's log goes
-        on across continue-as-new, so a client resumes with the number it last saw)."""
+        on across continue-as-new, so a client resumes with the number it last saw).
+        ``on_emit``: also hands each event there (a workflow's live stream)."""
         self._events: list[TaskEvent] = []
         self._seq = seq
+        self._on_emit = on_emit
 
     @property
     def seq(self) -> int:
@@ -64,7 +66,10 @@ class ProgressLog:
 
     def emit(self, type_: TaskEventType, **data: Any) -> None:
         self._seq += 1
-        self._events.append(TaskEvent(seq=self._seq, type=type_, at=workflow.now(), data=data))
+        event = TaskEvent(seq=self._seq, type=type_, at=workflow.now(), data=data)
+        self._events.append(event)
+        if self._on_emit is not None:
+            self._on_emit(event)
         if len(self._events) > MAX_EVENTS:
             del self._events[0]
 

@@ -8,6 +8,8 @@ overshoot -> one activity call with the LLM_CALL preset -> restore placeholders 
 reconcile the ledger -> report the outcome to the governor with the next routing decision.
 A provider that fails its attempts is excluded and the call goes to its fallback.
 Structured replies (judge verdicts, critiques) get a JSON schema and one repair.
+A call made with ``tools=True`` on a caller that has a ToolBelt (workflows/steps/tools.py)
+may call tools: each model turn of that conversation is one call through this path.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -34,6 +36,8 @@ from naestro.contracts import (
     ModelResponse,
     PiiScanResult,
     RoutedProvider,
+    ToolChoice,
+    ToolSpec,
 )
 from naestro.errors import BudgetExhausted, NaestroError, NoProviderReady, to_application_error
 from naestro.ledger import BudgetExceeded, LedgerBook, Reservation
@@ -41,6 +45,9 @@ from naestro.parsing import estimate_tokens
 from naestro.pii import exposure
 from naestro.presets import LLM_CALL, LOCAL_FAST, llm_retry
 from naestro.structured import repair_messages, schema_for, validate
+
+if TYPE_CHECKING:
+    from workflows.steps.tools import ToolBelt
 
 T = TypeVar("T", bound=BaseModel)
 BUDGET_ERROR = BudgetExhausted.__name__
@@ -69,6 +76,7 @@ class CallScope:
     call_attempts: int
     deadline: datetime | None = None  # the wall-time budget's end
     stream: bool = False
+    live_tokens_ms: int = 0  # streamed calls publish live tokens (the workflow hosts a stream)
     # Histories from before per-call routing: a role's provider fixed once per task.
     fixed_routes: dict[str, RoutedProvider] | None = None
 
@@ -90,6 +98,7 @@ class ModelCaller:
     cancelled: Callable[[], str | None] = lambda: None
     outcomes: list[CallOutcome] = field(default_factory=list)
     _seq: int = 0  # outcomes noted so far (their keys)
+    tools: ToolBelt | None = None  # the task's tools, when its policy allows some
 
     async def text(
         self,
@@ -99,7 +108,19 @@ class ModelCaller:
         *,
         prefer: int = 0,
         temperature: float = 0.2,
+        tools: bool = False,
     ) -> ModelResponse:
+        """One reply; with ``tools`` (and a ToolBelt) the model may call tools first."""
+        if tools and self.tools is not None:
+
+            async def ask(
+                history: list[ChatMessage], offer: list[ToolSpec], choice: ToolChoice
+            ) -> ModelResponse:
+                return await self._call(
+                    role, phase, history, prefer, temperature, None, offer=offer, choice=choice
+                )
+
+            return await self.tools.converse(phase, messages, ask)
         return await self._call(role, phase, messages, prefer, temperature, None)
 
     async def structured(
@@ -198,6 +219,9 @@ class ModelCaller:
         prefer: int,
         temperature: float,
         schema: type[BaseModel] | None,
+        *,
+        offer: list[ToolSpec] | None = None,
+        choice: ToolChoice = "auto",
     ) -> ModelResponse:
         failed: dict[str, str] = {}
         rejected = False  # a provider refused this call for good (a bad key, a bad request)
@@ -218,7 +242,9 @@ class ModelCaller:
                 failed.clear()
                 continue
             try:
-                return await self._attempt(route, role, phase, messages, temperature, schema)
+                return await self._attempt(
+                    route, role, phase, messages, temperature, schema, offer=offer, choice=choice
+                )
             except ActivityError as err:
                 pid = route.provider.provider_id
                 cause = self._note_failure(route, err)
@@ -287,6 +313,9 @@ class ModelCaller:
         messages: list[ChatMessage],
         temperature: float,
         schema: type[BaseModel] | None,
+        *,
+        offer: list[ToolSpec] | None = None,
+        choice: ToolChoice = "auto",
     ) -> ModelResponse:
         p, s = route.provider, self.scope
         try:
@@ -304,11 +333,14 @@ class ModelCaller:
             messages=sent,
             max_output_tokens=held.output_cap,
             stream=s.stream,
+            live_tokens_ms=s.live_tokens_ms if s.stream else 0,
             task_id=s.task_id,
             tenant=s.tenant,
             response_schema=schema_for(schema) if schema else None,
             schema_name=schema.__name__ if schema else "reply",
             temperature=temperature,
+            tools=offer or [],
+            tool_choice=choice,
         )
         try:
             response = await self._run(request, route, seconds)
@@ -316,7 +348,8 @@ class ModelCaller:
             self.book.release(held)
             raise
         text = exposure.from_provider(response.text, s.pii, redacted)
-        response = response.model_copy(update={"text": text})
+        calls = exposure.calls_from_provider(response.tool_calls, s.pii, redacted)
+        response = response.model_copy(update={"text": text, "tool_calls": calls})
         call = ModelCall.of(phase, role, response, gpus=route.gpus, reason=route.reason)
         self.book.reconcile(held, call)
         self._note(_outcome(response))

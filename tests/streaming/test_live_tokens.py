@@ -1,0 +1,118 @@
+"""Live tokens out of a durable run: the model activity publishes pieces on the task's
+workflow stream while the (scripted, slow) model generates; the workflow still gets the
+whole reply."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.workflow_streams import WorkflowStreamClient
+
+from naestro.client import start_task
+from naestro import names
+from naestro.contracts import ApprovalDecision, TaskRequest, TaskStatusView
+from naestro.contracts.stream import TOKENS_TOPIC
+from tests.support import make_settings, replay_provider, running_workers, write_script
+from tests.workflow.scripts import verdict
+
+ANSWER = "Tokens arrive while the model is still writing this sentence, piece by piece."
+
+
+def live_rules() -> list[dict[str, Any]]:
+    return [
+        {"role": "planner", "text": "plan it"},
+        {"phase": "implement", "text": ANSWER},
+        {"role": "judge", "text": verdict(0.9, "accept")},
+    ]
+
+
+async def test_tokens_reach_a_watcher_before_the_call_ends(client: Client, tmp_path: Path) -> None:
+    script = write_script(tmp_path / "s.jsonl", live_rules())
+    provider = replay_provider(script, simulated_latency_ms=1500)
+    settings = make_settings(tmp_path, [provider], policy={"stream": True, "live_tokens_ms": 100})
+    seen: list[tuple[float, str, dict[str, Any]]] = []
+
+    async def watch(task_id: str) -> None:
+        stream = WorkflowStreamClient.create(client, task_id)
+        async for item in stream.subscribe(poll_cooldown=timedelta(milliseconds=20)):
+            seen.append((time.monotonic(), item.topic, item.data))
+            if item.topic == "events" and item.data["type"] == "status":
+                return
+
+    async with running_workers(client, settings):
+        handle = await start_task(
+            client, TaskRequest(prompt="Say something."), task_queue=settings.queues.orchestrator
+        )
+        await asyncio.wait_for(watch(handle.id), 60)
+        result = await handle.result()
+
+    assert result.status == "succeeded", result.reason
+    pieces = [(t, d) for t, topic, d in seen if topic == TOKENS_TOPIC and d["phase"] == "implement"]
+    assert "".join(d["text"] for _, d in pieces) == ANSWER == result.answer
+    assert pieces[-1][1]["final"] and len({d["call"] for _, d in pieces}) == 1
+    assert len(pieces) >= 5  # pieces as they came, not the finished reply in one go
+    done = next(
+        t
+        for t, topic, d in seen
+        if topic == "events" and d["type"] == "model_call" and d["data"]["phase"] == "implement"
+    )
+    assert done - pieces[0][0] > 1.0  # the first piece came well before the 1.5 s call ended
+    # Every progress event is on the stream too, in order, once.
+    seqs = [d["seq"] for _, topic, d in seen if topic == "events"]
+    assert seqs == list(range(1, len(seqs) + 1))
+
+
+async def test_a_watched_task_replays(client: Client, tmp_path: Path) -> None:
+    """Polls (updates) and token batches (signals) land between the task's own commands in
+    its history; the task still replays from that history (a worker restart, a cache
+    eviction, a query on another worker)."""
+    from temporalio.worker import Replayer
+
+    from workers.runner import workflow_runner
+    from workflows.task import TaskWorkflow
+
+    script = write_script(tmp_path / "s.jsonl", live_rules())
+    provider = replay_provider(script, simulated_latency_ms=800)
+    policy = {"stream": True, "live_tokens_ms": 50, "approval": {"plan": True}}
+    settings = make_settings(tmp_path, [provider], policy=policy)
+
+    async def approve(task_id: str) -> None:
+        handle = client.get_workflow_handle(task_id)
+        while True:
+            view = await handle.query(names.STATUS_QUERY, result_type=TaskStatusView)
+            pending = view.pending_approval
+            if pending is not None:
+                decision = ApprovalDecision(
+                    stage=pending.stage,
+                    content_hash=pending.content_hash,
+                    action="approve",
+                    approver="tester",
+                )
+                await handle.execute_update(names.APPROVAL_UPDATE, decision)
+                return
+            await asyncio.sleep(0.05)
+
+    async def watch(task_id: str) -> None:
+        stream = WorkflowStreamClient.create(client, task_id)
+        async for item in stream.subscribe(poll_cooldown=timedelta(milliseconds=0)):
+            if item.topic == "events" and item.data["type"] == "status":
+                return
+
+    async with running_workers(client, settings):
+        handle = await start_task(
+            client, TaskRequest(prompt="Say something."), task_queue=settings.queues.orchestrator
+        )
+        await asyncio.gather(watch(handle.id), watch(handle.id), approve(handle.id))
+        await handle.result()
+    history = await handle.fetch_history()
+    replayer = Replayer(
+        workflows=[TaskWorkflow],
+        data_converter=client.data_converter,
+        workflow_runner=workflow_runner(),
+    )
+    await replayer.replay_workflow(history)
