@@ -18,9 +18,12 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -98,54 +101,64 @@ async def direct(settings: Settings, calls: int, tokens: int) -> tuple[float, li
     return statistics.mean(walls), out
 
 
+@asynccontextmanager
+async def engine_stack(
+    settings: Settings, tag: str, workflows: Sequence[type]
+) -> AsyncIterator[tuple[Client, str]]:
+    """A dev server, Naestro's workers (the bundled engine ready) and a bench worker running
+    ``workflows`` with the routing local activities: the client and the bench's queue."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=find_temporal(Path(".naestro")),
+        search_attributes=search.ALL,
+        data_converter=pydantic_data_converter,
+    )
+    async with env:
+        client, stop = env.client, asyncio.Event()
+        deps = Deps.from_settings(settings)
+        running = asyncio.create_task(run_workers(client, deps, select_queues(settings, []), stop))
+        queue = f"bench-{tag}"
+        worker = Worker(
+            client,
+            task_queue=queue,
+            workflows=list(workflows),
+            activities=[deps.routing.route_call, deps.routing.report_outcomes],
+            workflow_runner=workflow_runner(),
+        )
+        try:
+            async with worker:
+                await wait_ready(settings, lambda _: None, running.done)
+                yield client, queue
+        finally:
+            stop.set()
+            await running
+
+
 async def main(model: str, calls: int, tokens: int) -> None:
     tag = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as tmp:
         settings = settings_for(model, free_port(), tag, tmp)
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=find_temporal(Path(".naestro")),
-            search_attributes=search.ALL,
-            data_converter=pydantic_data_converter,
-        )
-        async with env:
-            client, stop = env.client, asyncio.Event()
-            deps = Deps.from_settings(settings)
-            running = asyncio.create_task(
-                run_workers(client, deps, select_queues(settings, []), stop)
+        async with engine_stack(settings, tag, [CallPathWorkflow]) as (client, bench_q):
+            await direct(settings, 1, tokens)  # warm the engine's cache and the paths
+            args = [str(1), "default", PROMPT, str(tokens)]
+            await client.execute_workflow(
+                CallPathWorkflow.run, args, id=f"warm-{tag}", task_queue=bench_q
             )
-            bench_q = f"bench-{tag}"
-            worker = Worker(
-                client,
-                task_queue=bench_q,
-                workflows=[CallPathWorkflow],
-                activities=[deps.routing.route_call, deps.routing.report_outcomes],
-                workflow_runner=workflow_runner(),
-            )
-            async with worker:
-                await wait_ready(settings, lambda _: None, running.done)
-                await direct(settings, 1, tokens)  # warm the engine's cache and the paths
-                args = [str(1), "default", PROMPT, str(tokens)]
-                await client.execute_workflow(
-                    CallPathWorkflow.run, args, id=f"warm-{tag}", task_queue=bench_q
+            # Interleaved, one call each in turn: engine-side drift hits both sides alike.
+            direct_walls, direct_out, naestro_walls, naestro_out = [], [], [], []
+            for i in range(calls):
+                wall, out = await direct(settings, 1, tokens)
+                direct_walls.append(wall)
+                direct_out += out
+                start = time.perf_counter()
+                naestro_out += await client.execute_workflow(
+                    CallPathWorkflow.run,
+                    [str(1), "default", PROMPT, str(tokens)],
+                    id=f"bench-{tag}-{i}",
+                    task_queue=bench_q,
                 )
-                # Interleaved, one call each in turn: engine-side drift hits both sides alike.
-                direct_walls, direct_out, naestro_walls, naestro_out = [], [], [], []
-                for i in range(calls):
-                    wall, out = await direct(settings, 1, tokens)
-                    direct_walls.append(wall)
-                    direct_out += out
-                    start = time.perf_counter()
-                    naestro_out += await client.execute_workflow(
-                        CallPathWorkflow.run,
-                        [str(1), "default", PROMPT, str(tokens)],
-                        id=f"bench-{tag}-{i}",
-                        task_queue=bench_q,
-                    )
-                    naestro_walls.append(time.perf_counter() - start)
-                direct_s = statistics.mean(direct_walls)
-                naestro_s = statistics.mean(naestro_walls)
-            stop.set()
-            await running
+                naestro_walls.append(time.perf_counter() - start)
+            direct_s = statistics.mean(direct_walls)
+            naestro_s = statistics.mean(naestro_walls)
     added_ms = (naestro_s - direct_s) * 1000
     print(f"output_tokens_direct {statistics.mean(direct_out):.0f}")
     print(f"output_tokens_naestro {statistics.mean(naestro_out):.0f}")

@@ -34,25 +34,16 @@ from pathlib import Path
 
 import httpx
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.engine import SERVED, free_port
+from bench.engine import SERVED, engine_stack, free_port
 from bench.streampath import StreamPathWorkflow
-from cli.devstack import find_temporal
-from naestro import search
 from naestro.client import start_task
 from naestro.config.settings import Settings
 from naestro.contracts import ModelRequest, TaskRequest
 from naestro.exit import exit_after
 from naestro.watch import Cursor, follow_task
-from workers.deps import Deps
-from workers.engines.fallback import wait_ready
-from workers.main import run_workers, select_queues
-from workers.runner import workflow_runner
 
 PROMPT = "Write a short poem about a lighthouse keeper and a storm."
 LIVE_MS = 200
@@ -195,51 +186,29 @@ async def main(model: str, runs: int, tokens: int) -> None:
     tag = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as tmp:
         settings = settings_for(model, free_port(), tag, tmp, tokens)
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=find_temporal(Path(".naestro")),
-            search_attributes=search.ALL,
-            data_converter=pydantic_data_converter,
-        )
-        async with env:
-            client, stop = env.client, asyncio.Event()
-            deps = Deps.from_settings(settings)
-            running = asyncio.create_task(
-                run_workers(client, deps, select_queues(settings, []), stop)
-            )
-            queue = f"bench-{tag}"
-            worker = Worker(
-                client,
-                task_queue=queue,
-                workflows=[StreamPathWorkflow],
-                activities=[deps.routing.route_call, deps.routing.report_outcomes],
-                workflow_runner=workflow_runner(),
-            )
-            async with worker:
-                await wait_ready(settings, lambda _: None, running.done)
-                await direct_ttft(settings, PROMPT, tokens)  # warm both paths
-                await naestro_ttft(client, queue, PROMPT, tokens, f"warm-{tag}")
-                direct, naestro, task, task_direct = [], [], [], []
-                for i in range(runs):
-                    one, other = f"[{uuid.uuid4().hex[:6]}] {PROMPT}", f"[{i}x] {PROMPT}"
-                    wid = f"bench-{tag}-{i}"
-                    if i % 2:
-                        direct.append(await direct_ttft(settings, one, tokens))
-                        naestro.append(await naestro_ttft(client, queue, other, tokens, wid))
-                    else:
-                        naestro.append(await naestro_ttft(client, queue, other, tokens, wid))
-                        direct.append(await direct_ttft(settings, one, tokens))
-                    ttft, sent = await task_ttft(client, settings, f"[t{i}] {PROMPT}")
-                    task.append(ttft)
-                    fresh = [  # the same messages, a fresh nonce: no prompt-cache help
-                        {**m, "content": m["content"].replace(f"[t{i}]", f"[d{i}]")} for m in sent
-                    ]
-                    task_direct.append(await direct_ttft(settings, "", tokens, fresh))
-                cost = {
-                    live: await history_cost(client, queue, PROMPT, tokens, f"h{live}-{tag}", live)
-                    for live in (0, LIVE_MS)
-                }
-            stop.set()
-            await running
+        async with engine_stack(settings, tag, [StreamPathWorkflow]) as (client, queue):
+            await direct_ttft(settings, PROMPT, tokens)  # warm both paths
+            await naestro_ttft(client, queue, PROMPT, tokens, f"warm-{tag}")
+            direct, naestro, task, task_direct = [], [], [], []
+            for i in range(runs):
+                one, other = f"[{uuid.uuid4().hex[:6]}] {PROMPT}", f"[{i}x] {PROMPT}"
+                wid = f"bench-{tag}-{i}"
+                if i % 2:  # alternate which side goes first
+                    direct.append(await direct_ttft(settings, one, tokens))
+                    naestro.append(await naestro_ttft(client, queue, other, tokens, wid))
+                else:
+                    naestro.append(await naestro_ttft(client, queue, other, tokens, wid))
+                    direct.append(await direct_ttft(settings, one, tokens))
+                ttft, sent = await task_ttft(client, settings, f"[t{i}] {PROMPT}")
+                task.append(ttft)
+                fresh = [  # the same messages, a fresh nonce: no prompt-cache help
+                    {**m, "content": m["content"].replace(f"[t{i}]", f"[d{i}]")} for m in sent
+                ]
+                task_direct.append(await direct_ttft(settings, "", tokens, fresh))
+            cost = {
+                live: await history_cost(client, queue, PROMPT, tokens, f"h{live}-{tag}", live)
+                for live in (0, LIVE_MS)
+            }
     (off_events, off_bytes, _), (on_events, on_bytes, signals) = cost[0], cost[LIVE_MS]
     print(f"history_events_live_off {off_events}")
     print(f"history_events_live_on {on_events}")

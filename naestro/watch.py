@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, replace
@@ -36,6 +37,7 @@ from naestro import names
 from naestro.contracts import TaskEvent
 from naestro.contracts.stream import TOKENS_TOPIC, TokenDelta
 
+log = logging.getLogger(__name__)
 EVENTS_TOPIC = "events"
 QUERY_IDLE_SECONDS = 0.025  # a caught-up stream is read again after this, doubling...
 QUERY_IDLE_MAX_SECONDS = 0.05  # ...up to this (the most a new token waits for a watcher)
@@ -123,6 +125,11 @@ async def follow_task(
             return
         except _NoStream:
             pass  # a workflow from before streams: read its events query
+        except WorkflowQueryFailedError as err:
+            # The worker could not answer the stream's query (seen under load: its replay of
+            # the task for a query failed). Progress goes on from the events query, which
+            # tolerates failures; the task itself is not affected.
+            log.warning("task %s: live stream unreadable (%s); following its events", task_id, err)
     async for update in _polled(client, task_id, state):
         yield update
 

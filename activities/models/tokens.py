@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import suppress
 from types import TracebackType
 
 from temporalio import activity
@@ -41,7 +42,7 @@ class TokenPublisher:
         self._request = request
         self._pending: list[str] = []
         self._wake = asyncio.Event()
-        self._done = False
+        self._done = asyncio.Event()
         self._client: WorkflowStreamClient | None = None
         self._topic: TopicHandle[TokenDelta] | None = None
         self._sender: asyncio.Task[None] | None = None
@@ -77,7 +78,7 @@ class TokenPublisher:
     ) -> None:
         if self._sender is None:
             return
-        self._done = True
+        self._done.set()
         self._wake.set()
         try:
             await asyncio.wait_for(asyncio.shield(self._sender), FINAL_FLUSH_S)
@@ -94,7 +95,7 @@ class TokenPublisher:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            final = self._done
+            final = self._done.is_set()
             if self._pending or final:
                 self._topic.publish(self._delta(final))
                 try:
@@ -104,7 +105,8 @@ class TokenPublisher:
             if final:
                 return
             age = time.monotonic() - self._started
-            await asyncio.sleep(max(self._interval, BACKOFF * age))
+            with suppress(TimeoutError):  # the call's end cuts the pause short
+                await asyncio.wait_for(self._done.wait(), max(self._interval, BACKOFF * age))
 
     def _delta(self, final: bool) -> TokenDelta:
         r = self._request

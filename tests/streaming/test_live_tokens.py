@@ -13,8 +13,8 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.contrib.workflow_streams import WorkflowStreamClient
 
-from naestro.client import start_task
 from naestro import names
+from naestro.client import start_task
 from naestro.contracts import ApprovalDecision, TaskRequest, TaskStatusView
 from naestro.contracts.stream import TOKENS_TOPIC
 from tests.support import make_settings, replay_provider, running_workers, write_script

@@ -3,7 +3,6 @@ the two credentials they take from the environment (set for one test at a time).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -12,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from tests.support import free_port
+from tests.api.conftest import serve
 from tests.tools.mcp_server import build, guarded
 
 SCRIPT = Path(__file__).parent / "mcp_server.py"
@@ -46,17 +44,5 @@ def http_server(url: str) -> dict[str, Any]:
 async def served(record: Path, seen: list[str]) -> AsyncIterator[str]:
     """The test server over streamable HTTP on a loopback port; its /mcp URL."""
     app = guarded(build(record).streamable_http_app(), BEARER, seen)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        server.should_exit = True
-        await task
+    async with serve(app) as base:
+        yield f"{base}/mcp"
