@@ -27,6 +27,15 @@ from naestro.errors import DeploymentError
 
 UNVERSIONED = "__unversioned__"
 IDENTITY = f"naestro@{socket.gethostname()}:{os.getpid()}"
+# A read the server abandoned (seen: "operation was canceled" while a deployment's first
+# workers register it) is asked again; reads are idempotent.
+_TRANSIENT = (
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+)
+_READ_TRIES = 5
 
 
 @dataclass(frozen=True)
@@ -75,14 +84,17 @@ def _drainage_name(value: int) -> str | None:
 
 async def describe(client: Client, name: str) -> DeploymentState | None:
     """The deployment's routing and versions; None when no worker of it has polled yet."""
-    try:
-        response = await client.workflow_service.describe_worker_deployment(
-            DescribeWorkerDeploymentRequest(namespace=client.namespace, deployment_name=name)
-        )
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise
+    request = DescribeWorkerDeploymentRequest(namespace=client.namespace, deployment_name=name)
+    for attempt in range(_READ_TRIES):
+        try:
+            response = await client.workflow_service.describe_worker_deployment(request)
+            break
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            if err.status not in _TRANSIENT or attempt == _READ_TRIES - 1:
+                raise
+            await asyncio.sleep(0.2 * 2**attempt)
     info = response.worker_deployment_info
     routing = info.routing_config
     versions = [
