@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from temporalio.client import Client
@@ -25,6 +26,7 @@ from api.deps import require
 from api.limits import Backpressure, RateLimiter, TooBusy
 from api.routers import approvals, blobs, engines, openai_compat, research, slack, tasks, web
 from api.service import ApiError, Gateway
+from api.validation import BadJson, validation_failed
 from naestro.codec import codec_from_env
 from naestro.config.settings import Settings
 from naestro.connect import connect
@@ -123,6 +125,8 @@ def create_app(
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(TooBusy, _too_busy)
     app.add_exception_handler(BodyTooLarge, body_too_large)
+    app.add_exception_handler(RequestValidationError, validation_failed)
+    app.add_exception_handler(BadJson, validation_failed)
     routers = (tasks, blobs, approvals, research, engines, openai_compat, slack, web, telemetry)
     for module in routers:
         app.include_router(module.router)

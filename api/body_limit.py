@@ -18,8 +18,15 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
+def safe(text: str) -> str:
+    """``text`` as UTF-8 can carry it: a lone surrogate becomes its escape (``\\ud800``)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def error_body(status: int, detail: str) -> dict[str, object]:
-    """An API error: ``detail``, and ``error`` in the OpenAI shape."""
+    """An API error: ``detail``, and ``error`` in the OpenAI shape (``detail`` may quote a
+    caller's text: made encodable, or the answer itself would fail)."""
+    detail = safe(detail)
     error = {"message": detail, "type": "invalid_request_error", "code": status}
     return {"detail": detail, "error": error}
 

@@ -26,6 +26,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
+from api.validation import JsonRoute
 from naestro.codec import CodecError, EncryptionCodec, codec_from_env
 from naestro.errors import ConfigError
 
@@ -101,7 +102,9 @@ def _answer(payloads: list[Any]) -> dict[str, Any]:
 
 def codec_router(codec: EncryptionCodec, authorize: Authorize) -> APIRouter:
     """``POST /codec/encode`` and ``POST /codec/decode``, both behind ``authorize``."""
-    router = APIRouter(prefix="/codec", tags=["codec"], dependencies=[Depends(authorize)])
+    router = APIRouter(
+        route_class=JsonRoute, prefix="/codec", tags=["codec"], dependencies=[Depends(authorize)]
+    )
 
     @router.post("/encode")
     async def encode(payloads: Annotated[Payloads, Depends(_payloads)]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from naestro.contracts import (
     TaskResult,
     TaskStatusName,
 )
+from naestro.contracts.text import PromptText
 from naestro.contracts.verify import Checker, WorkspaceSpec
 
 PriorityClass = Literal["interactive", "batch"]
@@ -27,7 +28,7 @@ ExecutionState = Literal[
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class VerifyCreate(Body):
@@ -53,7 +54,9 @@ class VerifyCreate(Body):
 
 
 class TaskCreate(Body):
-    prompt: str = Field(min_length=1, description="the task; longer than api.max_prompt_chars: 413")
+    prompt: PromptText = Field(
+        min_length=1, description="the task; longer than api.max_prompt_chars: 413"
+    )
     kind: TaskKind = "general"
     policy: str = Field(
         default="auto", min_length=1, max_length=100, description="'auto' is the default policy"
@@ -91,6 +94,9 @@ class TaskView(BaseModel):
     closed_at: datetime | None = None
     cost_usd: float | None = None
     confidence: float | None = None
+    # Why the task's execution ended without completing (failed, terminated, timed out,
+    # cancelled): the failure's message and its innermost cause, or the reason given.
+    error: str | None = None
 
 
 class TaskList(BaseModel):
@@ -189,3 +195,16 @@ ERRORS: dict[int | str, dict[str, object]] = {
 }
 NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": Message}}
 CONFLICT: dict[int | str, dict[str, object]] = {409: {"model": Message}}
+
+
+def links(param: str, field: str, **targets: tuple[str, str]) -> dict[str, object]:
+    """OpenAPI links of a response: the id in its body's ``field`` fills ``param`` of each
+    target ``(method, path)``; clients and the stateful fuzzer (tests/api/test_schema.py)
+    follow them."""
+    return {
+        name: {
+            "operationRef": "#/paths/" + path.replace("/", "~1") + "/" + method,
+            "parameters": {param: f"$response.body#/{field}"},
+        }
+        for name, (method, path) in targets.items()
+    }

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from fastapi.exceptions import RequestValidationError
@@ -17,6 +19,7 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -30,7 +33,7 @@ from naestro import names, search
 from naestro.blobs import BlobStore
 from naestro.checkers.validate import problems
 from naestro.client import start_task
-from naestro.config.settings import Settings
+from naestro.config.settings import Settings, policy_for
 from naestro.connect import workflow_url
 from naestro.contracts import (
     ApprovalDecision,
@@ -78,12 +81,10 @@ def idempotent_id(tenant: str, key: str) -> str:
 
 
 def to_request(gw: Gateway, body: TaskCreate, tenant: str) -> TaskRequest:
-    policy = "default" if body.policy == "auto" else body.policy
-    if policy not in gw.settings.policies:
-        known = ", ".join(["auto", *sorted(gw.settings.policies)])
-        msg = f"unknown policy {body.policy!r} (known: {known})"
+    if msg := gw.settings.policy_refusal(body.policy):  # `naestro run` applies it too
         where = ("body", "policy")
         raise RequestValidationError([{"loc": where, "msg": msg, "type": "value_error"}])
+    policy = policy_for(body.policy)
     if refusal := gw.settings.api.prompt_refusal(body.prompt):
         raise ApiError(413, refusal)
     return TaskRequest(
@@ -207,7 +208,23 @@ async def cancel(gw: Gateway, who: Principal, task_id: str, reason: str) -> None
     if status != WorkflowExecutionStatus.RUNNING:
         name = status.name.lower() if status else "unknown"
         raise ApiError(409, f"task {task_id} is not running (it is {name})")
-    await gw.handle(task_id).signal(names.CANCEL_SIGNAL, CancelRequest(reason=reason))
+    with _while_running(task_id):
+        await gw.handle(task_id).signal(names.CANCEL_SIGNAL, CancelRequest(reason=reason))
+
+
+@contextmanager
+def _while_running(task_id: str) -> Iterator[None]:
+    """A signal or update to a task that ended after its status was read (a scripted task
+    takes a second): 409 like one that had ended before, not a 500."""
+    try:
+        yield
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        raise ApiError(409, f"task {task_id} is not running: it has just ended") from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        detail = f"task {task_id} did not take the update in time (is its worker up?)"
+        raise ApiError(503, detail, headers={"Retry-After": "5"}) from None
 
 
 async def decide(
@@ -218,9 +235,10 @@ async def decide(
     if status != WorkflowExecutionStatus.RUNNING:
         raise ApiError(409, f"task {task_id} is not running: nothing to approve")
     try:
-        outcome: ApprovalOutcome = await gw.handle(task_id).execute_update(
-            names.APPROVAL_UPDATE, decision, result_type=ApprovalOutcome
-        )
+        with _while_running(task_id):
+            outcome: ApprovalOutcome = await gw.handle(task_id).execute_update(
+                names.APPROVAL_UPDATE, decision, result_type=ApprovalOutcome
+            )
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         raise ApiError(

@@ -33,9 +33,11 @@ def verify(
     """Raise ApiError(401) unless the request is signed with `secret` within the window."""
     if not secret:
         raise ApiError(503, "Slack interactions are off: no signing secret configured")
-    if not timestamp or not timestamp.isdigit() or not signature:
+    if not timestamp or not (timestamp.isascii() and timestamp.isdigit()) or not signature:
         raise ApiError(401, "missing X-Slack-Request-Timestamp or X-Slack-Signature")
-    if abs(now - int(timestamp)) > max_skew:
+    # In integers, after a length check: a 400-digit timestamp overflows a float, and
+    # int() refuses over 4300 digits. Twelve digits is past the year 33000.
+    if len(timestamp) > 12 or abs(int(now) - int(timestamp)) > max_skew:
         raise ApiError(401, "stale request: timestamp outside the 5-minute window")
     if not hmac.compare_digest(sign(secret, timestamp, body), signature):
         raise ApiError(401, "bad signature")

@@ -13,9 +13,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.validation import JsonRoute
 from naestro.telemetry import catalogue, metrics, tracing
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(route_class=JsonRoute, tags=["operations"])
 UNMATCHED = "unmatched"  # paths no route serves share one label (no cardinality from scans)
 
 

@@ -15,6 +15,7 @@ from naestro.contracts import (
     SubtaskStatusName,
     TaskPlan,
 )
+from naestro.contracts.text import clean_prompt
 from naestro.fencing import fence
 
 MAX_PREREQUISITE_CHARS = 6000  # of each prerequisite's answer in a dependent's prompt
@@ -67,7 +68,8 @@ def child_prompt(subtask: Subtask, prerequisites: list[SubtaskOutcome]) -> str:
             f"Result of subtask {done.id} ({done.title}), which this one builds on:\n"
             + fence(answer, f"subtask {done.id} result")
         )
-    return "\n\n".join(parts)
+    # Model-made text: a TaskRequest refuses what prompt_problem does (NUL, escapes, ...)
+    return clean_prompt("\n\n".join(parts))
 
 
 @dataclass(frozen=True)

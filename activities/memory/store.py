@@ -18,6 +18,7 @@ import numpy as np
 
 from activities.memory.chunking import Chunk
 from activities.memory.embedders import Vectors
+from naestro.contracts.text import clean_text
 
 # Full-text vector of a chunk: its heading path and its text.
 _INSERT_CHUNK = """
@@ -69,7 +70,7 @@ WHERE b.tenant = $2 AND b.collection = $3
 
 
 def content_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,8 @@ async def add_document(
             "ON CONFLICT (tenant, collection, content_hash) DO NOTHING RETURNING id",
             doc.tenant,
             doc.collection,
-            doc.source,
-            doc.title,
+            clean_text(doc.source),
+            clean_text(doc.title),
             content_hash(doc.text),
             len(doc.chunks),
         )
@@ -136,9 +137,9 @@ async def add_document(
             _INSERT_CHUNK,
             [
                 (
-                    doc_id, doc.tenant, doc.collection, doc.kind, i, doc.source, c.heading,
-                    c.content, text_config, np.asarray(v, dtype=np.float32), doc.verified,
-                    doc.task_id, doc.created_at,
+                    doc_id, doc.tenant, doc.collection, doc.kind, i, clean_text(doc.source),
+                    clean_text(c.heading), clean_text(c.content), text_config,
+                    np.asarray(v, dtype=np.float32), doc.verified, doc.task_id, doc.created_at,
                 )
                 for i, (c, v) in enumerate(zip(doc.chunks, vectors, strict=True))
             ],

@@ -19,6 +19,7 @@ from activities.memory.embedders import Vectors
 from activities.memory.ingest import Ingestor
 from activities.memory.store import NewDocument
 from naestro.contracts.memory import PastTask, WriteBackRequest
+from naestro.contracts.text import clean_text
 
 ANSWERS = "answers"
 
@@ -70,7 +71,16 @@ async def store_task(conn: asyncpg.Connection, req: WriteBackRequest, embedding:
 
 
 async def write_back(ingestor: Ingestor, req: WriteBackRequest) -> int | None:
-    """Store the task and its answer chunk; returns the answer's document id (None: dup)."""
+    """Store the task and its answer chunk; returns the answer's document id (None: dup).
+    Model output (and a prompt from before the API refused them) may hold NUL or lone
+    surrogates, which Postgres and UTF-8 refuse: cleaned, so the write-back is not lost."""
+    req = req.model_copy(
+        update={
+            "prompt": clean_text(req.prompt),
+            "plan": clean_text(req.plan),
+            "answer": clean_text(req.answer),
+        }
+    )
     [embedding] = await ingestor.embedder.embed([req.prompt])
     async with ingestor.pool.acquire() as conn:
         await store_task(conn, req, embedding)

@@ -15,10 +15,11 @@ from fastapi import APIRouter, Header, Request, status
 from api.deps import GatewayDep, Writer
 from api.models import ERRORS, Message
 from api.service import ApiError
+from api.validation import JsonRoute
 from naestro.contracts.blobs import BlobRef
 
 PATH = "/v1/blobs"
-router = APIRouter(prefix=PATH, tags=["blobs"], responses=ERRORS)
+router = APIRouter(route_class=JsonRoute, prefix=PATH, tags=["blobs"], responses=ERRORS)
 # What a workspace may be: tar, gzip'd tar, zip, a git bundle, or bytes to sniff later.
 WORKSPACE_TYPES = frozenset(
     {

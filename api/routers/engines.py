@@ -20,12 +20,13 @@ from prometheus_client import REGISTRY
 from activities.routing.providers import probe_models
 from api.deps import GatewayDep, Reader
 from api.models import ERRORS, BreakerState, EngineList, EngineView
+from api.validation import JsonRoute
 from naestro.config.settings import EngineConfig, ProviderConfig, Settings
 from naestro.telemetry import catalogue
 from workers.engines.launch import endpoint, served_name
 from workers.engines.supervisor import EngineStatus, read_statuses
 
-router = APIRouter(prefix="/v1/engines", tags=["engines"], responses=ERRORS)
+router = APIRouter(route_class=JsonRoute, prefix="/v1/engines", tags=["engines"], responses=ERRORS)
 PROBE_TIMEOUT_SECONDS = 1.5
 
 

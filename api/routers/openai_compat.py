@@ -25,7 +25,8 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 from temporalio.client import WorkflowFailureError
 
 from api import service
@@ -33,10 +34,12 @@ from api.auth import Principal
 from api.deps import GatewayDep, Reader, Writer
 from api.models import ERRORS, NOT_FOUND, Message, TaskCreate, VerifyCreate
 from api.service import ApiError, Gateway
+from api.validation import JsonRoute
 from naestro.contracts import TaskKind, TaskResult
+from naestro.contracts.text import prompt_problem
 from naestro.watch import Cursor, follow_task
 
-router = APIRouter(prefix="/v1", tags=["openai"], responses=ERRORS)
+router = APIRouter(route_class=JsonRoute, prefix="/v1", tags=["openai"], responses=ERRORS)
 BASE_MODEL = "naestro-task"
 CONSENSUS_MODEL = "naestro-consensus"
 # The finished answer goes out in pieces of this size (the work before it streams live).
@@ -96,6 +99,14 @@ class ChatRequest(BaseModel):
     response_format: ResponseFormat | None = None
     naestro: NaestroOptions | None = None
 
+    @field_validator("messages")
+    @classmethod
+    def _hold_a_prompt(cls, messages: list[InMessage]) -> list[InMessage]:
+        """Their text is the task's prompt: prompt_problem's rule (no text: no task)."""
+        if problem := prompt_problem("\n".join(m.text() for m in messages)):
+            raise PydanticCustomError("prompt_text", f"their text {problem}")
+        return messages
+
 
 class ModelCard(BaseModel):
     id: str
@@ -144,7 +155,7 @@ def _verify(body: ChatRequest) -> VerifyCreate | None:
 
 def _task(gw: Gateway, body: ChatRequest) -> TaskCreate:
     verify = _verify(body)
-    prompt = _prompt(body.messages) or " "
+    prompt = _prompt(body.messages)
     if body.response_format is not None and verify is not None and verify.json_schema:
         # As OpenAI does: the model is told the shape it must answer in
         shown = json.dumps(verify.json_schema, indent=1)

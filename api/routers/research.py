@@ -11,8 +11,9 @@ from sse_starlette import EventSourceResponse
 from api import events
 from api import research as jobs
 from api.deps import GatewayDep, Reader, Writer
-from api.models import CONFLICT, ERRORS, NOT_FOUND, Message
+from api.models import CONFLICT, ERRORS, NOT_FOUND, Message, links
 from api.research import JobStatus, ResearchJob, ResearchList, ResearchPending
+from api.validation import JsonRoute
 from naestro.contracts.research import (
     ResearchRequest,
     ResearchResult,
@@ -21,7 +22,9 @@ from naestro.contracts.research import (
     SteerOutcome,
 )
 
-router = APIRouter(prefix="/v1/research", tags=["research"], responses=ERRORS)
+router = APIRouter(
+    route_class=JsonRoute, prefix="/v1/research", tags=["research"], responses=ERRORS
+)
 JobId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,200}$")]
 IdemKey = Annotated[
     str | None,
@@ -36,7 +39,21 @@ NO_WORKER: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=ResearchJob)
+JOB_LINKS = links(
+    "job_id",
+    "job_id",
+    GetJob=("get", "/v1/research/{job_id}"),
+    SteerJob=("post", "/v1/research/{job_id}/steer"),
+    JobReport=("get", "/v1/research/{job_id}/report"),
+)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ResearchJob,
+    responses={202: {"links": JOB_LINKS}},
+)
 async def start_job(
     body: ResearchRequest, who: Writer, gw: GatewayDep, idempotency_key: IdemKey = None
 ) -> ResearchJob:

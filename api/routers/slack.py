@@ -12,9 +12,10 @@ from api import service, slack
 from api.auth import Principal
 from api.deps import GatewayDep
 from api.models import CONFLICT, Message
+from api.validation import JsonRoute
 from naestro.contracts import ApprovalDecision
 
-router = APIRouter(tags=["slack"])
+router = APIRouter(route_class=JsonRoute, tags=["slack"])
 _ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": Message},
     401: {"model": Message},

@@ -21,10 +21,12 @@ from api.models import (
     TaskCreate,
     TaskList,
     TaskView,
+    links,
 )
+from api.validation import JsonRoute
 from naestro.contracts import TaskKind, TaskStatusName
 
-router = APIRouter(prefix="/v1/tasks", tags=["tasks"], responses=ERRORS)
+router = APIRouter(route_class=JsonRoute, prefix="/v1/tasks", tags=["tasks"], responses=ERRORS)
 TaskId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,200}$")]
 IdemKey = Annotated[
     str | None,
@@ -35,6 +37,15 @@ IdemKey = Annotated[
     ),
 ]
 
+TASK_LINKS = links(
+    "task_id",
+    "task_id",
+    GetTask=("get", "/v1/tasks/{task_id}"),
+    CancelTask=("post", "/v1/tasks/{task_id}/cancel"),
+    DecideTask=("post", "/v1/tasks/{task_id}/approval"),
+    ReportTask=("post", "/v1/tasks/{task_id}/feedback"),
+)
+
 
 @router.post(
     "",
@@ -42,6 +53,7 @@ IdemKey = Annotated[
     response_model=TaskView,
     responses={
         200: {"model": TaskView, "description": "answered from the response cache"},
+        202: {"links": TASK_LINKS},
         413: {"model": Message},
         **NOT_FOUND,
     },

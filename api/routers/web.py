@@ -11,13 +11,14 @@ from fastapi.responses import FileResponse
 
 from api.deps import GatewayDep, Reader
 from api.models import ERRORS, ConsoleConfig
+from api.validation import JsonRoute
 from naestro.connect import ui_base_url
 from naestro.contracts import TaskKind, TaskStatusName
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 # The page's scripts, loaded in this order by index.html: helpers first, boot last.
 SCRIPTS = frozenset({"app", "tasks", "task", "engines", "research"})
-router = APIRouter()
+router = APIRouter(route_class=JsonRoute)
 
 
 @router.get("/", include_in_schema=False)

@@ -27,5 +27,13 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class FrozenInput(Frozen):
+    """A contract a caller's JSON fills (a task, a research job, a steering command): NaN
+    and +-Infinity are refused. JSON has no such numbers, a budget of NaN passes every
+    comparison, and pydantic writes them as null, which the workflow then cannot read."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
 def to_jsonable(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json")

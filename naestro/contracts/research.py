@@ -9,7 +9,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from naestro.contracts.base import Frozen, TaskKind
+from naestro.contracts.base import Frozen, FrozenInput, TaskKind
+from naestro.contracts.text import PromptText, prompt_problem
 
 QuestionStatus = Literal["open", "answered", "dropped"]
 ResearchStatusName = Literal[
@@ -29,15 +30,15 @@ MAX_QUESTION_CHARS = 500
 MAX_GOAL_CHARS = 4000
 
 
-class ResearchBudget(Frozen):
+class ResearchBudget(FrozenInput):
     max_usd: float = Field(default=5.0, ge=0.0)
     max_tokens: int = Field(default=2_000_000, ge=1, description="input + output tokens")
     max_iterations: int = Field(default=20, ge=1, le=100_000)
     max_hours: float = Field(default=72.0, gt=0, le=24 * 365)
 
 
-class ResearchRequest(Frozen):
-    goal: str = Field(min_length=1, max_length=MAX_GOAL_CHARS)
+class ResearchRequest(FrozenInput):
+    goal: PromptText = Field(min_length=1, max_length=MAX_GOAL_CHARS)
     questions: list[str] = Field(default_factory=list, max_length=20)
     kind: TaskKind = "general"
     policy: str = Field(default="default", min_length=1, max_length=100)
@@ -60,8 +61,10 @@ class ResearchRequest(Frozen):
     @model_validator(mode="after")
     def _questions_fit(self) -> ResearchRequest:
         for q in self.questions:
-            if not q.strip() or len(q) > MAX_QUESTION_CHARS:
+            if len(q) > MAX_QUESTION_CHARS:
                 raise ValueError(f"questions: each 1..{MAX_QUESTION_CHARS} characters")
+            if problem := prompt_problem(q):
+                raise ValueError(f"questions: each {problem}")
         return self
 
 
@@ -103,7 +106,7 @@ class ResearchSpend(Frozen):
     model_calls: int = 0
 
 
-class SteerCommand(Frozen):
+class SteerCommand(FrozenInput):
     action: SteerAction
     question: str = Field(default="", max_length=MAX_QUESTION_CHARS)  # add_question
     question_id: str = Field(default="", max_length=20)  # drop_question

@@ -8,16 +8,17 @@ from typing import Any, Literal
 from pydantic import Field
 
 from naestro.contracts.approval import ApprovalRequest
-from naestro.contracts.base import Frozen, TaskKind, TaskStatusName
+from naestro.contracts.base import Frozen, FrozenInput, TaskKind, TaskStatusName
 from naestro.contracts.consensus import ConsensusSummary, JudgeVerdict
 from naestro.contracts.ledger import Ledger, RoleSummary
 from naestro.contracts.models import ModelCall
 from naestro.contracts.plan import SubtaskOf, SubtaskOutcome
 from naestro.contracts.sandbox import VerificationReport
+from naestro.contracts.text import PromptText
 from naestro.contracts.verify import CheckResult, VerifySpec
 
 
-class Budget(Frozen):
+class Budget(FrozenInput):
     max_tokens: int = Field(default=200_000, ge=1, description="input + output tokens")
     max_usd: float = Field(default=2.0, ge=0.0)
     max_wall_seconds: int = Field(default=1800, ge=1)
@@ -31,8 +32,8 @@ class Budget(Frozen):
 MAX_PROMPT_CHARS = 10_000_000
 
 
-class TaskRequest(Frozen):
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+class TaskRequest(FrozenInput):
+    prompt: PromptText = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     kind: TaskKind = "general"
     priority: int = Field(default=3, ge=1, le=5, description="1 highest .. 5 lowest")
     budget: Budget = Budget()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from naestro.contracts import ChatMessage
 from naestro.contracts.research import Citation, Finding, FindingHead, Question
+from naestro.contracts.text import clean_prompt
 from naestro.fencing import UNTRUSTED_NOTICE, fence
 from naestro.prompts import JUDGE_FORMAT
 
@@ -86,7 +87,7 @@ def cited(text: str, sources: list[Source]) -> list[Citation]:
 
 def task_prompt(goal: str, question: Question) -> str:
     """A question gathered as a child task (gather_with_tasks): the task's prompt."""
-    return (
+    return clean_prompt(  # the question may be the planner's: model-made text
         f"Research goal:\n{goal}\n\nAnswer this question of it precisely, naming your "
         f"sources:\n{_question(question)}"
     )

@@ -26,6 +26,7 @@ from naestro.contracts.research import (
     ResearchView,
     StopReason,
 )
+from naestro.contracts.text import clean_prompt
 from naestro.pii.redaction import redact
 
 MAX_RECENT = 20  # findings' heads kept in the state (the planner and judge see these)
@@ -190,7 +191,7 @@ def run_limits(state: ResearchState, prior: ResearchSpend) -> tuple[int, float]:
 def scan_text(request: ResearchRequest, state: ResearchState) -> str:
     """The text the job scans for PII: its first goal, its goal now, the user's questions."""
     texts = [request.goal, state.goal, *(q.text for q in state.questions if q.source == "user")]
-    return "\n".join(dict.fromkeys(texts))
+    return clean_prompt("\n".join(dict.fromkeys(texts)))  # a redirect's goal: unchecked
 
 
 def with_placeholders(scan: PiiScanResult, text: str, carried: dict[str, str]) -> PiiScanResult:
