@@ -11,6 +11,7 @@ from api.auth import Principal
 from api.models import ExecutionState, PendingApproval, TaskView
 from api.service import Gateway, owned, status_view
 from naestro import names, search
+from naestro.client import ending_status, state_name, task_ending
 from naestro.connect import workflow_url
 from naestro.contracts import TaskResult
 
@@ -18,8 +19,7 @@ LIST_LIMIT = 200
 
 
 def execution_state(status: WorkflowExecutionStatus | None) -> ExecutionState:
-    name = status.name.lower() if status else "running"
-    return name if name != "canceled" else "cancelled"  # type: ignore[return-value]
+    return state_name(status)  # type: ignore[return-value]  # ExecutionState spells them all
 
 
 def task_url(gw: Gateway, task_id: str) -> str:
@@ -34,14 +34,18 @@ async def task_view(gw: Gateway, who: Principal, task_id: str) -> TaskView:
     if status == WorkflowExecutionStatus.COMPLETED:
         result = await gw.handle(task_id).result()
         await gw.cache.settle(result)
+    # Ended without completing: the execution says the status, and why (naestro/client.py).
+    ending = await task_ending(gw.client, task_id, status)
     view = await status_view(gw, task_id) if result is None else None
     listed = _attributes(await gw.handle(task_id).describe())
+    live = view.status if view else None
     return TaskView(
         task_id=task_id,
         tenant=listed.pop("tenant") or who.tenant,
         state=state,
         phase="done" if result else (view.phase if view else None),
-        status=result.status if result else (view.status if view else None),
+        status=result.status if result else (ending.status if ending else live),
+        error=ending.error if ending else None,
         round=result.rounds if result else (view.round if view else None),
         spend=result.spend if result else (view.spend if view else None),
         pending_approval=view.pending_approval if view else None,
@@ -98,7 +102,7 @@ def _row(gw: Gateway, execution: WorkflowExecution, tenant: str) -> TaskView:
         tenant=listed.pop("tenant") or tenant,
         state=execution_state(execution.status),
         phase=attrs.get(search.PHASE),
-        status=attrs.get(search.STATUS),
+        status=ending_status(execution.status) or attrs.get(search.STATUS),
         url=task_url(gw, execution.id),
         **listed,
     )

@@ -191,12 +191,11 @@ async def main(args: argparse.Namespace) -> None:
     print(f"# fusion {cfg.fusion} (vector_weight {cfg.vector_weight}), rrf_k {cfg.rrf_k}, "
           f"candidates {cfg.candidates}, bm25 k1 {cfg.bm25_k1} b {cfg.bm25_b}")  # fmt: skip
     url = args.database_url
-    if not url:
-        from pgserver import get_server
+    if not url:  # our child: it stops when the benchmark ends, even killed by a timeout
+        from naestro.pgembed import embedded_postgres
 
-        server = get_server(tempfile.mkdtemp(prefix="naestro-bench-pg-"), cleanup_mode="delete")
-        server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
-        url = server.get_uri()
+        pg_dir = Path(tempfile.mkdtemp(prefix="naestro-bench-pg-"))
+        url = str(embedded_postgres(pg_dir, delete=True).get_uri())
     admin = await asyncpg.connect(url)
     name = f"bench_{uuid.uuid4().hex[:8]}"
     await admin.execute(f"CREATE DATABASE {name}")

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from contextlib import AsyncExitStack
@@ -24,7 +26,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from cli.devkey import use_dev_key
-from naestro import search
+from naestro import search, watchdog
 from naestro.admin import ensure_search_attributes
 from naestro.codec import KEYS_ENV, converter_from_env
 from naestro.config.settings import Settings
@@ -34,6 +36,8 @@ from naestro.telemetry.setup import install as install_telemetry
 
 log = logging.getLogger(__name__)
 TEMPORAL_CLI_MODULE = "github.com/temporalio/cli/cmd/temporal@v1.5.1"
+TEMPORAL_PIDFILE = "temporal.pid"  # in dev.data_dir: the dev server's pid while it runs
+OWNER_FILE = "dev.owner"  # in dev.data_dir: locked by the live stack that uses it
 GO_FALLBACKS = ("/usr/local/go/bin/go", "/usr/lib/go/bin/go")
 
 
@@ -46,6 +50,22 @@ class DevStackError(NaestroError):
 # server's new matcher, off by default in server 1.29; docs/gpus.md says how to set it on a
 # server of your own.
 PRIORITY_DYNAMIC_CONFIG = ["--dynamic-config-value", "matching.useNewMatcher=true"]
+
+# The dev server runs one history shard, and each of its task queues (transfer: workflow and
+# activity tasks; timer; visibility) reads new tasks at most 20 times a second a shard by
+# default: past the first burst, every activity and workflow task waits ~40 ms to be read
+# (bench/overhead.py: 90 ms per no-op activity, 14 ms with this). A cluster spreads that
+# limit over hundreds of shards; it guards no durability (docs/benchmarks.md).
+QUEUE_READ_DYNAMIC_CONFIG = [
+    arg
+    for queue in ("transfer", "timer", "visibility", "outbound")
+    for arg in ("--dynamic-config-value", f"history.{queue}ProcessorMaxPollRPS=10000")
+]
+# How `naestro dev` (and the tests and benchmarks, as it) run the embedded dev server.
+DEV_SERVER_DYNAMIC_CONFIG = [*PRIORITY_DYNAMIC_CONFIG, *QUEUE_READ_DYNAMIC_CONFIG]
+# The dev server's SQLite file in write-ahead-log mode: one fsync a commit instead of the
+# rollback journal's several, as durable (bench/overhead.py: 28 -> 16 ms a no-op activity).
+SQLITE_FILE_ARGS = ["--sqlite-pragma", "journal_mode=wal"]
 
 
 def find_temporal(data_dir: Path, *, install: bool = True) -> str | None:
@@ -78,14 +98,50 @@ def find_temporal(data_dir: Path, *, install: bool = True) -> str | None:
 
 
 def start_pgserver(pg_dir: Path) -> str:
-    """Start (or reuse) the embedded Postgres under pg_dir; returns its URL."""
-    from pgserver.postgres_server import get_server  # heavy: only for the embedded database
+    """Start (or share, when a live `naestro dev` runs it) the embedded Postgres under
+    pg_dir, a child that stops when this process ends; returns its URL."""
+    from naestro.pgembed import embedded_postgres  # heavy: only for the embedded database
 
-    pg_dir.mkdir(parents=True, exist_ok=True)
-    server = get_server(str(pg_dir), cleanup_mode="stop")
-    server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
-    uri: str = server.get_uri()
+    uri: str = embedded_postgres(pg_dir).get_uri()
     return uri
+
+
+def supervised_temporal(data_dir: Path, temporal: str) -> str:
+    """An executable the SDK starts as the Temporal CLI: it runs the real one under a
+    watchdog of the SDK's process (naestro/watchdog.py), which stops the dev server when
+    that process ends, even by SIGKILL, and records its pid for the next start."""
+    line = watchdog.command(0, signal.SIGINT, [temporal], pidfile=data_dir / TEMPORAL_PIDFILE)
+    line[line.index("--parent") + 1] = "$PPID"  # the process that starts the script
+    quoted = " ".join(a if a == "$PPID" else shlex.quote(a) for a in line)
+    script = data_dir / "bin" / "temporal-supervised"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text(f'#!/bin/sh\nexec {quoted} "$@"\n')
+    script.chmod(0o755)
+    return str(script)
+
+
+def sqlite_file(data_dir: Path) -> Path:
+    """The dev server's database, absolute: its command line names it so, for the next start."""
+    return (data_dir / "temporal.sqlite").resolve()
+
+
+def stop_leftovers(data_dir: Path) -> list[int]:
+    """Stop an earlier run's Temporal dev server on this data dir (its recorded pid, or any
+    process serving its SQLite file) and say so; the caller holds the data dir's lock, so
+    no live stack owns them. The embedded Postgres does the same for itself (pgembed)."""
+    database = str(sqlite_file(data_dir))
+    found = set(watchdog.naming(database))
+    recorded = watchdog.read_pid(data_dir / TEMPORAL_PIDFILE)
+    if recorded is not None and database in watchdog.cmdline(recorded):
+        found.add(recorded)
+    for pid in sorted(found):
+        log.warning(
+            "stopping a leftover Temporal dev server (pid %d) of an earlier run in %s",
+            pid,
+            data_dir,
+        )
+        watchdog.stop(pid, signal.SIGINT)
+    return sorted(found)
 
 
 class DevStack:
@@ -135,6 +191,8 @@ class DevStack:
         # Before the first client exists: the embedded server never holds plaintext.
         self.key_file = use_dev_key(self.data_dir, create=True)
         path = await asyncio.to_thread(find_temporal, self.data_dir)
+        if path is not None:
+            path = supervised_temporal(self.data_dir, path)
         try:
             env = await self._start_dev_server(path)
         except Exception as exc:
@@ -143,9 +201,19 @@ class DevStack:
                 f"(`go install {TEMPORAL_CLI_MODULE}`, or put `temporal` on PATH) or set "
                 "TEMPORAL_ADDRESS to a running server."
             ) from exc
-        await self._exit.enter_async_context(env)
+        self._exit.push_async_callback(
+            self._stop_dev_server, env, watchdog.read_pid(self.data_dir / TEMPORAL_PIDFILE)
+        )
         self.ui_url = f"http://localhost:{self.settings.dev.ui_port}"
         return env.client
+
+    @staticmethod
+    async def _stop_dev_server(env: WorkflowEnvironment, server: int | None) -> None:
+        """Stop it, and wait until it has ended: the SDK may stop only its watchdog, which
+        the server outlives for its own graceful shutdown."""
+        await env.shutdown()
+        if server is not None:
+            await asyncio.to_thread(watchdog.finish, server)
 
     async def _start_dev_server(self, path: str | None) -> WorkflowEnvironment:
         dev = self.settings.dev
@@ -158,9 +226,9 @@ class DevStack:
             ui_port=dev.ui_port,
             dev_server_existing_path=path,
             search_attributes=search.ALL,
-            dev_server_database_filename=str(self.data_dir / "temporal.sqlite"),
+            dev_server_database_filename=str(sqlite_file(self.data_dir)),
             data_converter=converter_from_env(),
-            dev_server_extra_args=[*ui_codec, *PRIORITY_DYNAMIC_CONFIG],
+            dev_server_extra_args=[*ui_codec, *DEV_SERVER_DYNAMIC_CONFIG, *SQLITE_FILE_ARGS],
         )
 
     async def _start_database(self) -> str:
@@ -169,17 +237,39 @@ class DevStack:
         env = self.settings.memory.database_url_env
         url = os.environ.get(env)
         if not url:
-            url = await asyncio.to_thread(start_pgserver, self.data_dir / "pg")
+            from naestro.pgembed import embedded_postgres  # heavy: only for the embedded one
+
+            server = await asyncio.to_thread(embedded_postgres, self.data_dir / "pg")
+            self._exit.push_async_callback(asyncio.to_thread, server.cleanup)
+            url = str(server.get_uri())
             # The workers started beside the stack (memory worker) read the URL from here.
             os.environ[env] = url
         await migrate(url, self.settings.memory)
         return url
 
+    def _own_data_dir(self) -> None:
+        """Lock the data dir for this stack's life (the kernel drops the lock however we
+        end); then whatever an earlier run left serving it is a leftover: stop it."""
+        owner = watchdog.OwnerLock(self.data_dir / OWNER_FILE)
+        if not owner.acquire():
+            raise DevStackError(
+                f"{self.data_dir} is in use by another `naestro dev` (pid {owner.holder()}): "
+                "stop it, or give this one another dev.data_dir"
+            )
+        self._exit.callback(owner.release)
+        if not os.environ.get("TEMPORAL_ADDRESS"):
+            stop_leftovers(self.data_dir)
+
     async def __aenter__(self) -> DevStack:
-        self._client = await self._start_temporal()
-        await ensure_search_attributes(self._client)
-        if self.with_database:
-            self.database_url = await self._start_database()
+        try:
+            self._own_data_dir()
+            self._client = await self._start_temporal()
+            await ensure_search_attributes(self._client)
+            if self.with_database:
+                self.database_url = await self._start_database()
+        except BaseException:
+            await self._exit.aclose()  # what did start stops again
+            raise
         return self
 
     async def __aexit__(

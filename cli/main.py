@@ -21,10 +21,21 @@ from cli import render
 from cli.devkey import use_dev_key
 from cli.gateway import api_command, keys_group, local_api_url
 from cli.live import follow_live
-from naestro.client import cancel_task, query_status, start_task, task_handle
-from naestro.config.settings import Settings, load_settings
+from naestro.client import (
+    NoWorkerError,
+    cancel_task,
+    describe_status,
+    query_status,
+    start_task,
+    state_name,
+    task_ending,
+    task_handle,
+    task_id_problem,
+)
+from naestro.config.settings import Settings, load_settings, policy_for
 from naestro.connect import connect, workflow_url
 from naestro.contracts import TaskRequest
+from naestro.contracts.text import prompt_problem
 from naestro.contracts.verify import VerifySpec
 from naestro.errors import NaestroError
 from naestro.exit import exit_after
@@ -116,10 +127,16 @@ def _read_prompt(prompt: str | None, prompt_file: TextIO | None) -> str:
 def _task_request(
     settings: Settings, fields: dict[str, Any], budget: dict[str, Any]
 ) -> TaskRequest:
-    """The request the flags describe; refused over api.max_prompt_chars before anything
-    starts (the limit the API applies too)."""
+    """The request the flags describe; refused before anything starts by the rules the API
+    applies too: the prompt's text (prompt_problem), api.max_prompt_chars and a policy the
+    settings name."""
+    if problem := prompt_problem(fields["prompt"]):
+        raise NaestroError(f"invalid task: prompt: {problem}")
     if refusal := settings.api.prompt_refusal(fields["prompt"]):
         raise NaestroError(refusal)
+    if refusal := settings.policy_refusal(fields["policy"]):
+        raise NaestroError(refusal)
+    fields = {**fields, "policy": policy_for(fields["policy"])}
     overrides = {k: v for k, v in budget.items() if v is not None}
     try:
         return TaskRequest.model_validate(
@@ -138,7 +155,12 @@ def _task_request(
     help="Read the prompt from this file ('-': stdin) instead of PROMPT.",
 )
 @click.option("--kind", type=click.Choice(["code", "math", "general"]), default="general")
-@click.option("--policy", default="default", show_default=True, help="Policy in temporal.yaml.")
+@click.option(
+    "--policy",
+    default="default",
+    show_default=True,
+    help="Policy in temporal.yaml ('auto': the default one); an unknown one is refused.",
+)
 @click.option("--priority", type=int, default=3, show_default=True, help="1 (high) .. 5 (low).")
 @click.option("--tenant", default="default", show_default=True)
 @click.option("--max-usd", type=float, default=None, help="Budget in USD.")
@@ -179,7 +201,12 @@ def _task_request(
     default=None,
     help="A JSON Schema file (Draft 2020-12) the answer's JSON must match.",
 )
-@click.option("--id", "task_id", default=None, help="Task id (idempotency key).")
+@click.option(
+    "--id",
+    "task_id",
+    default=None,
+    help="Task id (idempotency key): 1-200 of A-Z a-z 0-9 _ . : -",
+)
 @click.option("--no-wait", is_flag=True, help="Print the task id and return.")
 @click.pass_context
 @run_async
@@ -213,6 +240,8 @@ async def run(
     fields["prompt"] = _read_prompt(prompt, prompt_file)
     budget = {"max_usd": max_usd, "max_tokens": max_tokens, "max_refine_rounds": max_rounds}
     request = _task_request(settings, fields, budget)
+    if task_id is not None and (problem := task_id_problem(task_id)):
+        raise NaestroError(f"--id: {problem}")
     if workspace is None and (test_command or deps):
         raise NaestroError("--test-command and --dep describe a --workspace: give one")
     if workspace is not None:
@@ -273,14 +302,24 @@ def _with_checks(
 @click.pass_context
 @run_async
 async def status(ctx: click.Context, task_id: str) -> None:
-    """Show a task's phase, round and spend (and its result when it has ended)."""
+    """Show a task's phase, round and spend: its result once it completed, and why it ended
+    when its run failed, was terminated, timed out or was cancelled."""
     settings = _settings(ctx)
     ui_port = settings.dev.ui_port
     client = await connect(payloads=settings.payloads)
-    view = await query_status(client, task_id)
-    desc = await task_handle(client, task_id).describe()
-    state = desc.status.name.lower() if desc.status else "unknown"
-    console.print(f"task {task_id}: {state}; {render.progress_line(view)}", highlight=False)
+    execution = await describe_status(client, task_id)
+    state = state_name(execution)
+    ending = await task_ending(client, task_id, execution)
+    if ending is None:
+        view = await query_status(client, task_id)
+        console.print(f"task {task_id}: {state}; {render.progress_line(view)}", highlight=False)
+    else:  # how far it got, when a worker can still say; why it ended, always
+        try:
+            progress = render.progress_line(await query_status(client, task_id))
+        except NoWorkerError:
+            progress = "its progress cannot be read (no worker)"
+        console.print(f"task {task_id}: {state}; {progress}", highlight=False)
+        console.print(f"reason: {ending.error}", highlight=False, soft_wrap=True)
     if state == "completed":
         result = await task_handle(client, task_id).result()
         link = workflow_url(task_id, client.namespace, ui_port)
@@ -398,6 +437,9 @@ async def dev(
     make_current: str | None,
 ) -> None:
     """Start the embedded stack (Temporal dev server, Postgres), workers on every queue, the API.
+
+    The servers die with this command, however it ends; a start stops what an earlier run
+    left on the data dir (dev.data_dir) and says so, and refuses a dir a live stack uses.
 
     Its workers' version becomes current at once (--make-current always): on one machine
     the code you run is the code that serves new tasks."""

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from typing import NamedTuple
 
 from temporalio.client import (
     Client,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
@@ -25,12 +28,19 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import TerminatedError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from naestro import names, rollouts, search
 from naestro.connect import NO_WORKER_ANSWER
-from naestro.contracts import CancelRequest, TaskEvent, TaskRequest, TaskResult, TaskStatusView
+from naestro.contracts import (
+    CancelRequest,
+    TaskEvent,
+    TaskRequest,
+    TaskResult,
+    TaskStatusName,
+    TaskStatusView,
+)
 from naestro.contracts.research import (
     ResearchInput,
     ResearchRequest,
@@ -54,6 +64,14 @@ class UnknownTaskError(NaestroError):
 
 def new_task_id() -> str:
     return f"task-{uuid.uuid4().hex[:12]}"
+
+
+def task_id_problem(task_id: str) -> str | None:
+    """Why a chosen task id is refused, or None: it must be one the API's paths can name
+    (names.TASK_ID_PATTERN; the message is the API's 422 one)."""
+    if re.fullmatch(names.TASK_ID_PATTERN, task_id):
+        return None
+    return f"String should match pattern '{names.TASK_ID_PATTERN}'"
 
 
 async def start_task(
@@ -150,6 +168,68 @@ async def query_status(client: Client, task_id: str) -> TaskStatusView:
             "read (start `naestro dev` or `naestro worker`)"
         ) from None
     return view
+
+
+# A task whose execution closed without completing: the task status that stands for, whatever
+# its last status query said (it said "running" when the workflow failed mid-phase).
+ENDED_STATUS: dict[WorkflowExecutionStatus, TaskStatusName] = {
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.TERMINATED: "failed",
+    WorkflowExecutionStatus.TIMED_OUT: "failed",
+    WorkflowExecutionStatus.CANCELED: "cancelled",
+}
+
+
+def state_name(status: WorkflowExecutionStatus | None) -> str:
+    """The execution's state as the API and the CLI spell it: running, completed, failed,
+    terminated, timed_out, cancelled, continued_as_new."""
+    name = status.name.lower() if status else "running"
+    return "cancelled" if name == "canceled" else name
+
+
+class TaskEnding(NamedTuple):
+    """Why a task's execution closed without completing."""
+
+    status: TaskStatusName  # failed, or cancelled
+    error: str  # the workflow failure's message and its innermost cause, or the reason given
+
+
+def ending_status(status: WorkflowExecutionStatus | None) -> TaskStatusName | None:
+    return ENDED_STATUS.get(status) if status is not None else None
+
+
+async def task_ending(
+    client: Client, task_id: str, status: WorkflowExecutionStatus | None
+) -> TaskEnding | None:
+    """The one answer to "why did it end" for the API's view and `naestro status`: None while
+    the task runs or once it completed (its result says how it went)."""
+    ended = ending_status(status)
+    if ended is None:
+        return None
+    try:
+        await task_handle(client, task_id).result()
+    except WorkflowFailureError as exc:
+        return TaskEnding(ended, failure_message(exc))
+    return TaskEnding(ended, f"the task's run is {state_name(status)}")  # a newer run completed
+
+
+def failure_message(exc: WorkflowFailureError) -> str:
+    """The workflow failure's message, then its cause chain's innermost message when that says
+    more (an activity's own error under "pii failed: ..."); a termination's reason."""
+    failure = exc.cause or exc
+    outer = _message(failure)
+    inner: BaseException = failure
+    while inner.__cause__ is not None:
+        inner = inner.__cause__
+    deepest = _message(inner)
+    return outer if not deepest or deepest in outer else f"{outer}: {deepest}"
+
+
+def _message(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", "") or exc).strip()
+    if isinstance(exc, TerminatedError):
+        return f"terminated: {text}" if text else "terminated"
+    return text or type(exc).__name__
 
 
 async def cancel_task(client: Client, task_id: str, reason: str) -> None:

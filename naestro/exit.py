@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from types import FrameType
 from typing import NoReturn
 
 BRIDGE_MODULE = "temporalio.bridge.temporal_sdk_bridge"
@@ -41,9 +42,17 @@ def exit_after(main: Callable[[], object]) -> NoReturn:
 def _terminate_like_interrupt() -> None:
     """SIGTERM (`kill`, a supervisor, CI's timeout) ends the process as Ctrl-C does:
     asyncio cancels the main task, so its `async with` blocks stop what they started (a
-    Temporal dev server, engines, workers) instead of leaving them running."""
+    Temporal dev server, engines, workers) instead of leaving them running. A process
+    started in the background by a non-interactive shell inherits SIGINT ignored: raising
+    SIGINT would then do nothing, so SIGTERM raises KeyboardInterrupt itself."""
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.default_int_handler(signum, frame)  # raises KeyboardInterrupt
+    signal.raise_signal(signal.SIGINT)  # asyncio's handler cancels the main task
 
 
 def _run(main: Callable[[], object]) -> int:

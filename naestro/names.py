@@ -15,6 +15,8 @@ INGEST_WORKFLOW = "naestro.ingest"
 PII_CALIBRATION_WORKFLOW = "naestro.pii.calibration"
 
 # TaskWorkflow
+# A task id (its workflow id): what the API's /v1/tasks/{id} paths and the UI's links carry.
+TASK_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,200}$"
 STATUS_QUERY = "status"
 EVENTS_QUERY = "events"
 CANCEL_SIGNAL = "cancel"

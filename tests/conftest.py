@@ -4,7 +4,6 @@ and one real Postgres + pgvector (pgserver) with a fresh database per test that 
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,7 +16,7 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
-from cli.devstack import PRIORITY_DYNAMIC_CONFIG, find_temporal
+from cli.devstack import DEV_SERVER_DYNAMIC_CONFIG, find_temporal
 from naestro import db, search
 from naestro.admin import ensure_search_attributes
 from naestro.codec import KEYS_ENV, EncryptionCodec, data_converter, generate_key, parse_keys
@@ -68,7 +67,7 @@ VERSIONING_DYNAMIC_CONFIG = [
     'matching.wv.VersionDrainageStatusRefreshInterval="1s"',
     "--dynamic-config-value",
     'matching.wv.VersionDrainageStatusVisibilityGracePeriod="1s"',
-    *PRIORITY_DYNAMIC_CONFIG,  # as `naestro dev` runs it: task priority orders backlogs
+    *DEV_SERVER_DYNAMIC_CONFIG,  # as `naestro dev` runs it (priority, queue read rates)
     # Every test's workers join one deployment version, each on queues of its own: past the
     # server's limits (100 queues a version, 1,000 a deployment) its polls fail ("something
     # went wrong, please retry") and the last tests of a run time out.
@@ -116,21 +115,15 @@ def wire() -> Iterator[WireServer]:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[Any]:
-    from pgserver.postgres_server import get_server  # here: only Postgres tests need it
+    from naestro.pgembed import embedded_postgres  # here: only Postgres tests need it
 
     # Not under pytest's tmp dir: as root, pgserver runs Postgres as its own user, which
-    # cannot enter /tmp/pytest-of-root (mode 0700).
-    data = tempfile.mkdtemp(prefix="naestro-pg-")
-    server = get_server(data, cleanup_mode="stop")
-    server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
+    # cannot enter /tmp/pytest-of-root (mode 0700). As `naestro dev`'s, it dies with this
+    # process however it ends (a killed test run leaves no Postgres behind).
+    data = Path(tempfile.mkdtemp(prefix="naestro-pg-"))
+    server = embedded_postgres(data, delete=True)
     yield server
     server.cleanup()
-    if (Path(data) / "postmaster.pid").exists():
-        # pgserver skips the stop when it believes another process still holds a handle.
-        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
-
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=Path(data), user=server.system_user)
-    shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.fixture

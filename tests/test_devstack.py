@@ -38,12 +38,18 @@ EXTERNAL = ("TEMPORAL_ADDRESS", "DATABASE_URL")
 class Dev:
     """One `naestro dev` process; its output goes to a log file the test reads."""
 
-    def __init__(self, config: Path, log: Path, drop: tuple[str, ...] = EXTERNAL) -> None:
+    def __init__(
+        self,
+        config: Path,
+        log: Path,
+        drop: tuple[str, ...] = EXTERNAL,
+        flags: tuple[str, ...] = (),
+    ) -> None:
         env = {k: v for k, v in os.environ.items() if k not in drop}
         self.log = log
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cli.main", "--config", str(config), "dev"],
+                [sys.executable, "-m", "cli.main", "--config", str(config), "dev", *flags],
                 cwd=config.parent,
                 env={**env, "COLUMNS": "200", "NO_COLOR": "1"},
                 stdout=out,
@@ -233,3 +239,148 @@ async def test_dev_stack_encrypts_with_its_own_key_and_its_ui_decodes(tmp_path: 
         assert await task_handle(client, "secret").result() == result
     finally:
         assert await second.interrupt() == 0
+
+
+# Process lifecycle: the servers `naestro dev` starts die with it, and a start finds and stops
+# what an earlier run left behind (naestro/watchdog.py, naestro/pgembed.py).
+SERVERS_ONLY = ("--no-worker", "--no-api")
+
+
+def _servers(data: Path) -> dict[str, int]:
+    """The running stack's Temporal dev server (the process serving its SQLite file) and
+    postmaster (the pid it records)."""
+    (temporal,) = [p for p in _serving(data) if _argv(p)[0].endswith("/temporal")]
+    postgres = int((data / "pg" / "postmaster.pid").read_text().split()[0])
+    assert _alive(temporal) and _alive(postgres)
+    return {"temporal": temporal, "postgres": postgres}
+
+
+def _argv(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return [""]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _serving(data: Path) -> list[int]:
+    """Any process whose command line names this data dir's databases."""
+    markers = {str(data / "temporal.sqlite"), str(data / "pg")}
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and markers & set(_argv(int(entry.name))):
+            if _alive(int(entry.name)):
+                found.append(int(entry.name))
+    return found
+
+
+async def _gone(pids: list[int], within: float = 20.0) -> list[int]:
+    for _ in range(int(within * 10)):
+        if not any(_alive(p) for p in pids):
+            return []
+        await asyncio.sleep(0.1)
+    return [p for p in pids if _alive(p)]
+
+
+async def test_killed_dev_stack_takes_its_servers_with_it(tmp_path: Path) -> None:
+    config = _config(tmp_path).config
+    dev = Dev(config, tmp_path / "dev.log", flags=SERVERS_ONLY)
+    try:
+        await dev.ready()
+        servers = _servers(tmp_path / "data")
+        dev.proc.kill()  # SIGKILL: no handler, no atexit
+        dev.proc.wait(10)
+        assert await _gone(list(servers.values())) == [], servers
+        assert _serving(tmp_path / "data") == []
+    finally:
+        if dev.proc.poll() is None:
+            dev.proc.kill()
+
+
+async def test_ctrl_c_stops_postgres_too(tmp_path: Path) -> None:
+    config = _config(tmp_path).config
+    dev = Dev(config, tmp_path / "dev.log", flags=SERVERS_ONLY)
+    try:
+        await dev.ready()
+        servers = _servers(tmp_path / "data")
+    finally:
+        assert await dev.interrupt() == 0
+    assert await _gone(list(servers.values()), within=5) == [], servers
+    assert _serving(tmp_path / "data") == []
+    assert "leftover" not in (tmp_path / "dev.log").read_text()
+
+
+def _orphans(data: Path, port: int, ui: int) -> dict[str, int]:
+    """What a run before the watchdog left behind: a daemonized postmaster (pgserver's
+    pg_ctl, no stop) and a dev server in a session of its own."""
+    from cli.devstack import find_temporal
+
+    pg = data / "pg"
+    pg.mkdir(parents=True)
+    code = "import sys; from pgserver import get_server; get_server(sys.argv[1], cleanup_mode=None)"
+    subprocess.run([sys.executable, "-c", code, str(pg)], check=True, timeout=60)
+    temporal = find_temporal(data, install=False)
+    assert temporal is not None
+    args = ["server", "start-dev", "--db-filename", str(data / "temporal.sqlite"), "--headless"]
+    server = subprocess.Popen(
+        [temporal, *args, "--port", str(port), "--ui-port", str(ui), "--log-level", "error"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    postgres = int((pg / "postmaster.pid").read_text().split()[0])
+    return {"temporal": server.pid, "postgres": postgres}
+
+
+async def test_a_restart_stops_leftovers_and_names_them(tmp_path: Path) -> None:
+    ports = _config(tmp_path)
+    data = tmp_path / "data"
+    orphans = _orphans(data, ports.temporal, ports.ui)
+    log = tmp_path / "dev.log"
+    dev = Dev(ports.config, log, flags=SERVERS_ONLY)
+    try:
+        await dev.ready()
+        assert await _gone(list(orphans.values()), within=5) == []
+        servers = _servers(data)
+    finally:
+        assert await dev.interrupt() == 0
+        for pid in orphans.values():
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    text = log.read_text()
+    temporal, postgres = orphans["temporal"], orphans["postgres"]
+    assert f"stopping a leftover Temporal dev server (pid {temporal}) of an earlier run" in text
+    assert f"stopping a leftover Postgres (pid {postgres}) of an earlier run" in text
+    assert servers["temporal"] != temporal and servers["postgres"] != postgres
+    assert await _gone(list(servers.values()), within=5) == []
+
+
+async def test_a_second_dev_stack_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+    config = _config(tmp_path).config
+    first = Dev(config, tmp_path / "dev.log", flags=SERVERS_ONLY)
+    try:
+        await first.ready()
+        second = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "cli.main", "--config", str(config), "dev", *SERVERS_ONLY],
+            cwd=config.parent,
+            env={k: v for k, v in os.environ.items() if k not in EXTERNAL},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        assert await first.interrupt() == 0
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'data'} is in use by another `naestro dev` (pid {first.proc.pid}): "
+        "stop it, or give this one another dev.data_dir"
+    ]

@@ -65,13 +65,17 @@ exit_after(lambda: asyncio.run(main()))
 """
 
 
-def test_sigterm_unwinds_like_ctrl_c() -> None:
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_sigterm_unwinds_like_ctrl_c(sigint: str) -> None:
+    """Also when SIGINT is ignored (`cmd &` in a non-interactive shell starts it so)."""
+    ignore = sigint == "ignored"
     process = subprocess.Popen(
         [sys.executable, "-c", CLEANUP],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore else None,
     )
     assert process.stdout is not None and process.stdout.readline() == "ready\n"
     process.send_signal(signal.SIGTERM)

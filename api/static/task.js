@@ -75,7 +75,9 @@ function showView(view) {
   $("t-cancel").hidden = !running;
   showApproval(view.pending_approval);
   if (view.phase) showPhase(view.phase);
-  if (!running && !view.result) $("status").textContent = `the task's run ${view.state}`;
+  if (!running && !view.result) {
+    $("status").textContent = `the task's run ${view.state}` + (view.error ? `: ${view.error}` : "");
+  }
   if (view.result) showResult(view.result, view);
   else $("confidence").textContent = fmt.score(view.confidence);
 }

@@ -605,6 +605,14 @@ class Settings(Strict):
                 self.providers[i] = p.model_copy(update={"gpus": placed})
         return self
 
+    def policy_refusal(self, asked: str) -> str | None:
+        """Why a task's policy name is refused, or None: the one rule the API (422) and
+        `naestro run` apply before a task starts (the workflow fails on an unknown one)."""
+        if policy_for(asked) in self.policies:
+            return None
+        known = ", ".join([AUTO_POLICY, *sorted(self.policies)])
+        return f"unknown policy {asked!r} (known: {known})"
+
     def engine(self, provider_id: str) -> EngineConfig | None:
         """The supervised engine behind a provider, if the worker starts one."""
         return next((e for e in self.engines if e.id == provider_id), None)
@@ -683,6 +691,14 @@ def _format_validation(err: ValidationError, source: str) -> str:
     return "; ".join(lines)
 
 
+AUTO_POLICY = "auto"  # a task's policy when it names none: the "default" one
+
+
+def policy_for(asked: str) -> str:
+    """The policy a task runs under when it asks for ``asked``."""
+    return "default" if asked == AUTO_POLICY else asked
+
+
 def default_config_path() -> Path:
     return Path(os.environ.get(CONFIG_ENV, "temporal.yaml"))
 
@@ -690,7 +706,9 @@ def default_config_path() -> Path:
 def load_settings(
     path: str | Path | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
-    """Load temporal.yaml (or NAESTRO_CONFIG) with environment overrides applied."""
+    """Load temporal.yaml (or NAESTRO_CONFIG) with environment overrides applied. A file
+    named by ``path`` or NAESTRO_CONFIG must exist; only a missing ./temporal.yaml means
+    the defaults."""
     env = os.environ if environ is None else environ
     file = Path(path) if path is not None else default_config_path()
     data: dict[str, Any] = {}
@@ -704,6 +722,8 @@ def load_settings(
         data = loaded
     elif path is not None:
         raise ConfigError(f"{file}: no such config file")
+    elif os.environ.get(CONFIG_ENV):  # named, so meant: defaults would hide the mistake
+        raise ConfigError(f"{file}: no such config file (named by {CONFIG_ENV})")
     data = apply_overrides(data, env)
     try:
         settings = Settings.model_validate(data)

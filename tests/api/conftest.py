@@ -63,14 +63,13 @@ POLICIES = {
 def database_url() -> Iterator[str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset
-        from pgserver.postgres_server import get_server
+        from naestro.pgembed import embedded_postgres
 
-        with tempfile.TemporaryDirectory(prefix="naestro-pg-") as tmp:
-            server = get_server(tmp, cleanup_mode="stop")
-            try:
-                yield str(server.get_uri())
-            finally:
-                server.cleanup()
+        server = embedded_postgres(Path(tempfile.mkdtemp(prefix="naestro-pg-")), delete=True)
+        try:
+            yield str(server.get_uri())
+        finally:
+            server.cleanup()
 
 
 def gateway_settings(tmp: Path, **api: Any) -> Settings:

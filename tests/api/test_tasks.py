@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
-from temporalio.client import Client
+import pytest
+from temporalio.client import Client, WorkflowFailureError
 
 from naestro import search
+from naestro.client import start_task
+from naestro.contracts import TaskRequest
 from tests.api.conftest import Gw
-from tests.api.helpers import finished, pending, read_sse
+from tests.api.helpers import finished, pending, read_sse, task_state
 
 
 async def test_idempotency_key_returns_the_same_task(gw: Gw, admin_key: str) -> None:
@@ -171,3 +175,18 @@ async def test_verification_results_are_events(gw: Gw, admin_key: str) -> None:
         "summary": "the answer held no code blocks to verify",
     }
     assert events[-1]["data"]["data"]["status"] == "unverified"
+
+
+async def test_a_failed_task_says_failed_and_why(gw: Gw, admin_key: str, client: Client) -> None:
+    # Started beside the API (which refuses an unknown policy): the workflow itself fails.
+    request = TaskRequest(prompt=f"Fail {uuid.uuid4()}", policy="nope", tenant="acme")
+    handle = await start_task(client, request, task_queue=gw.settings.queues.orchestrator)
+    with pytest.raises(WorkflowFailureError):
+        await asyncio.wait_for(handle.result(), 60)
+    async with gw.http(admin_key) as http:
+        view = await task_state(http, handle.id)
+        listed = (await http.get("/v1/tasks", params={"kind": "general"})).json()["tasks"]
+    assert view["state"] == "failed" and view["status"] == "failed"
+    assert view["error"] and "nope" in view["error"]
+    row = next(t for t in listed if t["task_id"] == handle.id)
+    assert row["state"] == "failed" and row["status"] == "failed"
