@@ -4,77 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
-from naestro import search
 from naestro.client import query_status, start_task
-from naestro.contracts import TaskRequest
-from tests.conftest import ROOT
-from tests.support import free_port, make_settings, replay_provider, running_workers, write_script
+from naestro.contracts import TaskRequest, TaskResult
+from tests.processes import DevServer, WorkerProcesses
+from tests.support import make_settings, replay_provider, running_workers, write_script
 from tests.workflow.scripts import PROMPT, code_task_rules
-
-_SA_TYPE = {"KEYWORD": "Keyword", "INT": "Int", "DOUBLE": "Double", "BOOL": "Bool"}
-
-
-class DevServer:
-    """A Temporal CLI dev server process on a SQLite file, which tests may kill."""
-
-    def __init__(self, cli: str, db: Path) -> None:
-        self.cli, self.db, self.port = cli, db, free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        attrs = [
-            a
-            for k in search.ALL
-            for a in ("--search-attribute", f"{k.name}={_SA_TYPE[k.indexed_value_type.name]}")
-        ]
-        self.proc = subprocess.Popen(
-            [
-                self.cli,
-                "server",
-                "start-dev",
-                "--headless",
-                "--ip",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--db-filename",
-                str(self.db),
-                "--log-level",
-                "error",
-                *attrs,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-
-    async def client(self) -> Client:
-        for _ in range(100):
-            try:
-                return await Client.connect(self.address, data_converter=pydantic_data_converter)
-            except RuntimeError:
-                await asyncio.sleep(0.2)
-        raise AssertionError(f"dev server on {self.address} never answered")
 
 
 @pytest.fixture
@@ -124,7 +64,7 @@ async def test_task_survives_dev_server_restart(dev_server: DevServer, tmp_path:
     assert result.verification is not None and result.verification.passed
 
 
-async def _result_when_back(client: Client, task_id: str):
+async def _result_when_back(client: Client, task_id: str) -> TaskResult:
     from naestro.client import task_handle
 
     while True:
@@ -132,44 +72,6 @@ async def _result_when_back(client: Client, task_id: str):
             return await task_handle(client, task_id).result()
         except RuntimeError:
             await asyncio.sleep(0.5)
-
-
-class WorkerProcesses:
-    """`naestro worker` subprocesses, each in its own process group: one starts on entry,
-    ``replace`` SIGKILLs it (children included) and starts another, and every one still
-    running is stopped on exit."""
-
-    def __init__(self, config: str, address: str) -> None:
-        self.config, self.address = config, address
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def __enter__(self) -> WorkerProcesses:
-        self.procs.append(_spawn_worker(self.config, self.address))
-        return self
-
-    def replace(self) -> None:
-        current = self.procs[-1]
-        os.killpg(current.pid, signal.SIGKILL)
-        current.wait()
-        self.procs.append(_spawn_worker(self.config, self.address))
-
-    def __exit__(self, *exc: object) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=30)
-
-
-def _spawn_worker(config: str, address: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TEMPORAL_ADDRESS": address}
-    return subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "--config", config, "worker"],
-        env=env,
-        cwd=ROOT,
-        start_new_session=True,  # its own process group: SIGKILL takes its children too
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 def _calls(log: Path) -> list[tuple[str, str]]:

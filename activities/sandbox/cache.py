@@ -4,7 +4,9 @@ answered with the earlier report, marked ``cached``.
 Keyed by a sha256 over the request (files sorted by path; a workspace by its archive's
 sha256, dependencies and commands) and the sandbox's fingerprint (the Docker image's
 content id, or bubblewrap's version, python and wheel cache content). Reports of runs that
-timed out are not kept: a wall-time kill can depend on the machine's load, not the code.
+timed out or were SIGKILLed are not kept: a wall-time kill can depend on the machine's load,
+and a SIGKILL on the machine too (a container killed from outside, the host's OOM killer),
+not the code; kept, a retry of the same files would get the outage's failure again.
 In memory, per worker process, least recently used out first.
 """
 
@@ -12,11 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 from collections import OrderedDict
 
 from naestro.contracts import VerificationReport, VerifyRequest
 
 DEFAULT_ENTRIES = 1024
+_SIGKILLED = {128 + signal.SIGKILL, -signal.SIGKILL}  # as a shell reports it, as Python does
 
 
 def cache_key(request: VerifyRequest, backend: str, fingerprint: str) -> str:
@@ -51,7 +55,7 @@ class ReportCache:
         return report.model_copy(update={"cached": True})
 
     def put(self, key: str, report: VerificationReport) -> None:
-        if report.timed_out or self._entries <= 0:
+        if report.timed_out or report.exit_code in _SIGKILLED or self._entries <= 0:
             return
         self._reports[key] = report
         self._reports.move_to_end(key)

@@ -32,6 +32,7 @@ import docker
 from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
 from docker.types import Ulimit
+from requests.exceptions import RequestException
 
 from activities.sandbox.pool import WarmPool
 from activities.sandbox.report import parse_trailer
@@ -217,6 +218,23 @@ class DockerEngine:
             sock.close()
         return streams, str(exec_id)
 
+    def died(self, warm: Warm) -> bool:
+        """Whether the container is gone though no one here killed it, and not for its
+        memory limit: killed from outside, or its engine stopped under the run. Asked when
+        the runner left no trailer; a container still running a moment later did not die
+        (its runner did: the memory limit's OOM kill)."""
+        if warm.killed:
+            return False
+        try:
+            warm.container.wait(condition="not-running", timeout=2)
+            warm.container.reload()
+        except NotFound:
+            return True  # stopped, and auto_remove deleted it
+        except (RequestException, DockerException):
+            return False  # still running after the wait
+        state = warm.container.attrs.get("State") or {}
+        return not state.get("Running", False) and not state.get("OOMKilled", False)
+
     def exit_code(self, exec_id: str) -> int | None:
         code = self.client.api.exec_inspect(exec_id).get("ExitCode")
         return code if isinstance(code, int) else None
@@ -254,6 +272,10 @@ async def run_in(
         raise
     duration = time.monotonic() - started
     trailer = parse_trailer(bytes(streams.stderr))
+    if not trailer and await engine.call(engine.died, warm):
+        # The runner never finished because its container died: the machine's failure, not
+        # the code's (a report would blame the code); Temporal retries the run.
+        raise SandboxError("the sandbox container died mid-run (killed, or Docker stopped)")
     code = trailer.get("exit_code")
     if not isinstance(code, int):
         code = await engine.call(engine.exit_code, exec_id)

@@ -15,6 +15,7 @@ from temporalio.client import Client
 from naestro.client import research_handle, start_research
 from naestro.config.settings import Settings
 from naestro.contracts.research import ResearchRequest, ResearchResult
+from tests.processes import DevServer, WorkerProcesses
 from tests.research.jobs import (
     GOAL,
     QUESTIONS,
@@ -25,7 +26,6 @@ from tests.research.jobs import (
     rules,
 )
 from tests.support import make_settings, replay_provider, running_workers, write_script
-from tests.test_crash import DevServer, WorkerProcesses
 from workers.deps import Deps
 
 pytestmark = pytest.mark.timeout(180)

@@ -73,3 +73,14 @@ async def test_timed_out_runs_are_not_cached(sandbox: Sandbox) -> None:
     first = await ActivityEnvironment().run(activities.verify, request)
     again = await ActivityEnvironment().run(activities.verify, request)
     assert first.timed_out and again.timed_out and not again.cached
+
+
+async def test_sigkilled_runs_are_not_cached(sandbox: Sandbox) -> None:
+    """A kill may be the machine's doing (a container killed mid-run): a retry of the same
+    files runs them again rather than getting that failure back."""
+    activities = SandboxActivities(sandbox)
+    request = script("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n", token())
+    first = await ActivityEnvironment().run(activities.verify, request)
+    again = await ActivityEnvironment().run(activities.verify, request)
+    assert not first.passed and first.exit_code in (137, -9), first
+    assert not again.cached
