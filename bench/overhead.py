@@ -1,11 +1,20 @@
 """Per-model-call overhead of TaskWorkflow against a bare workflow of no-op activities.
 
-Both run on one Temporal dev server in one run: TaskWorkflow on the replay provider with
-zero latency (plan, implement, then review/refine rounds), and a bare workflow executing
-the same number of no-op activities one after another on another queue. Prints the mean
-wall time per model call of each, and their ratio last (target <= 1.25).
+Both run on one Temporal dev server: TaskWorkflow on the replay provider with zero latency
+(plan, implement, then review/refine rounds), and a bare workflow executing the same number
+of no-op activities one after another on its own queue. Each server set-up gets a fresh dev
+server in the same run:
+
+- ``stock``: the dev server as `temporal server start-dev` runs it (before: one history
+  shard reading each task queue at most 20 times a second);
+- ``embedded``: as `naestro dev` runs it (cli/devstack.py DEV_SERVER_DYNAMIC_CONFIG), on its
+  SQLite file, and ``embedded-memory``: the same in memory.
+
+Prints ms per model call of each side and their ratio per set-up; the embedded (file)
+figures last, its TaskWorkflow ms per call the headline (target <= 25, ratio <= 1.10).
 
     .venv/bin/python bench/overhead.py [--tasks 20] [--rounds 5] [--telemetry]
+        [--setups stock,embedded-memory,embedded]
 
 --telemetry: the process's telemetry on (naestro/telemetry/setup.py: the runtime's metrics
 exporter, and traces when OTEL_EXPORTER_OTLP_ENDPOINT is set); bench/telemetry.py compares.
@@ -22,6 +31,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -31,7 +41,7 @@ from temporalio.worker import Worker
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bare import BareWorkflow, noop
-from cli.devstack import find_temporal
+from cli.devstack import DEV_SERVER_DYNAMIC_CONFIG, SQLITE_FILE_ARGS, find_temporal
 from naestro import search
 from naestro.client import start_task
 from naestro.config.settings import Settings
@@ -84,7 +94,13 @@ async def time_bare(client: Client, queue: str, calls: int, tasks: int) -> float
     return statistics.mean(durations)
 
 
-async def main(tasks: int, rounds: int, telemetry: bool = False) -> None:
+SETUPS = ("stock", "embedded-memory", "embedded")
+
+
+async def measure(
+    setup: str, tasks: int, rounds: int, telemetry: bool = False
+) -> tuple[float, float, int]:
+    """(TaskWorkflow ms per model call, bare ms per activity, model calls per task)."""
     tag = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "script.jsonl"
@@ -96,11 +112,18 @@ async def main(tasks: int, rounds: int, telemetry: bool = False) -> None:
         )
         settings = bench_settings(script, tag)
         plugins = install_telemetry("naestro-bench") if telemetry else []
+        server: dict[str, Any] = {}
+        if setup != "stock":
+            server["dev_server_extra_args"] = DEV_SERVER_DYNAMIC_CONFIG
+        if setup == "embedded":
+            server["dev_server_database_filename"] = str(Path(tmp) / "temporal.sqlite")
+            server["dev_server_extra_args"] = [*DEV_SERVER_DYNAMIC_CONFIG, *SQLITE_FILE_ARGS]
         env = await WorkflowEnvironment.start_local(
             plugins=plugins,
             dev_server_existing_path=find_temporal(Path(".naestro")),
             search_attributes=search.ALL,
             data_converter=pydantic_data_converter,
+            **server,
         )
         async with env:
             client = env.client
@@ -123,17 +146,32 @@ async def main(tasks: int, rounds: int, telemetry: bool = False) -> None:
                 for w in reversed(workers):
                     await w.__aexit__(None, None, None)
                 await deps.aclose()
-    task_ms, bare_ms = task_s / calls * 1000, bare_s / calls * 1000
-    print(f"model_calls_per_task {calls}")
-    print(f"taskworkflow_ms_per_call {task_ms:.2f}")
-    print(f"bare_ms_per_activity {bare_ms:.2f}")
-    print(f"overhead_ratio {task_ms / bare_ms:.3f}")
+    return task_s / calls * 1000, bare_s / calls * 1000, calls
+
+
+async def main(tasks: int, rounds: int, setups: list[str], telemetry: bool = False) -> None:
+    for setup in sorted(setups, key=SETUPS.index):  # the embedded file set-up last
+        task_ms, bare_ms, calls = await measure(setup, tasks, rounds, telemetry)
+        prefix = "" if setup == "embedded" else f"{setup.replace('-', '_')}_"
+        print(f"{prefix}model_calls_per_task {calls}")
+        print(f"{prefix}bare_ms_per_activity {bare_ms:.2f}")
+        print(f"{prefix}overhead_ratio {task_ms / bare_ms:.3f}")
+        print(f"{prefix}taskworkflow_ms_per_call {task_ms:.2f}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--setups",
+        default=",".join(SETUPS),
+        help=f"comma-separated dev server set-ups among {', '.join(SETUPS)}",
+    )
     parser.add_argument("--telemetry", action="store_true", help="metrics and traces on")
     a = parser.parse_args()
-    exit_after(lambda: asyncio.run(main(a.tasks, a.rounds, a.telemetry)))
+    chosen = [s for s in a.setups.split(",") if s]
+    unknown = [s for s in chosen if s not in SETUPS]
+    if unknown or not chosen:
+        parser.error(f"--setups: unknown {', '.join(unknown) or '(none given)'}")
+    exit_after(lambda: asyncio.run(main(a.tasks, a.rounds, chosen, a.telemetry)))

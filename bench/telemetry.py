@@ -58,6 +58,7 @@ def otlp_sink() -> Iterator[str]:
 def one_side(on: bool, endpoint: str, tasks: int, rounds: int) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     args = [sys.executable, str(OVERHEAD), "--tasks", str(tasks), "--rounds", str(rounds)]
+    args += ["--setups", "embedded"]
     if on:
         env.update(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_SERVICE_NAME="naestro-bench")
         args.append("--telemetry")

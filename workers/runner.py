@@ -20,6 +20,36 @@ PASSTHROUGH = (
     "naestro.contracts",  # our payload models: pure, immutable; rebuilt per run otherwise
     "naestro.config.settings",  # likewise (config models), reached through activity modules
     "activities",  # activity classes: workflows only reference their methods
+    # The library modules workflow code calls: pure functions and constants (no module state,
+    # no clock, no unseeded randomness, no I/O on import). Re-imported per workflow run they
+    # cost ~100 ms of CPU a task (bench/overhead.py under py-spy); passed through, nothing.
+    *(
+        f"naestro.{name}"
+        for name in (
+            "checkers",
+            "confidence",
+            "consensus_prompts",
+            "errors",
+            "examples",
+            "fencing",
+            "gpu_leases",
+            "ledger",
+            "names",
+            "outcome",
+            "parsing",
+            "pii",
+            "plans",
+            "presets",
+            "prompts",
+            "quality",
+            "research",
+            "search",
+            "structured",
+            "telemetry.catalogue",
+            "telemetry.flow",
+            "tools",
+        )
+    ),
 )
 
 

@@ -483,7 +483,9 @@ class TaskWorkflow:
             live_tokens_ms=spec.live_tokens_ms,
             fixed_routes=None if per_call else spec.routes,
         )
-        caller = ModelCaller(scope, self._book, self._on_call, lambda: self._cancel)
+        caller = ModelCaller(
+            scope, self._book, self._on_call, lambda: self._cancel, on_tokens=self._stream.tokens
+        )
         caller.tools = self._tool_belt(request, spec)
         return caller
 

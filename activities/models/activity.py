@@ -49,6 +49,9 @@ class ModelActivities:
                             response = await provider.complete(
                                 request, on_progress=_on_chunk(tokens)
                             )
+                        if tokens.held_call:
+                            held = {"unpublished_call": tokens.held_call}
+                            response = response.model_copy(update=held)
                     else:
                         async with _heartbeating():
                             response = await provider.complete(request)

@@ -8,7 +8,9 @@ Pieces are coalesced: the first goes out at once (time to first token), later on
 one signal per batch, not one per token. One sender task
 sends them in order and is never cancelled mid-signal. Publishing is best effort: a stream
 that cannot be reached never fails the call, and the last flush waits ``FINAL_FLUSH_S``
-at most.
+at most. A call that succeeds before its first piece went out (a short or cached reply)
+sends nothing: ``held_call`` names it, and the reply's text reaches the stream from the
+workflow (ModelResponse.unpublished_call), which saves the call a signal and a workflow task.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class TokenPublisher:
         self._sender: asyncio.Task[None] | None = None
         self._call = ""
         self._started = 0.0
+        self._published = False  # a batch has gone out (or is going)
+        self._held = False
 
     async def __aenter__(self) -> TokenPublisher:
         if not self._enabled:
@@ -65,6 +69,11 @@ class TokenPublisher:
         self._sender = asyncio.create_task(self._send())
         return self
 
+    @property
+    def held_call(self) -> str:
+        """The call's id when its pieces were held back for the workflow to publish."""
+        return self._call if self._held else ""
+
     def add(self, text: str) -> None:
         if self._sender is not None and text:
             self._pending.append(text)
@@ -78,6 +87,7 @@ class TokenPublisher:
     ) -> None:
         if self._sender is None:
             return
+        self._held = exc_type is None and not self._published
         self._done.set()
         self._wake.set()
         try:
@@ -96,7 +106,10 @@ class TokenPublisher:
             await self._wake.wait()
             self._wake.clear()
             final = self._done.is_set()
+            if self._held:
+                return
             if self._pending or final:
+                self._published = True
                 self._topic.publish(self._delta(final))
                 try:
                     await self._client.flush()

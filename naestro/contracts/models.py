@@ -98,3 +98,7 @@ class ModelResponse(Frozen):
     finish_reason: str = ""
     scripted: bool = False
     tool_calls: list[ToolCall] = []  # the calls the model asked for (ModelRequest.tools)
+    # A streamed call whose reply was complete before any of its live tokens went out: the
+    # activity held them back (one signal, one workflow task less a call) and names the call
+    # (TokenDelta.call) here; the workflow hosting the stream publishes the text itself.
+    unpublished_call: str = ""

@@ -116,3 +116,40 @@ async def test_a_watched_task_replays(client: Client, tmp_path: Path) -> None:
         workflow_runner=workflow_runner(),
     )
     await replayer.replay_workflow(history)
+
+
+async def test_a_reply_done_before_its_first_piece_comes_from_the_workflow(
+    client: Client, tmp_path: Path
+) -> None:
+    """A reply complete before any piece went out (here: no latency) costs no signal: the
+    activity holds its tokens back and the workflow publishes the whole text itself."""
+    from temporalio.api.enums.v1 import EventType
+
+    script = write_script(tmp_path / "s.jsonl", live_rules())
+    settings = make_settings(
+        tmp_path, [replay_provider(script)], policy={"stream": True, "live_tokens_ms": 100}
+    )
+    async with running_workers(client, settings):
+        handle = await start_task(
+            client, TaskRequest(prompt="Say something."), task_queue=settings.queues.orchestrator
+        )
+        result = await handle.result()
+        stream = WorkflowStreamClient.create(client, handle.id)
+        tokens: list[dict[str, Any]] = []
+        async for item in stream.subscribe(poll_cooldown=timedelta(milliseconds=20)):
+            if item.topic == TOKENS_TOPIC:
+                tokens.append(item.data)
+            if item.topic == "events" and item.data["type"] == "status":
+                break
+
+    assert result.status == "succeeded", result.reason
+    implement = [d for d in tokens if d["phase"] == "implement"]
+    assert [(d["text"], d["final"]) for d in implement] == [(ANSWER, True)]
+    assert {d["phase"] for d in tokens} >= {"plan", "implement", "review"}
+    history = await handle.fetch_history()
+    signals = [
+        e
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    ]
+    assert signals == []

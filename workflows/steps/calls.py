@@ -39,6 +39,7 @@ from naestro.contracts import (
     ToolChoice,
     ToolSpec,
 )
+from naestro.contracts.stream import TokenDelta
 from naestro.errors import BudgetExhausted, NaestroError, NoProviderReady, to_application_error
 from naestro.ledger import BudgetExceeded, LedgerBook, Reservation
 from naestro.parsing import estimate_tokens
@@ -99,6 +100,8 @@ class ModelCaller:
     outcomes: list[CallOutcome] = field(default_factory=list)
     _seq: int = 0  # outcomes noted so far (their keys)
     tools: ToolBelt | None = None  # the task's tools, when its policy allows some
+    # A call's live tokens its activity held back (ModelResponse.unpublished_call)
+    on_tokens: Callable[[TokenDelta], None] = lambda delta: None
 
     async def text(
         self,
@@ -347,6 +350,8 @@ class ModelCaller:
         except BaseException:
             self.book.release(held)
             raise
+        if response.unpublished_call:
+            self.on_tokens(_whole(request, response))
         text = exposure.from_provider(response.text, s.pii, redacted)
         calls = exposure.calls_from_provider(response.tool_calls, s.pii, redacted)
         response = response.model_copy(update={"text": text, "tool_calls": calls})
@@ -439,3 +444,15 @@ def _outcome(r: ModelResponse) -> CallOutcome:
 
 def _budget(message: str) -> ApplicationError:
     return ApplicationError(message, type=BUDGET_ERROR, non_retryable=True)
+
+
+def _whole(request: ModelRequest, response: ModelResponse) -> TokenDelta:
+    """The reply as the live tokens its activity held back (as the provider wrote it)."""
+    return TokenDelta(
+        call=response.unpublished_call,
+        phase=request.phase,
+        role=request.role,
+        provider=request.provider_id,
+        text=response.text,
+        final=True,
+    )

@@ -15,6 +15,7 @@ from __future__ import annotations
 from temporalio.contrib.workflow_streams import WorkflowStream, WorkflowTopicHandle
 
 from naestro.contracts import TaskEvent
+from naestro.contracts.stream import TOKENS_TOPIC, TokenDelta
 
 EVENTS_TOPIC = "events"
 RETAIN_ITEMS = 2000
@@ -25,9 +26,15 @@ class LiveStream:
     def __init__(self, stream: WorkflowStream) -> None:
         self._stream = stream
         self._events: WorkflowTopicHandle[TaskEvent] = stream.topic(EVENTS_TOPIC, type=TaskEvent)
+        self._tokens: WorkflowTopicHandle[TokenDelta] = stream.topic(TOKENS_TOPIC, type=TokenDelta)
 
     def publish(self, event: TaskEvent) -> None:
         self._events.publish(event)
+        self.trim()
+
+    def tokens(self, delta: TokenDelta) -> None:
+        """A call's reply its activity held back (ModelResponse.unpublished_call)."""
+        self._tokens.publish(delta)
         self.trim()
 
     def trim(self) -> None:
