@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck bench bench-stream bench-pii bench-quality bench-retrieval bench-rollout bench-telemetry dev histories clean
+.PHONY: install demo test lint typecheck bench bench-stream bench-pii bench-quality bench-retrieval bench-rollout bench-telemetry bench-throughput dev histories clean
 
 install:
 	./scripts/bootstrap.sh
@@ -41,6 +41,12 @@ bench-stream: install
 # Telemetry's overhead on bench/overhead.py's workload: off vs on (OTLP to a loopback sink).
 bench-telemetry: install
 	$(PY) bench/telemetry.py
+
+# Tasks and model calls per second through TaskWorkflow against the 128 calls/s slot limit
+# (64 slots, 0.5 s simulated calls), one worker process and two (--seconds,
+# --tasks-in-flight; about 2 minutes).
+bench-throughput: install
+	$(PY) bench/throughput.py
 
 # Naestro's added latency per real model call (the bundled engine; --model, --calls, --tokens).
 bench-engine: install
