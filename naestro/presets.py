@@ -45,9 +45,13 @@ def llm_retry(attempts: int) -> RetryPolicy:
 SANDBOX_RUN = Preset(
     start_to_close=timedelta(minutes=5),
     heartbeat=timedelta(seconds=30),
+    # The sandbox's own failures (a container killed, Docker restarting, a full scratch
+    # disk) are retried for ~15 s (1 + 2 + 4 + 8): a verification, and with it all the task's
+    # model work, is not lost to a blip (tests/drills (e), (f)).
     retry=RetryPolicy(
         initial_interval=timedelta(seconds=1),
-        maximum_attempts=3,
+        maximum_interval=timedelta(seconds=10),
+        maximum_attempts=5,
         non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
     ),
 )
@@ -105,6 +109,19 @@ MEMORY_CALL = Preset(
     retry=RetryPolicy(
         initial_interval=timedelta(seconds=1),
         maximum_attempts=3,
+        non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
+    ),
+)
+
+# A task's write-back to memory: retried for ~25 s (1 + 2 + 4 + 8 + 10), so a Postgres
+# restart does not drop it (tests/drills (c): three tries lost every write-back of a 10 s
+# outage); the task's answer waits for it only while the database is away.
+MEMORY_WRITE = Preset(
+    start_to_close=timedelta(minutes=2),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_interval=timedelta(seconds=10),
+        maximum_attempts=6,
         non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
     ),
 )

@@ -29,7 +29,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import docker
-from docker.errors import DockerException, NotFound
+from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 from docker.types import Ulimit
 from requests.exceptions import RequestException
@@ -265,10 +265,12 @@ async def run_in(
         with suppress(Exception):
             await job  # the stream ends once the container is gone
         return ExecResult(None, b"", 0, True, time.monotonic() - started)
-    except BaseException:
+    except BaseException as exc:
         await engine.call(engine.kill, warm)
         with suppress(Exception):
             await job
+        if _container_gone(exc):  # killed while pooled or before the exec: not the code's
+            raise SandboxError(f"the sandbox container was gone: {exc}") from exc
         raise
     duration = time.monotonic() - started
     trailer = parse_trailer(bytes(streams.stderr))
@@ -286,6 +288,13 @@ async def run_in(
         timed_out=False,
         duration_s=duration,
         usage=trailer,
+    )
+
+
+def _container_gone(exc: BaseException) -> bool:
+    """The engine no longer has the container (404), or it stopped (409: not running)."""
+    return isinstance(exc, NotFound) or (
+        isinstance(exc, APIError) and exc.status_code == 409 and "not running" in str(exc)
     )
 
 

@@ -6,7 +6,10 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.sandbox import Sandbox, SandboxActivities
-from naestro.contracts import SandboxFile, VerifyRequest
+from activities.sandbox.docker import DockerSandbox
+from activities.sandbox.docker_engine import run_in
+from naestro.contracts import SandboxFile, SandboxLimits, VerifyRequest
+from naestro.errors import SandboxError
 from tests.sandbox.conftest import FAST, script, token
 
 pytestmark = pytest.mark.timeout(60)
@@ -84,3 +87,15 @@ async def test_sigkilled_runs_are_not_cached(sandbox: Sandbox) -> None:
     again = await ActivityEnvironment().run(activities.verify, request)
     assert not first.passed and first.exit_code in (137, -9), first
     assert not again.cached
+
+
+async def test_a_container_gone_before_its_run_is_the_sandboxs_failure(
+    docker_sandbox: DockerSandbox,
+) -> None:
+    """A pooled container killed from outside (removed before the exec) is a SandboxError,
+    which Temporal retries, not a Docker NotFound failing the task's verification."""
+    engine = docker_sandbox._engine
+    warm = await engine.call(engine.start, SandboxLimits())
+    await engine.call(warm.container.kill)  # not through engine.kill: from outside
+    with pytest.raises(SandboxError, match="container"):
+        await run_in(engine, warm, ["true"], b"", SandboxLimits())

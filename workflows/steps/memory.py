@@ -23,7 +23,7 @@ from naestro.contracts import (
 from naestro.contracts.memory import Hit, MemoryContext, RecallRequest, WriteBackRequest
 from naestro.fencing import fence
 from naestro.pii import exposure
-from naestro.presets import MEMORY_CALL
+from naestro.presets import MEMORY_CALL, MEMORY_WRITE
 
 PATCH = "naestro.memory.v1"
 MAX_CONTEXT_CHARS = 1200
@@ -133,8 +133,8 @@ async def write_back(spec: PolicySpec | None, request: TaskRequest, result: Task
                 trace=result.trace,
             ),
             task_queue=queue,
-            start_to_close_timeout=MEMORY_CALL.start_to_close,
-            retry_policy=MEMORY_CALL.retry,
+            start_to_close_timeout=MEMORY_WRITE.start_to_close,
+            retry_policy=MEMORY_WRITE.retry,
             summary=f"memory: write back ({result.status})",
         )
     except ActivityError as err:
