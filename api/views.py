@@ -11,7 +11,7 @@ from api.auth import Principal
 from api.models import ExecutionState, PendingApproval, TaskView
 from api.service import Gateway, owned, status_view
 from naestro import names, search
-from naestro.client import ending_status, state_name, task_ending
+from naestro.client import ENDED_STATUS, ending_status, state_name, task_ending
 from naestro.connect import workflow_url
 from naestro.contracts import TaskResult
 
@@ -86,12 +86,33 @@ def visibility_query(
     if tenant is not None:
         parts.append(f"{search.TENANT.name} = {_quote(tenant)}")
     if status:
-        parts.append(f"{search.STATUS.name} = {_quote(status)}")
+        parts.append(_status_clause(status))
     if kind:
         parts.append(f"{search.KIND.name} = {_quote(kind)}")
     if policy:
         parts.append(f"{search.POLICY.name} = {_quote(policy)}")
     return " AND ".join(parts)
+
+
+# A run that ended without completing never set its NaestroStatus to how it ended: its
+# execution status says (naestro/client.py ENDED_STATUS), as in the views.
+_VISIBILITY_NAME = {
+    WorkflowExecutionStatus.FAILED: "Failed",
+    WorkflowExecutionStatus.TERMINATED: "Terminated",
+    WorkflowExecutionStatus.TIMED_OUT: "TimedOut",
+    WorkflowExecutionStatus.CANCELED: "Canceled",
+}
+
+
+def _status_clause(status: str) -> str:
+    """Rows whose view shows ``status``: runs that ended without completing by their
+    execution status, the others by their NaestroStatus."""
+    ended = [f"ExecutionStatus != '{_VISIBILITY_NAME[s]}'" for s in ENDED_STATUS]
+    clause = f"({' AND '.join(ended)} AND {search.STATUS.name} = {_quote(status)})"
+    matching = [
+        f"ExecutionStatus = '{_VISIBILITY_NAME[s]}'" for s, n in ENDED_STATUS.items() if n == status
+    ]
+    return f"({' OR '.join([clause, *matching])})" if matching else clause
 
 
 def _row(gw: Gateway, execution: WorkflowExecution, tenant: str) -> TaskView:

@@ -186,7 +186,12 @@ async def test_a_failed_task_says_failed_and_why(gw: Gw, admin_key: str, client:
     async with gw.http(admin_key) as http:
         view = await task_state(http, handle.id)
         listed = (await http.get("/v1/tasks", params={"kind": "general"})).json()["tasks"]
+        failed = (await http.get("/v1/tasks", params={"status": "failed"})).json()["tasks"]
+        running = (await http.get("/v1/tasks", params={"status": "running"})).json()["tasks"]
     assert view["state"] == "failed" and view["status"] == "failed"
+    # The filter goes by the same status as the rows (the run never set its NaestroStatus)
+    assert handle.id in {t["task_id"] for t in failed}
+    assert handle.id not in {t["task_id"] for t in running}
     assert view["error"] and "nope" in view["error"]
     row = next(t for t in listed if t["task_id"] == handle.id)
     assert row["state"] == "failed" and row["status"] == "failed"
