@@ -24,6 +24,7 @@ from naestro.contracts.research import (
     SaveFindings,
     StoredReport,
 )
+from naestro.contracts.text import clean_text
 from naestro.errors import NaestroError
 
 HEADLINE_CHARS = 160
@@ -86,6 +87,20 @@ def _sources(citations: list[Citation]) -> list[str]:
     return list(dict.fromkeys(c.source for c in citations))
 
 
+def _cleaned(finding: Finding) -> Finding:
+    """The finding as Postgres text and jsonb can hold it (model output: NUL and lone
+    surrogates replaced, clean_text)."""
+    update = {"question": clean_text(finding.question), "text": clean_text(finding.text)}
+    return finding.model_copy(update={**update, "citations": _cleaned_citations(finding.citations)})
+
+
+def _cleaned_citations(citations: list[Citation]) -> list[Citation]:
+    return [
+        c.model_copy(update={k: clean_text(v) for k, v in c if isinstance(v, str)})
+        for c in citations
+    ]
+
+
 def _dump(citations: list[Citation]) -> str:
     return json.dumps([c.model_dump() for c in citations])
 
@@ -130,12 +145,13 @@ class ResearchStore:
                 f"research job {req.job_id!r} iteration {req.iteration}: one finding per "
                 f"question, got question ids {ids}"
             )
+        findings = [_cleaned(f) for f in req.findings]  # model text: NUL, lone surrogates
         pool = await self._pool()
         columns: list[list[Any]] = [
             ids,
-            [f.question for f in req.findings],
-            [f.text for f in req.findings],
-            [_dump(f.citations) for f in req.findings],
+            [f.question for f in findings],
+            [f.text for f in findings],
+            [_dump(f.citations) for f in findings],
         ]
         with _as_input_errors():
             rows = await pool.fetch(_SAVE_FINDINGS, req.job_id, req.tenant, req.iteration, *columns)
@@ -148,7 +164,7 @@ class ResearchStore:
                 headline=headline(f.text),
                 sources=_sources(f.citations),
             )
-            for f in req.findings
+            for f in findings
         ]
 
     async def findings(self, query: FindingsQuery) -> list[Finding]:
@@ -170,7 +186,7 @@ class ResearchStore:
         with _as_input_errors():
             report_id: int = await pool.fetchval(
                 _SAVE_REPORT, report.job_id, report.tenant, report.iteration, report.kind,
-                report.text, _dump(report.citations),
+                clean_text(report.text), _dump(_cleaned_citations(report.citations)),
             )  # fmt: skip
         return report_id
 

@@ -173,16 +173,26 @@ async def test_activities_save_and_read(store: ResearchStore) -> None:
 @pytest.mark.parametrize(
     "request_",
     [
-        save("j", 1, finding("q1", "a NUL \x00 byte")),  # Postgres text cannot hold one
         save("j", 1, finding("q1", "one"), finding("q1", "two")),  # one row per question
     ],
-    ids=["nul", "duplicate-question"],
+    ids=["duplicate-question"],
 )
 async def test_bad_input_is_not_retried(store: ResearchStore, request_: SaveFindings) -> None:
     with pytest.raises(ApplicationError) as caught:
         await ActivityEnvironment().run(ResearchActivities(store).save_findings, request_)
     assert caught.value.type == "ResearchInputError" and caught.value.non_retryable
     assert await store.count_findings("j") == 0
+
+
+async def test_model_text_postgres_refuses_is_kept_cleaned(store: ResearchStore) -> None:
+    """A finding's NUL byte or lone surrogate (model output) is replaced, not a lost finding."""
+    env, acts, j = ActivityEnvironment(), ResearchActivities(store), job()
+    dirty = finding("q1", "a NUL \x00 and a \ud800 byte", "a\x00.md")
+    await env.run(acts.save_findings, save(j, 1, dirty))
+    await env.run(acts.save_report, report(j, 1, "final", "done \x00"))
+    [back] = await env.run(acts.findings, FindingsQuery(job_id=j))
+    assert back.text == "a NUL \ufffd and a \ufffd byte"
+    assert [c.source for c in back.citations] == ["a\ufffd.md"]
 
 
 async def test_an_unreachable_database_is_retried() -> None:
