@@ -11,14 +11,41 @@ import socket
 import threading
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from naestro.config.settings import Settings
 from tests.providers.payloads import openai_completion, openai_usage
 from tests.providers.wire import HOST, Recorded, Reply, WireServer, _Handler, _Server
+from tests.support import make_settings
 from tests.workflow.scripts import verdict
 
 PATH = "/v1/chat/completions"
 MODEL = "drill-model"
+# The outage's failures open the provider's breaker: with the default 30 s cooldown the
+# tasks wait ~30-60 s after the endpoint is back (docs/testing.md, Drills).
+COOLDOWN_S = 5
+
+
+def engine_settings(tmp_path: Path, port: int) -> Settings:
+    """A load's settings with the endpoint on ``port`` as its one provider (a vLLM engine),
+    memory on, heartbeats every 5 s, and a short breaker cooldown."""
+    provider = {
+        "id": "engine",
+        "engine": "vllm",
+        "endpoint": f"http://127.0.0.1:{port}/v1",
+        "model": MODEL,
+        "max_concurrency": 64,
+    }
+    return make_settings(
+        tmp_path,
+        [provider],
+        policy={"heartbeat_timeout_seconds": 5},
+        memory={"enabled": True},
+        governor={"breaker_cooldown_seconds": COOLDOWN_S},
+    )
+
+
 _MARKER = re.compile(r"Drill [^,]+, task (\d+):")
 
 

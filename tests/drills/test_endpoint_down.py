@@ -11,14 +11,12 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from tests.drills.endpoint import MODEL, Endpoint
+from tests.drills.endpoint import Endpoint, engine_settings
 from tests.drills.harness import ANSWER, TASKS, finish
 from tests.drills.load import Load
 from tests.processes import DevServer, WorkerProcesses
-from tests.support import make_settings
 
 DOWN_S = 4
-COOLDOWN_S = 5
 
 
 @pytest.fixture
@@ -35,22 +33,7 @@ async def test_endpoint_down_and_back(
     tmp_path: Path,
     drill_report: Path,
 ) -> None:
-    provider = {
-        "id": "engine",
-        "engine": "vllm",
-        "endpoint": f"http://127.0.0.1:{endpoint.port}/v1",
-        "model": MODEL,
-        "max_concurrency": 64,
-    }
-    settings = make_settings(
-        tmp_path,
-        [provider],
-        policy={"heartbeat_timeout_seconds": 5},
-        memory={"enabled": True},
-        # The outage's failures open the provider's breaker: with the default 30 s cooldown
-        # the tasks wait ~30-60 s after the endpoint is back (docs/testing.md, Drills).
-        governor={"breaker_cooldown_seconds": COOLDOWN_S},
-    )
+    settings = engine_settings(tmp_path, endpoint.port)
     queue = settings.queues.orchestrator
     drill = "d model endpoint down"
     load = Load(drill_client, queue, drill, TASKS, lambda: endpoint.calls(load.ids))

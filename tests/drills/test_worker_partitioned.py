@@ -15,15 +15,13 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from tests.drills.endpoint import MODEL, Endpoint
+from tests.drills.endpoint import Endpoint, engine_settings
 from tests.drills.harness import ANSWER, TASKS, finish
 from tests.drills.load import Load
 from tests.drills.netns import Relay, worker_in_namespace
 from tests.processes import DevServer, WorkerProcesses
-from tests.support import make_settings
 
 DOWN_S = 5
-COOLDOWN_S = 5
 
 
 @pytest.fixture
@@ -57,20 +55,7 @@ async def test_worker_partitioned_from_endpoint(
     drill_report: Path,
 ) -> None:
     assert "host=" in db_url  # pgserver's Unix socket: reachable from any namespace
-    provider = {
-        "id": "engine",
-        "engine": "vllm",
-        "endpoint": f"http://127.0.0.1:{endpoint.port}/v1",
-        "model": MODEL,
-        "max_concurrency": 64,
-    }
-    settings = make_settings(
-        tmp_path,
-        [provider],
-        policy={"heartbeat_timeout_seconds": 5},
-        memory={"enabled": True},
-        governor={"breaker_cooldown_seconds": COOLDOWN_S},  # as drill (d)
-    )
+    settings = engine_settings(tmp_path, endpoint.port)
     drill = "g worker partitioned from endpoint"
     load = Load(
         drill_client, settings.queues.orchestrator, drill, TASKS, lambda: endpoint.calls(load.ids)
