@@ -208,6 +208,11 @@ async def cancel(gw: Gateway, who: Principal, task_id: str, reason: str) -> None
     if status != WorkflowExecutionStatus.RUNNING:
         name = status.name.lower() if status else "unknown"
         raise ApiError(409, f"task {task_id} is not running (it is {name})")
+    await send_cancel(gw, task_id, reason)
+
+
+async def send_cancel(gw: Gateway, task_id: str, reason: str) -> None:
+    """The cancel signal to a task found running (it may have ended since)."""
     with _while_running(task_id):
         await gw.handle(task_id).signal(names.CANCEL_SIGNAL, CancelRequest(reason=reason))
 
@@ -234,6 +239,11 @@ async def decide(
     status = await owned(gw, who, task_id)
     if status != WorkflowExecutionStatus.RUNNING:
         raise ApiError(409, f"task {task_id} is not running: nothing to approve")
+    return await send_decision(gw, task_id, decision)
+
+
+async def send_decision(gw: Gateway, task_id: str, decision: ApprovalDecision) -> ApprovalOutcome:
+    """The approval update to a task found running (it may have ended since)."""
     try:
         with _while_running(task_id):
             outcome: ApprovalOutcome = await gw.handle(task_id).execute_update(

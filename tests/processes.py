@@ -9,9 +9,11 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 
-from naestro import search
+from naestro import search, watchdog
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,6 +165,7 @@ class Postgres:
         self.port = free_port()
         self.data = Path(tempfile.mkdtemp(prefix="naestro-drill-pg-"))
         self.data.chmod(0o755)
+        self.guard: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -185,19 +188,39 @@ class Postgres:
         self._run(initdb, "-D", pgdata, "--auth=trust", "--encoding=utf8", "-U", "postgres")
 
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.data} -h 127.0.0.1"
-        log = str(self.data / "log")
-        self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.data / "pgdata"), "-w", "-l", log,
-            "-o", options, "start",
-        )  # fmt: skip
+        """The postmaster under a watchdog of this process (naestro/watchdog.py, as the
+        embedded Postgres runs): it dies with the test run however that ends."""
+        argv = [str(self.bin / "postgres"), "-D", str(self.data / "pgdata")]
+        argv += ["-p", str(self.port), "-k", str(self.data), "-h", "127.0.0.1"]
+        user = self.USER if os.geteuid() == 0 else None
+        line = watchdog.command(os.getpid(), signal.SIGINT, argv, user=user)
+        with (self.data / "log").open("ab") as log:
+            self.guard = subprocess.Popen(line, stdout=log, stderr=subprocess.STDOUT, cwd="/")
+        deadline = time.monotonic() + 60
+        while not self._accepts():
+            if self.guard.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Postgres did not start: {(self.data / 'log').read_text()}")
+            time.sleep(0.05)
+
+    def _accepts(self) -> bool:
+        with socket.socket() as probe:
+            probe.settimeout(0.2)
+            return probe.connect_ex(("127.0.0.1", self.port)) == 0
 
     def stop(self, mode: str = "fast") -> None:
-        pgdata = str(self.data / "pgdata")
-        self._run(str(self.bin / "pg_ctl"), "-D", pgdata, "-w", "-m", mode, "stop")
+        """Fast shutdown (SIGINT, through the watchdog), or ``immediate`` (SIGQUIT)."""
+        guard, self.guard = self.guard, None
+        if guard is None or guard.poll() is not None:
+            return
+        if mode == "immediate":
+            pid = watchdog.read_pid(self.data / "pgdata" / "postmaster.pid")
+            if pid is not None:
+                os.kill(pid, signal.SIGQUIT)
+        else:
+            guard.send_signal(signal.SIGTERM)
+        guard.wait(watchdog.STOP_GRACE_SECONDS + 5)
 
     def remove(self) -> None:
         """Stop it if it runs (immediate: a test is over) and delete its data."""
-        if (self.data / "pgdata" / "postmaster.pid").exists():
-            self.stop("immediate")
+        self.stop("immediate")
         shutil.rmtree(self.data, ignore_errors=True)

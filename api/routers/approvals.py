@@ -10,10 +10,11 @@ from api import service, views
 from api.deps import Approver, GatewayDep, Reader
 from api.models import CONFLICT, ERRORS, NOT_FOUND, ApprovalBody, ApprovalInbox, ApprovalResult
 from api.validation import JsonRoute
+from naestro import names
 from naestro.contracts import ApprovalDecision
 
 router = APIRouter(route_class=JsonRoute, tags=["approvals"], responses=ERRORS)
-TaskId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,200}$")]
+TaskId = Annotated[str, Path(pattern=names.TASK_ID_PATTERN)]
 
 
 @router.post(

@@ -24,10 +24,11 @@ from api.models import (
     links,
 )
 from api.validation import JsonRoute
+from naestro import names
 from naestro.contracts import TaskKind, TaskStatusName
 
 router = APIRouter(route_class=JsonRoute, prefix="/v1/tasks", tags=["tasks"], responses=ERRORS)
-TaskId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,200}$")]
+TaskId = Annotated[str, Path(pattern=names.TASK_ID_PATTERN)]
 IdemKey = Annotated[
     str | None,
     Header(
