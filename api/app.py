@@ -105,7 +105,7 @@ def create_app(
             pool=pool,
             auth=Authenticator(pool, cfg.jwt, cfg.auth_cache_seconds),
             cache=ResponseCache(pool, cfg.cache_ttl_seconds, codec),
-            limiter=RateLimiter(cfg.rate_limit),
+            limiter=RateLimiter(pool, cfg.rate_limit),
             backpressure=Backpressure(temporal, cfg),
         )
         try:

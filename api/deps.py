@@ -35,7 +35,7 @@ async def principal(
     except AuthError as exc:
         raise HTTPException(exc.status, exc.detail, {"WWW-Authenticate": "Bearer"}) from None
     try:
-        gw.limiter.take(who.bucket)
+        await gw.limiter.take(who.bucket)
     except TooBusy as exc:
         throttled("rate_limit")
         raise HTTPException(429, exc.detail, {"Retry-After": str(exc.retry_after)}) from None

@@ -163,7 +163,7 @@ async def submit(
             result=hit,
             cached=True,
         )
-    await gw.backpressure.admit(request.kind)
+    await gw.backpressure.admit(request.kind, who.tenant)
     task_id = idempotent_id(who.tenant, idem_key) if idem_key else f"task-{uuid.uuid4().hex[:24]}"
     await _start(gw, request, task_id)
     await gw.cache.remember_task(task_id, who.tenant, key, request.prompt)

@@ -45,11 +45,28 @@ class DevStackError(NaestroError):
     """The embedded stack could not start."""
 
 
-# Task queue priority (Temporal's Priority: a task's priority orders its activities in every
-# queue's backlog, so a foreground task's model calls wait less for a busy engine) takes the
-# server's new matcher, off by default in server 1.29; docs/gpus.md says how to set it on a
-# server of your own.
-PRIORITY_DYNAMIC_CONFIG = ["--dynamic-config-value", "matching.useNewMatcher=true"]
+# Task queue priority and fairness (Temporal's Priority: a task's priority orders its
+# activities in every queue's backlog, so a foreground task's model calls wait less for a busy
+# engine; its fairness key, the tenant, shares each priority level's dispatch between tenants,
+# so one tenant's backlog does not starve another's tasks) take the server's new matcher, off
+# by default in server 1.29, and its fairness flag; enableMigration drains a backlog queued
+# before fairness was on. docs/gpus.md and docs/operations.md say how to set them on a server
+# of your own.
+PRIORITY_DYNAMIC_CONFIG = [
+    arg
+    for flag in ("useNewMatcher", "enableFairness", "enableMigration")
+    for arg in ("--dynamic-config-value", f"matching.{flag}=true")
+]
+# One partition a task queue: priority and fairness order each partition's backlog, and a
+# queue's default 4 partitions deal tasks out at random, so on one machine priority and
+# fairness would hold only roughly (tests/test_fairness.py saw a tenant served 2nd or 16th).
+# Partitions spread a queue's load over a cluster's matching hosts; the embedded server has
+# one. A cluster of your own keeps its partitions (docs/operations.md).
+PARTITION_DYNAMIC_CONFIG = [
+    arg
+    for side in ("Read", "Write")
+    for arg in ("--dynamic-config-value", f"matching.numTaskqueue{side}Partitions=1")
+]
 
 # The dev server runs one history shard, and each of its task queues (transfer: workflow and
 # activity tasks; timer; visibility) reads new tasks at most 20 times a second a shard by
@@ -62,7 +79,11 @@ QUEUE_READ_DYNAMIC_CONFIG = [
     for arg in ("--dynamic-config-value", f"history.{queue}ProcessorMaxPollRPS=10000")
 ]
 # How `naestro dev` (and the tests and benchmarks, as it) run the embedded dev server.
-DEV_SERVER_DYNAMIC_CONFIG = [*PRIORITY_DYNAMIC_CONFIG, *QUEUE_READ_DYNAMIC_CONFIG]
+DEV_SERVER_DYNAMIC_CONFIG = [
+    *PRIORITY_DYNAMIC_CONFIG,
+    *PARTITION_DYNAMIC_CONFIG,
+    *QUEUE_READ_DYNAMIC_CONFIG,
+]
 # The dev server's SQLite file in write-ahead-log mode: one fsync a commit instead of the
 # rollback journal's several, as durable (bench/overhead.py: 28 -> 16 ms a no-op activity).
 SQLITE_FILE_ARGS = ["--sqlite-pragma", "journal_mode=wal"]

@@ -4,6 +4,7 @@ research jobs (start, view, steer, follow, result). Workflows are named, never i
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import uuid
@@ -54,12 +55,28 @@ from naestro.errors import NaestroError, SteerRejected
 log = logging.getLogger(__name__)
 DEFAULT_QUEUE = "naestro.orchestrator"
 SHADOW_SUFFIX = ".shadow"  # a shadow task's id: its user's task id + this
+FAIRNESS_KEY_BYTES = 64  # Temporal's limit on a fairness key
 QUERY_SECONDS = 10  # a worker answers a query in milliseconds; none in this long is none
 UPDATE_SECONDS = 30  # a steering update is validated and answered in one workflow task
 
 
 class UnknownTaskError(NaestroError):
     """No task with that id."""
+
+
+def fairness_key(tenant: str) -> str:
+    """The tenant as Temporal's fairness key: itself when it fits the 64 bytes, else a digest
+    (a tenant may be 100 characters; its sha256 names it as uniquely)."""
+    if len(tenant.encode()) <= FAIRNESS_KEY_BYTES:
+        return tenant
+    return "sha256:" + hashlib.sha256(tenant.encode()).hexdigest()[: FAIRNESS_KEY_BYTES - 7]
+
+
+def dispatch_priority(priority: int, tenant: str) -> Priority:
+    """How a task's or research job's work is dispatched from every queue's backlog (its
+    activities and children inherit it): by priority first, then shared fairly between
+    tenants within a priority level, so one tenant's flood does not starve another's."""
+    return Priority(priority_key=priority, fairness_key=fairness_key(tenant))
 
 
 def new_task_id() -> str:
@@ -96,7 +113,7 @@ async def start_task(
         result_type=TaskResult,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        priority=Priority(priority_key=request.priority),
+        priority=dispatch_priority(request.priority, request.tenant),
         search_attributes=search.initial(
             request.kind, request.tenant, request.priority, policy=request.policy
         ),
@@ -123,7 +140,7 @@ async def _mirror(
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            priority=Priority(priority_key=request.priority),
+            priority=dispatch_priority(request.priority, request.tenant),
             search_attributes=search.initial(
                 request.kind, request.tenant, request.priority, policy=request.policy, shadow=True
             ),
@@ -281,7 +298,7 @@ async def start_research(
         result_type=ResearchResult,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        priority=Priority(priority_key=request.priority),
+        priority=dispatch_priority(request.priority, request.tenant),
         search_attributes=search.research_initial(request.tenant, request.priority),
         static_summary=f"research job, policy {request.policy}, tenant {request.tenant}",
     )

@@ -67,7 +67,8 @@ VERSIONING_DYNAMIC_CONFIG = [
     'matching.wv.VersionDrainageStatusRefreshInterval="1s"',
     "--dynamic-config-value",
     'matching.wv.VersionDrainageStatusVisibilityGracePeriod="1s"',
-    *DEV_SERVER_DYNAMIC_CONFIG,  # as `naestro dev` runs it (priority, queue read rates)
+    # As `naestro dev` runs it: priority and fairness, one partition a queue, read rates.
+    *DEV_SERVER_DYNAMIC_CONFIG,
     # Every test's workers join one deployment version, each on queues of its own: past the
     # server's limits (100 queues a version, 1,000 a deployment) its polls fail ("something
     # went wrong, please retry") and the last tests of a run time out.

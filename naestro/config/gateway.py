@@ -79,7 +79,8 @@ class ApiConfig(_Strict):
         default=5.0, ge=0, description="a verified key is trusted this long (revocation lag)"
     )
     # Backpressure: new tasks get 429 while this many are in model phases (the LLM queue's
-    # 64) or, for code tasks, this many are verifying (the sandbox queue's 8).
+    # 64) or, for code tasks, this many are verifying (the sandbox queue's 8), to tenants
+    # already holding their fair share of that queue (api/limits.py fair_share).
     max_model_tasks: int = Field(default=64, ge=1)
     max_verify_tasks: int = Field(default=8, ge=1)
     cache_ttl_seconds: int = Field(default=86_400, ge=0, description="0 turns the cache off")

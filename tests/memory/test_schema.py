@@ -33,7 +33,14 @@ async def _add_at(conn: asyncpg.Connection, at: datetime, text: str) -> int:
 async def test_migrate_is_idempotent(fresh_url: str) -> None:
     cfg = memory_config()
     first = await db.migrate(fresh_url, cfg)
-    assert first == ["001_memory", "002_gateway", "003_sealed_cache", "004_research", "005_blobs"]
+    assert first == [
+        "001_memory",
+        "002_gateway",
+        "003_sealed_cache",
+        "004_research",
+        "005_blobs",
+        "006_rate_limits",
+    ]
     assert await db.migrate(fresh_url, cfg) == []
 
 
