@@ -62,7 +62,7 @@ class Ingestor:
         texts = [f"{c.heading}\n{c.content}" if c.heading else c.content for c in doc.chunks]
         vectors = await self.embedder.embed(texts)
         async with self.pool.acquire() as conn:
-            return await add_document(conn, doc, vectors, self.cfg.text_config)
+            return await add_document(conn, doc, vectors, self.cfg)
 
     async def run(
         self, request: IngestRequest, on_progress: Progress | None = None, start: int = 0

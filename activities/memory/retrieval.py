@@ -8,6 +8,7 @@ docs/memory.md); ``ts_rank`` is not used.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,8 @@ from naestro.config.settings import MemoryConfig
 from naestro.contracts.memory import Hit, SearchRequest
 
 # The query's distinct lexemes (same parser and dictionaries as the chunks), their IDF
-# from the per-(tenant, collection) statistics, and the BM25 sum over matching chunks.
+# from the per-(tenant, collection) statistics, and the BM25 sum over matching chunks:
+# every chunk holding any query term is scored. The exact fallback of the pruned search.
 _BM25 = """
 WITH q AS (
     SELECT DISTINCT lexeme AS term FROM unnest(to_tsvector($1::regconfig, $2))
@@ -49,6 +51,97 @@ ORDER BY score DESC, c.id
 LIMIT $5
 """
 
+# The pruned search's inputs: each query lexeme with its df over the scope and its term
+# ids (one per collection), the corpus size and avgdl, and whether every scope's postings
+# were written with today's k1 and b (then the smallest reference avgdl bounds the drift).
+_TERMS = """
+WITH q AS (
+    SELECT DISTINCT lexeme AS term FROM unnest(to_tsvector($1::regconfig, $2))
+)
+SELECT q.term, coalesce(sum(b.df), 0)::float8 AS df,
+       coalesce(array_agg(b.id) FILTER (WHERE b.id IS NOT NULL), '{{}}') AS ids
+FROM q LEFT JOIN bm25_terms b ON {scope} AND b.term = q.term
+GROUP BY q.term
+"""
+_CORPUS = """
+SELECT sum(n_chunks)::float8 AS n, (sum(total_len) / nullif(sum(n_chunks), 0))::float8 AS avgdl,
+       min(ref_avgdl) FILTER (WHERE n_chunks > 0) AS ref_avgdl,
+       coalesce(bool_and(ref_k1 = $1 AND ref_b = $2) FILTER (WHERE n_chunks > 0), true) AS same
+FROM bm25_corpus WHERE {scope}
+"""
+
+# One round over the postings alone (an index-only walk, chunks are not read): the first
+# $4 postings of each term id, best impact first, each worth
+# idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len / avgdl)) with today's statistics. A
+# chunk's upper bound is the sum over the postings read plus, for each term not read for
+# it, that term's unread bound ($3: idf * best unread impact * drift; $9: their sum, the
+# bound of a chunk none of whose postings were read). Returns the $8 + 1 best chunks by
+# upper bound and their bounds, best first.
+_ROUND = """
+WITH t AS (
+    SELECT * FROM unnest($1::bigint[], $2::float8[], $3::float8[]) AS t(id, idf, unread)
+), p AS (
+    SELECT p.chunk_id, t.unread,
+           t.idf * p.tf * ($5::float8 + 1)
+           / (p.tf + $5::float8 * (1 - $6::float8 + $6::float8 * p.len / $7::float8)) AS s
+    FROM t CROSS JOIN LATERAL (
+        SELECT chunk_id, tf, len FROM bm25_postings WHERE term_id = t.id
+        ORDER BY impact DESC, chunk_id LIMIT $4
+    ) p
+), c AS (
+    SELECT chunk_id, sum(s) + $9::float8 - sum(unread) AS hi FROM p GROUP BY chunk_id
+), top AS (
+    SELECT chunk_id, hi FROM c ORDER BY hi DESC, chunk_id LIMIT $8::int + 1
+)
+SELECT coalesce(array_agg(chunk_id ORDER BY hi DESC, chunk_id), '{}') AS ids,
+       coalesce(array_agg(hi ORDER BY hi DESC, chunk_id), '{}') AS his
+FROM top
+"""
+
+# Exact scores of given chunks (the top of the accumulated ones), over all query terms.
+_EXACT = """
+WITH qt AS (
+    SELECT * FROM unnest($1::text[], $2::float8[]) AS qt(term, idf)
+)
+SELECT c.id, sum(qt.idf * u.tf * ($4::float8 + 1)
+                 / (u.tf + $4::float8 * (1 - $5::float8 + $5::float8 * c.len / $6::float8)))
+       AS score
+FROM chunks c
+JOIN qt ON c.tf ? qt.term
+CROSS JOIN LATERAL (SELECT (c.tf ->> qt.term)::float8 AS tf) u
+WHERE c.id = ANY($3::bigint[]) AND c.tenant = $7
+GROUP BY c.id
+"""
+
+# The best impact each term id has beyond its first $2 postings (none: all were read).
+_UNREAD = """
+SELECT t.id, f.impact::float8 AS impact
+FROM unnest($1::bigint[]) AS t(id) CROSS JOIN LATERAL (
+    SELECT impact FROM bm25_postings WHERE term_id = t.id
+    ORDER BY impact DESC, chunk_id OFFSET $2 LIMIT 1
+) f
+"""
+
+# Postings read per term in the first round and the growth each round after. Past
+# MAX_DEPTH (a query of only very common words, whose heads never separate the top k from
+# the rest) the answer is the best of what was read, rescored exactly: approximate.
+FIRST_DEPTH = 2048
+GROWTH = 4
+MAX_DEPTH = 8_192
+RESCORED = 10  # each round scores the best RESCORED * k chunks by upper bound exactly
+
+
+@dataclass
+class Pruned:
+    """A pruned BM25 top-k: (chunk id, exact score), best first; ``exact``: provably the
+    true top k (else the best of the postings read within MAX_DEPTH); ``depth``: postings
+    read per term."""
+
+    hits: list[tuple[int, float]]
+    exact: bool
+    depth: int
+
+
 _VECTOR = """
 SELECT id, 1 - (embedding <=> $1) AS score FROM chunks c
 WHERE {filters}
@@ -75,8 +168,9 @@ class _Filters:
     """A WHERE clause over chunks (alias c) and its parameters, numbered from ``first``."""
 
     sql: str
-    scope: str
+    scope: str  # the tenant and collections alone (the statistics tables' columns)
     args: list[Any]
+    scope_args: int  # how many of args the scope uses (the first ones)
 
 
 def _filters(req: SearchRequest, first: int) -> _Filters:
@@ -93,16 +187,97 @@ def _filters(req: SearchRequest, first: int) -> _Filters:
     if req.until is not None:
         args.append(req.until)
         where.append(f"c.created_at < ${first + len(args) - 1}")
-    return _Filters(" AND ".join(where), " AND ".join(scope), args)
+    return _Filters(" AND ".join(where), " AND ".join(scope), args, len(scope))
 
 
 async def bm25_leg(
     conn: asyncpg.Connection, cfg: MemoryConfig, req: SearchRequest, k: int
 ) -> list[tuple[int, float]]:
+    """BM25 top-k: over the impact-ordered postings when they can answer, else scoring every
+    matching chunk."""
+    pruned = await bm25_pruned(conn, cfg, req, k)
+    if pruned is not None:
+        return pruned.hits
+    return await bm25_full(conn, cfg, req, k)
+
+
+async def bm25_full(
+    conn: asyncpg.Connection, cfg: MemoryConfig, req: SearchRequest, k: int
+) -> list[tuple[int, float]]:
+    """BM25 top-k scoring every chunk that holds any query term."""
     f = _filters(req, 6)
     sql = _BM25.format(scope=f.scope, filters=f.sql)
     rows = await conn.fetch(sql, cfg.text_config, req.query, cfg.bm25_k1, cfg.bm25_b, k, *f.args)
     return [(r["id"], float(r["score"])) for r in rows]
+
+
+async def bm25_pruned(
+    conn: asyncpg.Connection,
+    cfg: MemoryConfig,
+    req: SearchRequest,
+    k: int,
+    *,
+    depth: int = FIRST_DEPTH,
+    max_depth: int = MAX_DEPTH,
+) -> Pruned | None:
+    """Score-at-a-time over each query term's postings, best impact first, with a proof.
+
+    Each round reads the first ``depth`` postings of every query term and accumulates each
+    chunk's upper bound (see _ROUND): an unread posting of a term is worth at most its best
+    unread impact, times idf, times max(1, avgdl / reference avgdl) (a chunk's term part
+    grows with avgdl by no more than that). The RESCORED * k best by upper bound are scored
+    exactly (Fagin's combined algorithm); when their k-th score reaches every other chunk's
+    upper bound, and that of a chunk never read, their top k is the top k. Otherwise read
+    ``GROWTH`` times deeper, up to ``max_depth``, then answer with the best scored so far
+    (Pruned.exact False). None: the postings cannot answer (written with another k1 or b;
+    or a time window, which postings do not carry).
+    """
+    if req.since is not None or req.until is not None:
+        return None
+    scope = _filters(req, 3)
+    args = scope.args[: scope.scope_args]
+    corpus = await conn.fetchrow(_CORPUS.format(scope=scope.scope), cfg.bm25_k1, cfg.bm25_b, *args)
+    if corpus is None or not corpus["n"]:
+        return Pruned([], True, 0)
+    if not corpus["same"] or corpus["ref_avgdl"] is None:
+        return None
+    n, avgdl = float(corpus["n"]), float(corpus["avgdl"])
+    # (1 + 1e-6): impacts are stored as float4, rounded either way.
+    drift = max(1.0, avgdl / float(corpus["ref_avgdl"])) * (1 + 1e-6)
+    terms = await conn.fetch(_TERMS.format(scope=scope.scope), cfg.text_config, req.query, *args)
+    names = [r["term"] for r in terms]
+    idfs = [math.log(1 + (n - r["df"] + 0.5) / (r["df"] + 0.5)) for r in terms]
+    ids = [i for r in terms for i in r["ids"]]
+    idf_of = [idfs[j] for j, r in enumerate(terms) for _ in r["ids"]]
+    owner = [j for j, r in enumerate(terms) for _ in r["ids"]]
+    if not ids:
+        return Pruned([], True, 0)
+    hits: list[tuple[int, float]] = []
+    while True:
+        best = {r["id"]: r["impact"] for r in await conn.fetch(_UNREAD, ids, depth)}
+        unread = [idf_of[i] * best.get(tid, 0.0) * drift for i, tid in enumerate(ids)]
+        per_term = [0.0] * len(terms)
+        for i, u in enumerate(unread):
+            per_term[owner[i]] = max(per_term[owner[i]], u)
+        never = sum(per_term)  # a chunk none of whose postings were read
+        wide = RESCORED * k
+        row = await conn.fetchrow(
+            _ROUND, ids, idf_of, unread, depth, cfg.bm25_k1, cfg.bm25_b, avgdl, wide, never
+        )
+        # The best by upper bound, scored exactly; every other chunk is worth at most the
+        # next upper bound, or the bound of one never read.
+        chosen, his = row["ids"][:wide], row["his"]
+        rows = await conn.fetch(
+            _EXACT, names, idfs, chosen, cfg.bm25_k1, cfg.bm25_b, avgdl, req.tenant
+        )
+        hits = sorted(((r["id"], float(r["score"])) for r in rows), key=lambda h: (-h[1], h[0]))
+        rest = max(never, his[wide] if len(his) > wide else 0.0)
+        # >=: a chunk outside can at best tie the k-th (ties may then be broken other than
+        # by id, as the full scoring does; the scores are the same).
+        exact = hits[k - 1][1] >= rest if len(hits) >= k else rest == 0.0
+        if exact or depth >= max_depth:
+            return Pruned(hits[:k], exact, depth)
+        depth *= GROWTH
 
 
 async def vector_leg(

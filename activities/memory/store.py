@@ -1,4 +1,4 @@
-"""Writes to memory: documents and their chunks, BM25 statistics, deletes.
+"""Writes to memory: documents and their chunks, BM25 statistics and postings, deletes.
 
 Each document is one transaction: its row, its chunks (with full-text vector, length and
 embedding) and the BM25 statistics change together, so a concurrent reader sees a document
@@ -18,6 +18,7 @@ import numpy as np
 
 from activities.memory.chunking import Chunk
 from activities.memory.embedders import Vectors
+from naestro.config.settings import MemoryConfig
 from naestro.contracts.text import clean_text
 
 # Full-text vector of a chunk: its heading path and its text.
@@ -55,11 +56,37 @@ FROM (
 WHERE b.tenant = $2 AND b.collection = $3 AND b.term = d.term
 """
 
+# The scope's reference k1, b and avgdl (for the postings' impacts) are fixed by its first
+# document: impacts never need rewriting as the corpus grows (retrieval.py bounds the drift).
 _CORPUS_DELTA = """
-INSERT INTO bm25_corpus AS b (tenant, collection, n_chunks, total_len)
-SELECT $2, $3, count(*), coalesce(sum(len), 0) FROM chunks WHERE document_id = $1
+INSERT INTO bm25_corpus AS b (tenant, collection, n_chunks, total_len, ref_k1, ref_b, ref_avgdl)
+SELECT $2, $3, count(*), coalesce(sum(len), 0), $4, $5, greatest(avg(len), 1)
+FROM chunks WHERE document_id = $1
 ON CONFLICT (tenant, collection) DO UPDATE
-SET n_chunks = b.n_chunks + excluded.n_chunks, total_len = b.total_len + excluded.total_len
+SET n_chunks = b.n_chunks + excluded.n_chunks, total_len = b.total_len + excluded.total_len,
+    ref_k1 = coalesce(b.ref_k1, excluded.ref_k1), ref_b = coalesce(b.ref_b, excluded.ref_b),
+    ref_avgdl = coalesce(b.ref_avgdl, excluded.ref_avgdl)
+"""
+
+# A chunk's postings: one per lexeme, its impact with the scope's reference parameters.
+# Deletes recompute the same impacts to remove rows by the index's full key.
+_POSTINGS = """
+SELECT t.id AS term_id,
+       (u.tf * (r.ref_k1 + 1)
+        / (u.tf + r.ref_k1 * (1 - r.ref_b + r.ref_b * c.len / r.ref_avgdl)))::real AS impact,
+       c.id AS chunk_id, u.tf::int AS tf, c.len
+FROM chunks c
+JOIN bm25_corpus r ON r.tenant = $2 AND r.collection = $3
+CROSS JOIN LATERAL (
+    SELECT lexeme, array_length(positions, 1)::float8 AS tf FROM unnest(c.tsv)
+) u
+JOIN bm25_terms t ON t.tenant = $2 AND t.collection = $3 AND t.term = u.lexeme
+WHERE c.document_id = $1
+"""
+_POSTINGS_ADD = f"INSERT INTO bm25_postings (term_id, impact, chunk_id, tf, len) {_POSTINGS}"
+_POSTINGS_MINUS = f"""
+DELETE FROM bm25_postings p USING ({_POSTINGS}) d
+WHERE p.term_id = d.term_id AND p.impact = d.impact AND p.chunk_id = d.chunk_id
 """
 
 _CORPUS_MINUS = """
@@ -96,14 +123,18 @@ async def known_hashes(conn: asyncpg.Connection, tenant: str, collection: str) -
     return {r["content_hash"] for r in rows}
 
 
-async def _add_stats(conn: asyncpg.Connection, doc_id: int, tenant: str, collection: str) -> None:
+async def _add_stats(
+    conn: asyncpg.Connection, doc_id: int, tenant: str, collection: str, cfg: MemoryConfig
+) -> None:
     await conn.execute(_TERMS_DELTA, doc_id, tenant, collection)
-    await conn.execute(_CORPUS_DELTA, doc_id, tenant, collection)
+    await conn.execute(_CORPUS_DELTA, doc_id, tenant, collection, cfg.bm25_k1, cfg.bm25_b)
+    await conn.execute(_POSTINGS_ADD, doc_id, tenant, collection)
 
 
 async def _remove_stats(
     conn: asyncpg.Connection, doc_id: int, tenant: str, collection: str
 ) -> None:
+    await conn.execute(_POSTINGS_MINUS, doc_id, tenant, collection)
     await conn.execute(_TERMS_MINUS, doc_id, tenant, collection)
     await conn.execute(_CORPUS_MINUS, doc_id, tenant, collection)
     await conn.execute(
@@ -114,7 +145,7 @@ async def _remove_stats(
 
 
 async def add_document(
-    conn: asyncpg.Connection, doc: NewDocument, vectors: Vectors, text_config: str
+    conn: asyncpg.Connection, doc: NewDocument, vectors: Vectors, cfg: MemoryConfig
 ) -> int | None:
     """Store a document, its chunks and their statistics; None when it is a duplicate."""
     if len(vectors) != len(doc.chunks):
@@ -138,13 +169,13 @@ async def add_document(
             [
                 (
                     doc_id, doc.tenant, doc.collection, doc.kind, i, clean_text(doc.source),
-                    clean_text(c.heading), clean_text(c.content), text_config,
+                    clean_text(c.heading), clean_text(c.content), cfg.text_config,
                     np.asarray(v, dtype=np.float32), doc.verified, doc.task_id, doc.created_at,
                 )
                 for i, (c, v) in enumerate(zip(doc.chunks, vectors, strict=True))
             ],
         )  # fmt: skip
-        await _add_stats(conn, doc_id, doc.tenant, doc.collection)
+        await _add_stats(conn, doc_id, doc.tenant, doc.collection, cfg)
         return doc_id
 
 

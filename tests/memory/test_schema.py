@@ -25,7 +25,7 @@ async def _partition_of(conn: asyncpg.Connection, chunk_id: int) -> str:
 async def _add_at(conn: asyncpg.Connection, at: datetime, text: str) -> int:
     doc = NewDocument("t", "c", text, text, [Chunk("", text)], created_at=at)
     vec = np.random.default_rng(0).standard_normal((1, 384)).astype(np.float32)
-    doc_id = await add_document(conn, doc, vec, "english")
+    doc_id = await add_document(conn, doc, vec, memory_config())
     chunk_id: int = await conn.fetchval("SELECT id FROM chunks WHERE document_id = $1", doc_id)
     return chunk_id
 
@@ -40,6 +40,7 @@ async def test_migrate_is_idempotent(fresh_url: str) -> None:
         "004_research",
         "005_blobs",
         "006_rate_limits",
+        "007_bm25_postings",
     ]
     assert await db.migrate(fresh_url, cfg) == []
 
