@@ -72,7 +72,7 @@ PARTITION_DYNAMIC_CONFIG = [
 # activity tasks; timer; visibility) reads new tasks at most 20 times a second a shard by
 # default: past the first burst, every activity and workflow task waits ~40 ms to be read
 # (bench/overhead.py: 90 ms per no-op activity, 14 ms with this). A cluster spreads that
-# limit over hundreds of shards; it guards no durability (docs/benchmarks.md).
+# limit over hundreds of shards; it guards no durability (docs/testing.md, Benchmarks).
 QUEUE_READ_DYNAMIC_CONFIG = [
     arg
     for queue in ("transfer", "timer", "visibility", "outbound")
