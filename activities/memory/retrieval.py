@@ -170,7 +170,7 @@ class _Filters:
     sql: str
     scope: str  # the tenant and collections alone (the statistics tables' columns)
     args: list[Any]
-    scope_args: int  # how many of args the scope uses (the first ones)
+    scope_args: list[Any]  # the parameters the scope uses (the first of args)
 
 
 def _filters(req: SearchRequest, first: int) -> _Filters:
@@ -187,7 +187,7 @@ def _filters(req: SearchRequest, first: int) -> _Filters:
     if req.until is not None:
         args.append(req.until)
         where.append(f"c.created_at < ${first + len(args) - 1}")
-    return _Filters(" AND ".join(where), " AND ".join(scope), args, len(scope))
+    return _Filters(" AND ".join(where), " AND ".join(scope), args, args[: len(scope)])
 
 
 async def bm25_leg(
@@ -235,9 +235,9 @@ async def bm25_pruned(
     if req.since is not None or req.until is not None:
         return None
     scope = _filters(req, 3)
-    args = scope.args[: scope.scope_args]
+    args = scope.scope_args
     corpus = await conn.fetchrow(_CORPUS.format(scope=scope.scope), cfg.bm25_k1, cfg.bm25_b, *args)
-    if corpus is None or not corpus["n"]:
+    if not corpus["n"]:  # an aggregate: always one row
         return Pruned([], True, 0)
     if not corpus["same"] or corpus["ref_avgdl"] is None:
         return None
