@@ -9,7 +9,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -203,9 +202,10 @@ class Postgres:
             time.sleep(0.05)
 
     def _accepts(self) -> bool:
-        with socket.socket() as probe:
-            probe.settimeout(0.2)
-            return probe.connect_ex(("127.0.0.1", self.port)) == 0
+        """Ready for connections: the port alone opens while Postgres still replays its WAL
+        ("the database system is starting up"), so ask it, as pg_isready does."""
+        probe = [str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)]
+        return subprocess.run([*probe, "-t", "1"], capture_output=True, timeout=10).returncode == 0
 
     def stop(self, mode: str = "fast") -> None:
         """Fast shutdown (SIGINT, through the watchdog), or ``immediate`` (SIGQUIT)."""

@@ -1,7 +1,9 @@
 """BwrapSandbox: run untrusted code's tests under bubblewrap, as an unprivileged user.
 
 The chain, outermost first: the worker forks, drops to the sandbox user with an empty
-environment in a new session and execs ``prlimit`` (which sets the rlimits on itself, so no
+environment in a new session and execs ``setpriv`` (SIGKILL when the worker dies) and a
+shell that checks the worker is still its parent (``guarded``; with a cgroup it then waits
+at the gate below), which execs ``prlimit`` (which sets the rlimits on itself, so no
 ``preexec_fn`` runs Python between fork and exec in a threaded worker); prlimit execs
 ``bwrap``, which clones PID 1 of fresh user/pid/net/ipc/uts/mount namespaces; that PID 1
 runs the command. When it dies the kernel kills everything else in its PID namespace, so
@@ -54,6 +56,18 @@ INSTALL_HINT = "apt-get install bubblewrap"
 T = TypeVar("T")
 
 
+def guarded(gate: str | None) -> str:
+    """The launcher's first words, a shell between setpriv and prlimit. bwrap's own
+    ``--die-with-parent`` takes hold only once bwrap runs: a worker dying before that would
+    leave the run reparented, its parent-death signal then tied to init. So setpriv sets
+    SIGKILL on the worker's death first (kept across the execs that follow), and the shell
+    checks its parent is still the worker (``$1``) before going on; ``gate`` runs next.
+    ``env -i``: the shell added PWD to the empty environment."""
+    steps = ["read -r _ _ _ parent _ </proc/$$/stat", '[ "$parent" = "$1" ] || exit 125', "shift"]
+    steps += [gate] if gate else []
+    return "; ".join([*steps, 'exec /usr/bin/env -i "$@" </dev/null'])
+
+
 def _release(proc: asyncio.subprocess.Process, group: cgroup.RunCgroup) -> None:
     """Move the gated launcher into its cgroup, then let it go on."""
     assert proc.stdin is not None
@@ -96,6 +110,7 @@ class BwrapSandbox:
         self._python = python
         self._check_python(python, ro_binds)
         self._ruff = find_ruff()
+        self._setpriv = require_tool("setpriv", "apt-get install util-linux")
         self._launcher = Launcher(
             bwrap=self._bwrap,
             prlimit=require_tool("prlimit", "apt-get install util-linux"),
@@ -357,10 +372,13 @@ class BwrapSandbox:
         self, argv: list[str], fds: tuple[int, ...], group: cgroup.RunCgroup | None
     ) -> asyncio.subprocess.Process:
         switch = self._identity.switch
-        if group is not None:  # wait at the gate until the worker has moved us in
-            argv = ["/bin/sh", "-c", cgroup.GATE, "sh", *argv]
+        # With a cgroup: wait at the gate until the worker has moved us in.
+        script = guarded(cgroup.GATE if group is not None else None)
+        guard = [self._setpriv, "--pdeathsig", "KILL", "--", "/bin/sh", "-c", script, "sh"]
         try:
             proc = await asyncio.create_subprocess_exec(
+                *guard,
+                str(os.getpid()),
                 *argv,
                 stdin=subprocess.PIPE if group is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,

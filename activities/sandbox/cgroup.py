@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 
 ROOT = Path("/sys/fs/cgroup")
 PARENT = "naestro-sandbox"
-# The launcher's first words: wait for the worker's go (EOF without it: give up).
-GATE = 'read -r go || exit 125; exec /usr/bin/env -i "$@" </dev/null'  # env -i: sh added PWD
+# The launcher's wait for the worker's go (EOF without it: give up), after its guard.
+GATE = "read -r go || exit 125"
 
 
 @dataclass(frozen=True)

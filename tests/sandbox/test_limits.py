@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import resource
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from activities.sandbox import BwrapSandbox, Sandbox
+from activities.sandbox.bwrap import guarded
 from naestro.contracts import SandboxFile, SandboxLimits, VerifyRequest
 from tests.sandbox.conftest import (
     needs_root,
@@ -190,6 +192,54 @@ def test_sandbox_dies_with_its_launcher(backend: str) -> None:
         launcher.wait()
         for leftover in scratch:  # what a crashed worker leaves behind
             shutil.rmtree(leftover, ignore_errors=True)
+
+
+# A launcher that starts the guarded chain gated on a pipe the test holds, then waits.
+GUARDED = """
+import os, subprocess, sys, time
+from activities.sandbox.bwrap import guarded
+from activities.sandbox.cgroup import GATE
+argv = ["setpriv", "--pdeathsig", "KILL", "--", "/bin/sh", "-c", guarded(GATE), "sh"]
+subprocess.Popen([*argv, str(os.getpid()), "sleep", "60", sys.argv[1]], stdin=int(sys.argv[2]))
+time.sleep(60)
+"""
+
+
+def test_a_launcher_dying_before_bwrap_starts_leaves_nothing_running() -> None:
+    # bwrap's --die-with-parent holds only once bwrap runs; dying before, at the gate, the
+    # worker would leave an orphan that the gate lets on to run its whole wall limit.
+    marker, root = token(), Path(__file__).resolve().parents[2]
+    gate_r, gate_w = os.pipe()
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", GUARDED, marker, str(gate_r)], cwd=root, pass_fds=(gate_r,)
+    )
+    os.close(gate_r)
+
+    def chain() -> list[int]:
+        return [pid for pid in processes_with(marker) if pid != launcher.pid]
+
+    try:
+        assert _wait_until(lambda: bool(chain()), 10), "the chain never started"
+        launcher.kill()
+        launcher.wait()
+        with suppress(BrokenPipeError):  # nobody left to read it: the chain died with it
+            os.write(gate_w, b"go\n")  # the go comes after the launcher's death
+        assert _wait_until(lambda: not chain(), 10), chain()
+    finally:
+        os.close(gate_w)
+        launcher.kill()
+        launcher.wait()
+
+
+def test_the_guard_runs_nothing_for_a_parent_that_is_not_the_launcher() -> None:
+    # Reparented before setpriv's signal was set: the parent is no longer the launcher.
+    chain = ["setpriv", "--pdeathsig", "KILL", "--", "/bin/sh", "-c", guarded(None), "sh"]
+    ran = subprocess.run([*chain, "1", "echo", "ran"], capture_output=True, text=True, timeout=10)
+    assert (ran.returncode, ran.stdout) == (125, "")
+    ran = subprocess.run(
+        [*chain, str(os.getpid()), "env"], capture_output=True, text=True, timeout=10
+    )
+    assert (ran.returncode, ran.stdout) == (0, "")  # env -i: not even the PWD the shell added
 
 
 def _sandbox_cgroups(marker: str) -> list[Path]:
