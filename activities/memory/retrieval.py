@@ -1,13 +1,14 @@
 """Hybrid retrieval: Okapi BM25 and vector top-k, fused, boosted, optionally reranked.
 
-Both legs and the detail fetch run in one read-only REPEATABLE READ transaction, so a
-search sees one snapshot: chunks and BM25 statistics that belong together, even while
-ingestion commits around it. BM25 is computed in SQL from the statistics tables (see
-docs/memory.md); ``ts_rank`` is not used.
+Both legs and the detail fetch read one REPEATABLE READ snapshot (the vector leg, run
+beside BM25 on a second connection, imports the first's), so a search sees chunks and BM25
+statistics that belong together, even while ingestion commits around it. BM25 is computed
+in SQL from the statistics tables (see docs/memory.md); ``ts_rank`` is not used.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -129,6 +130,8 @@ FIRST_DEPTH = 2048
 GROWTH = 4
 MAX_DEPTH = 8_192
 RESCORED = 10  # each round scores the best RESCORED * k chunks by upper bound exactly
+# How long a hybrid search waits for a second connection to run its legs side by side.
+SECOND_WAIT_S = 0.05
 
 
 @dataclass
@@ -345,15 +348,47 @@ def _hit(row: asyncpg.Record, f: fusion.Fused, cfg: MemoryConfig) -> Hit:
     )
 
 
+async def hybrid_legs(
+    pool: asyncpg.Pool,
+    conn: asyncpg.Connection,
+    cfg: MemoryConfig,
+    req: SearchRequest,
+    query: Vectors,
+    k: int,
+) -> tuple[fusion.Ranked, fusion.Ranked]:
+    """BM25 on ``conn`` while the vector leg runs on a second connection in the same
+    snapshot (exported by ``conn``'s transaction): a search takes its slower leg's time,
+    not both. With no connection free within SECOND_WAIT_S, one after the other on
+    ``conn`` (waiting longer could deadlock searches that each hold one)."""
+    try:
+        second = await pool.acquire(timeout=SECOND_WAIT_S)
+    except TimeoutError:
+        return await bm25_leg(conn, cfg, req, k), await vector_leg(conn, cfg, req, query, k)
+    try:
+        snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
+        async with second.transaction(isolation="repeatable_read", readonly=True):
+            await second.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            async with asyncio.TaskGroup() as legs:
+                bm25 = legs.create_task(bm25_leg(conn, cfg, req, k))
+                vec = legs.create_task(vector_leg(second, cfg, req, query, k))
+        return bm25.result(), vec.result()
+    finally:
+        await pool.release(second)
+
+
 async def search(
     pool: asyncpg.Pool, cfg: MemoryConfig, req: SearchRequest, query: Vectors | None
 ) -> list[Hit]:
     """Fused, boosted hits, best first (at most ``cfg.candidates`` before the cut to k)."""
     k = max(cfg.candidates, req.k)
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        bm25 = await bm25_leg(conn, cfg, req, k) if req.legs != "vector" else []
+        bm25: fusion.Ranked = []
         vec: fusion.Ranked = []
-        if req.legs != "bm25" and query is not None:
+        if req.legs == "hybrid" and query is not None:
+            bm25, vec = await hybrid_legs(pool, conn, cfg, req, query, k)
+        elif req.legs != "vector":
+            bm25 = await bm25_leg(conn, cfg, req, k)
+        elif query is not None:
             vec = await vector_leg(conn, cfg, req, query, k)
         fused = _fuse(cfg, req, bm25, vec)
         rows = await conn.fetch(_DETAILS, [f.chunk_id for f in fused], req.tenant)

@@ -9,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from activities.memory import fusion
+from activities.memory import fusion, retrieval
 from activities.memory.chunking import Chunk
+from activities.memory.embedders import CheckedEmbedder
 from activities.memory.service import MemoryService
 from activities.memory.store import NewDocument
 from naestro.contracts.memory import FeedbackRequest, SearchRequest, WriteBackRequest
+from tests.memory.conftest import memory_config
 
 STATS = "SELECT coalesce(sum(n_chunks), 0) FROM bm25_corpus"
 DOCS = {
@@ -174,3 +176,36 @@ async def test_reads_see_consistent_snapshots_during_ingestion(
     assert checks > 0
     hits = (await service.search(SearchRequest(query="topic", tenant="acme", k=50))).hits
     assert len(hits) == 30
+
+
+async def test_the_vector_leg_beside_bm25_reads_the_searchs_snapshot(
+    service: MemoryService, db_url: str, local_embedder: CheckedEmbedder
+) -> None:
+    # The legs run side by side on two connections; the second imports the first's
+    # snapshot, so a document committed after the search began is in neither leg.
+    cfg = memory_config()
+    await _add(service, "acme", "before.md", "simmer the sauce before serving")
+    pool = await service.pool()
+    query = (await local_embedder.embed(["sauce"]))[0]
+    req = SearchRequest(query="sauce", tenant="acme")
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        await conn.fetchval("SELECT count(*) FROM chunks")  # the snapshot is taken here
+        await _add(service, "acme", "after.md", "the sauce committed during the search")
+        bm25, vec = await retrieval.hybrid_legs(pool, conn, cfg, req, query, 50)
+    assert len(bm25) == len(vec) == 1
+    assert [c for c, _ in bm25] == [c for c, _ in vec]
+    hits = (await service.search(req)).hits  # a new search sees both, in both legs
+    assert len(hits) == 2 and all(h.bm25_rank and h.vector_rank for h in hits)
+
+
+async def test_concurrent_searches_on_a_small_pool_all_finish(service: MemoryService) -> None:
+    # Each hybrid search holds one connection and wants a second: with four connections and
+    # twelve searches at once, those that find none free run their legs in turn.
+    for source, text in DOCS.items():
+        await _add(service, "acme", source, text)
+    reqs = [SearchRequest(query="durable workflows", tenant="acme") for _ in range(12)]
+    results = await asyncio.wait_for(asyncio.gather(*(service.search(r) for r in reqs)), 60)
+    assert {tuple(h.chunk_id for h in r.hits) for r in results} == {
+        tuple(h.chunk_id for h in results[0].hits)
+    }
+    assert results[0].hits[0].source == "temporal.md"
