@@ -27,6 +27,7 @@ from naestro.config.gateway import ApiConfig, RateLimitConfig
 log = logging.getLogger(__name__)
 MODEL_PHASES = ("pii", "plan", "implement", "refine", "review")
 COUNT_TTL_SECONDS = 1.0
+LIST_FACTOR = 4  # a full queue's tasks listed at most, per slot of its capacity
 DB_TIMEOUT_SECONDS = 1.0  # past this the shared bucket is treated as unreachable
 PRUNE_EVERY_SECONDS = 600.0
 FALLBACK_LOG_EVERY_SECONDS = 60.0
@@ -130,7 +131,7 @@ class RateLimiter:
 def fair_share(capacity: int, running: Counter[str], tenant: str) -> int:
     """A tenant's share of a full queue: the capacity split evenly between the tenants with
     tasks in it and the one asking (so a tenant with none always has a share)."""
-    tenants = set(running) | {tenant}
+    tenants = {t for t, n in running.items() if n > 0} | {tenant}
     return math.ceil(capacity / len(tenants))
 
 
@@ -142,7 +143,9 @@ class Backpressure:
 
     async def _by_tenant(self, query: str, capacity: int) -> Counter[str]:
         """Running tasks matching `query`, per tenant (cached for COUNT_TTL_SECONDS). Listed
-        only when the count says the queue is full; until then one count is all it costs."""
+        only when the count says the queue is full; until then one count is all it costs.
+        The listing stops at LIST_FACTOR x capacity (newest first, so a tenant flooding now
+        is among them): the rest count as nobody's, toward the total but no tenant."""
         now = time.monotonic()
         cached = self._counts.get(query)
         if cached and now - cached[0] < COUNT_TTL_SECONDS:
@@ -152,8 +155,12 @@ class Backpressure:
         if counted < capacity:
             tally[""] = counted  # under capacity: whose they are does not matter
         else:
-            async for wf in self._client.list_workflows(query):
+            listed = 0
+            async for wf in self._client.list_workflows(query, limit=LIST_FACTOR * capacity):
                 tally[wf.typed_search_attributes.get(search.TENANT) or ""] += 1
+                listed += 1
+            if counted > listed:
+                tally[""] += counted - listed
         self._counts[query] = (now, tally)
         return tally
 

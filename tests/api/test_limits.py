@@ -151,3 +151,4 @@ def test_fair_share_splits_capacity_between_running_tenants_and_the_caller() -> 
     assert fair_share(8, Counter({"a": 8}), "b") == 4
     assert fair_share(8, Counter({"a": 6, "b": 1, "c": 1}), "d") == 2
     assert fair_share(2, Counter({"a": 1, "b": 1, "c": 1}), "a") == 1
+    assert fair_share(8, Counter({"a": 8, "b": 0}), "c") == 4  # b has none: not a tenant here
