@@ -62,13 +62,16 @@ def mutated(problems: list[Problem]) -> list[Sample]:
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("backend", ["bwrap", "docker"])
-async def test_all_canonical_solutions_pass_and_mutants_fail(
+async def test_canonical_solutions_pass_and_mutants_fail(
     client: Client, tmp_path: Path, problems: list[Problem], backend: str
 ) -> None:
+    # bwrap runs all 164 canonical solutions; Docker, a container start each, another
+    # spread of 41 (every problem in Docker: bench/sandbox.py, make bench).
     assert len(problems) == 164
+    canonical = problems if backend == "bwrap" else problems[2::4]
     settings = sandbox_settings(tmp_path, backend)
     async with running_workers(client, settings):
-        good = await run_eval(client, settings, problems, canonical_samples(problems))
+        good = await run_eval(client, settings, problems, canonical_samples(canonical))
         bad = await run_eval(client, settings, problems, mutated(problems))
     assert [o.task_id for o in good if not o.passed] == []
     assert {o.backend for o in good} == {backend}
