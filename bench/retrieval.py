@@ -107,13 +107,14 @@ async def quality(pool: asyncpg.Pool, cfg: MemoryConfig, args: argparse.Namespac
     dvecs = embed_cached(texts)
     new = [NewDocument("beir", "corpus", d, texts[i], [Chunk(docs[d].get("title", ""),
                        docs[d]["text"])]) for i, d in enumerate(ids)]  # fmt: skip
-    await _bulk_load(pool, new, dvecs, cfg)
-    await _build_index(pool, cfg)
+    if not await _kept(pool):
+        await _bulk_load(pool, new, dvecs, cfg)
+        await _build_index(pool, cfg)
     qids = list(queries)
     qvecs = embed_cached([queries[q] for q in qids])
     scores: dict[str, list[float]] = defaultdict(list)
     async with pool.acquire() as conn:
-        rows = await conn.fetch("SELECT id, source FROM chunks")
+        rows = await conn.fetch("SELECT id, source FROM chunks WHERE tenant = 'beir'")
     chunk_source = {r["id"]: r["source"] for r in rows}
     other = "rrf" if args.fusion == "weighted" else "weighted"
     runs = [("bm25", "bm25", None), ("vector", "vector", None), ("hybrid", "hybrid", args.fusion),
@@ -165,23 +166,52 @@ def pct(values: list[float], p: float) -> float:
     return float(np.percentile(np.array(values), p))
 
 
-async def speed(pool: asyncpg.Pool, cfg: MemoryConfig, args: argparse.Namespace, q: dict) -> dict:
-    docs, vecs = synthetic(q["_texts"], q["_dvecs"], args.chunks)
-    start = time.perf_counter()
-    await _bulk_load(pool, docs, vecs, cfg)
-    load_s = time.perf_counter() - start
+async def _kept(pool: asyncpg.Pool) -> asyncpg.Record | None:
+    """The figures of a load kept from an earlier run (--keep), if this database has one."""
     async with pool.acquire() as conn:
-        await conn.execute("VACUUM ANALYZE bm25_postings")
-    kind, build_s = await _build_index(pool, cfg)
-    print(f"# loaded {args.chunks} synthetic chunks in {load_s:.0f}s; {kind} built in "
-          f"{build_s:.0f}s", file=sys.stderr)  # fmt: skip
+        if await conn.fetchval("SELECT to_regclass('bench_load')") is None:
+            return None
+        return await conn.fetchrow("SELECT load_s, build_s, kind FROM bench_load")
+
+
+async def speed(pool: asyncpg.Pool, cfg: MemoryConfig, args: argparse.Namespace, q: dict) -> dict:
+    kept = await _kept(pool)
+    if kept is not None:
+        load_s, build_s, kind = kept["load_s"], kept["build_s"], kept["kind"]
+        print(
+            f"# {args.chunks} chunks kept from an earlier run (its load figures)", file=sys.stderr
+        )
+    else:
+        docs, vecs = synthetic(q["_texts"], q["_dvecs"], args.chunks)
+        start = time.perf_counter()
+        await _bulk_load(pool, docs, vecs, cfg)
+        load_s = time.perf_counter() - start
+        async with pool.acquire() as conn:
+            await conn.execute("VACUUM ANALYZE bm25_postings")
+        kind, build_s = await _build_index(pool, cfg)
+        print(f"# loaded {args.chunks} synthetic chunks in {load_s:.0f}s; {kind} built in "
+              f"{build_s:.0f}s", file=sys.stderr)  # fmt: skip
+        if args.keep:
+            async with pool.acquire() as conn:
+                await conn.execute(
+                    "CREATE TABLE bench_load AS SELECT $1::float8 AS load_s, $2::float8 AS build_s,"
+                    " $3::text AS kind",
+                    load_s,
+                    build_s,
+                    kind,
+                )
     qtexts, qvecs = q["_qtexts"][: args.latency_queries], q["_qvecs"][: args.latency_queries]
     lat: list[float] = []
+    vector_ms: list[float] = []
     for text, qvec in zip(qtexts, qvecs, strict=True):
         req = SearchRequest(query=text, tenant="synthetic", k=10)
         t0 = time.perf_counter()
         await retrieval.search(pool, cfg, req, qvec)
         lat.append((time.perf_counter() - t0) * 1000)
+        async with pool.acquire() as conn, conn.transaction(readonly=True):
+            t0 = time.perf_counter()
+            await retrieval.vector_leg(conn, cfg, req, qvec, cfg.candidates)
+            vector_ms.append((time.perf_counter() - t0) * 1000)
     sides = await _bm25_sides(pool, cfg, qtexts, args.full_bm25_queries)
     approx_ms, exact_ms, recalls = [], [], []
     sql = "SELECT id FROM chunks ORDER BY {} LIMIT 10"
@@ -201,7 +231,7 @@ async def speed(pool: asyncpg.Pool, cfg: MemoryConfig, args: argparse.Namespace,
     return {
         "p50": pct(lat, 50), "p95": pct(lat, 95), "recall": statistics.fmean(recalls),
         "hnsw_ms": pct(approx_ms, 50), "exact_ms": pct(exact_ms, 50), "index": kind,
-        "load_rate": args.chunks / load_s, "build_s": build_s,
+        "load_rate": args.chunks / load_s, "build_s": build_s, "vector_p95": pct(vector_ms, 95),
     } | sides  # fmt: skip
 
 
@@ -250,13 +280,22 @@ async def main(args: argparse.Namespace) -> None:
     if not url:  # our child: it stops when the benchmark ends, even killed by a timeout
         from naestro.pgembed import embedded_postgres
 
-        pg_dir = Path(tempfile.mkdtemp(prefix="naestro-bench-pg-"))
-        url = str(embedded_postgres(pg_dir, delete=True).get_uri())
+        keep = Path(args.keep) if args.keep else None
+        pg_dir = keep or Path(tempfile.mkdtemp(prefix="naestro-bench-pg-"))
+        url = str(embedded_postgres(pg_dir, delete=keep is None).get_uri())
     admin = await asyncpg.connect(url)
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    await admin.execute(f"CREATE DATABASE {name}")
+    # --keep: one database a scale, loaded once, measured again by later runs.
+    name = f"bench_keep_{args.chunks}" if args.keep else f"bench_{uuid.uuid4().hex[:8]}"
     bench_url = re.sub(r"/[^/?]*(\?|$)", rf"/{name}\1", url.split("://", 1)[1], count=1)
     bench_url = url.split("://", 1)[0] + "://" + bench_url
+    if await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+        kept = await asyncpg.connect(bench_url)
+        loaded = await kept.fetchval("SELECT to_regclass('bench_load')")
+        await kept.close()
+        if loaded is None:  # a load cut short: start it again
+            await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+        await admin.execute(f"CREATE DATABASE {name}")
     try:
         await db.migrate(bench_url, cfg)
         pool = await db.create_pool(bench_url, 6)
@@ -264,7 +303,8 @@ async def main(args: argparse.Namespace) -> None:
         s = await speed(pool, cfg, args, q) if args.chunks else None
         await pool.close()
     finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if not args.keep:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         await admin.close()
     other = "rrf" if args.fusion == "weighted" else "weighted"
     judged = "bm25" in q
@@ -284,6 +324,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"bm25_pruned_proven_exact@{n} {s['proven']:.3f}")
         print(f"bm25_pruned_top10_recall_vs_full@{n} {s['overlap']:.3f}")
         print(f"bm25_latency_p95_ms@{n} {s['bm25_p95']:.1f}")
+        print(f"vector_leg_latency_p95_ms@{n} {s['vector_p95']:.1f}")
         print(f"hybrid_latency_p50_ms@{n} {s['p50']:.1f}")
         print(f"{s['index']}_recall@10 {s['recall']:.3f}")
         print(f"{s['index']}_latency_p50_ms@{n} {s['hnsw_ms']:.1f}")
@@ -314,6 +355,13 @@ def parse() -> argparse.Namespace:
     p.add_argument("--latency-queries", type=int, default=200)
     p.add_argument("--recall-queries", type=int, default=100)
     p.add_argument("--database-url", default=None, help="default: a throwaway pgserver")
+    p.add_argument(
+        "--keep",
+        metavar="DIR",
+        default=None,
+        help="an embedded Postgres kept in DIR: the first run loads and indexes the chunks, "
+        "later runs with the same --chunks measure them again without loading",
+    )
     return p.parse_args()
 
 
