@@ -56,7 +56,8 @@ async def connect(url: str) -> asyncpg.Connection:
 
 
 async def create_pool(url: str, size: int = 8) -> asyncpg.Pool:
-    return await asyncpg.create_pool(url, min_size=1, max_size=size, init=_init)
+    # Two open from the start: a hybrid search runs its legs on two connections.
+    return await asyncpg.create_pool(url, min_size=min(2, size), max_size=size, init=_init)
 
 
 def migration_files() -> list[Traversable]:
