@@ -17,6 +17,7 @@ import asyncpg
 import numpy as np
 
 from activities.memory import fusion
+from activities.memory.bm25 import term_part
 from activities.memory.embedders import Vectors
 from naestro.config.settings import MemoryConfig
 from naestro.contracts.memory import Hit, SearchRequest
@@ -24,7 +25,8 @@ from naestro.contracts.memory import Hit, SearchRequest
 # The query's distinct lexemes (same parser and dictionaries as the chunks), their IDF
 # from the per-(tenant, collection) statistics, and the BM25 sum over matching chunks:
 # every chunk holding any query term is scored. The exact fallback of the pruned search.
-_BM25 = """
+_BM25 = (
+    """
 WITH q AS (
     SELECT DISTINCT lexeme AS term FROM unnest(to_tsvector($1::regconfig, $2))
 ), corpus AS (
@@ -39,8 +41,9 @@ WITH q AS (
     SELECT regexp_replace(plainto_tsquery($1::regconfig, $2)::text, '&|<[0-9-]+>', '|', 'g')
            ::tsquery AS query
 )
-SELECT c.id, sum(idf.idf * u.tf * ($3::float8 + 1)
-                 / (u.tf + $3::float8 * (1 - $4::float8 + $4::float8 * c.len / corpus.avgdl)))
+SELECT c.id, sum(idf.idf * """
+    + term_part("u.tf", "c.len", "$3::float8", "$4::float8", "corpus.avgdl")
+    + """)
        AS score
 FROM chunks c
 CROSS JOIN tsq CROSS JOIN corpus
@@ -51,6 +54,7 @@ GROUP BY c.id
 ORDER BY score DESC, c.id
 LIMIT $5
 """
+)
 
 # The pruned search's inputs: each query lexeme with its df over the scope and its term
 # ids (one per collection), the corpus size and avgdl, and whether every scope's postings
@@ -78,13 +82,15 @@ FROM bm25_corpus WHERE {scope}
 # it, that term's unread bound ($3: idf * best unread impact * drift; $9: their sum, the
 # bound of a chunk none of whose postings were read). Returns the $8 + 1 best chunks by
 # upper bound and their bounds, best first.
-_ROUND = """
+_ROUND = (
+    """
 WITH t AS (
     SELECT * FROM unnest($1::bigint[], $2::float8[], $3::float8[]) AS t(id, idf, unread)
 ), p AS (
     SELECT p.chunk_id, t.unread,
-           t.idf * p.tf * ($5::float8 + 1)
-           / (p.tf + $5::float8 * (1 - $6::float8 + $6::float8 * p.len / $7::float8)) AS s
+           t.idf * """
+    + term_part("p.tf", "p.len", "$5::float8", "$6::float8", "$7::float8")
+    + """ AS s
     FROM t CROSS JOIN LATERAL (
         SELECT chunk_id, tf, len FROM bm25_postings WHERE term_id = t.id
         ORDER BY impact DESC, chunk_id LIMIT $4
@@ -98,14 +104,17 @@ SELECT coalesce(array_agg(chunk_id ORDER BY hi DESC, chunk_id), '{}') AS ids,
        coalesce(array_agg(hi ORDER BY hi DESC, chunk_id), '{}') AS his
 FROM top
 """
+)
 
 # Exact scores of given chunks (the top of the accumulated ones), over all query terms.
-_EXACT = """
+_EXACT = (
+    """
 WITH qt AS (
     SELECT * FROM unnest($1::text[], $2::float8[]) AS qt(term, idf)
 )
-SELECT c.id, sum(qt.idf * u.tf * ($4::float8 + 1)
-                 / (u.tf + $4::float8 * (1 - $5::float8 + $5::float8 * c.len / $6::float8)))
+SELECT c.id, sum(qt.idf * """
+    + term_part("u.tf", "c.len", "$4::float8", "$5::float8", "$6::float8")
+    + """)
        AS score
 FROM chunks c
 JOIN qt ON c.tf ? qt.term
@@ -113,6 +122,7 @@ CROSS JOIN LATERAL (SELECT (c.tf ->> qt.term)::float8 AS tf) u
 WHERE c.id = ANY($3::bigint[]) AND c.tenant = $7
 GROUP BY c.id
 """
+)
 
 # The best impact each term id has beyond its first $2 postings (none: all were read).
 _UNREAD = """

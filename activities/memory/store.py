@@ -16,6 +16,7 @@ from datetime import datetime
 import asyncpg
 import numpy as np
 
+from activities.memory.bm25 import term_part
 from activities.memory.chunking import Chunk
 from activities.memory.embedders import Vectors
 from naestro.config.settings import MemoryConfig
@@ -70,10 +71,12 @@ SET n_chunks = b.n_chunks + excluded.n_chunks, total_len = b.total_len + exclude
 
 # A chunk's postings: one per lexeme, its impact with the scope's reference parameters.
 # Deletes recompute the same impacts to remove rows by the index's full key.
-_POSTINGS = """
+_POSTINGS = (
+    """
 SELECT t.id AS term_id,
-       (u.tf * (r.ref_k1 + 1)
-        / (u.tf + r.ref_k1 * (1 - r.ref_b + r.ref_b * c.len / r.ref_avgdl)))::real AS impact,
+       ("""
+    + term_part("u.tf", "c.len", "r.ref_k1", "r.ref_b", "r.ref_avgdl")
+    + """)::real AS impact,
        c.id AS chunk_id, u.tf::int AS tf, c.len
 FROM chunks c
 JOIN bm25_corpus r ON r.tenant = $2 AND r.collection = $3
@@ -83,6 +86,7 @@ CROSS JOIN LATERAL (
 JOIN bm25_terms t ON t.tenant = $2 AND t.collection = $3 AND t.term = u.lexeme
 WHERE c.document_id = $1
 """
+)
 _POSTINGS_ADD = f"INSERT INTO bm25_postings (term_id, impact, chunk_id, tf, len) {_POSTINGS}"
 _POSTINGS_MINUS = f"""
 DELETE FROM bm25_postings p USING ({_POSTINGS}) d
