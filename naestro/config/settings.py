@@ -283,6 +283,13 @@ class MemoryConfig(Strict):
     text_config: str = Field(default="english", pattern=r"^[a-z_]+$", description="FTS config")
     bm25_k1: float = Field(default=1.2, ge=0)
     bm25_b: float = Field(default=0.75, ge=0, le=1)
+    bm25_max_depth: int = Field(
+        default=8192,
+        ge=64,
+        le=1_048_576,
+        description="postings a BM25 search reads at most for its rarest term; past it the "
+        "answer is the best found (deeper: closer to exact, slower)",
+    )
     fusion: Literal["rrf", "weighted"] = Field(
         default="weighted", description="weighted: convex blend of min-max scores; rrf: ranks"
     )
@@ -296,7 +303,7 @@ class MemoryConfig(Strict):
     rerank_model: str = ""
     hnsw_m: int = Field(default=16, ge=2, le=100)
     hnsw_ef_construction: int = Field(default=64, ge=4, le=1000)
-    hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
+    hnsw_ef_search: int = Field(default=200, ge=1, le=1000)
     hnsw_build_cap_seconds: float = Field(default=1800.0, gt=0, description="then ivfflat")
     ivfflat_probes: int = Field(default=10, ge=1)
     partitions_ahead: int = Field(default=3, ge=0, le=120, description="months created ahead")

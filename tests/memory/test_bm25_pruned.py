@@ -122,7 +122,7 @@ async def test_deletes_filters_and_collections(
     for query in QUERIES:
         for extra in ({}, {"collections": ["c"]}, {"collections": ["other", "c"]}):
             req = SearchRequest.model_validate({"query": query, "tenant": "t1", "k": 10} | extra)
-            pruned, full = await _both(conn, cfg, req, retrieval.MAX_DEPTH)
+            pruned, full = await _both(conn, cfg, req, cfg.bm25_max_depth)
             _same(pruned, full)
         # Postings carry no time: a window is scored over every matching chunk in it.
         req = SearchRequest.model_validate({"query": query, "tenant": "t1", "k": 10} | window)
@@ -144,7 +144,7 @@ async def test_average_length_drifting_above_the_reference_stays_exact(
     for query in QUERIES:
         # The bound grows with avgdl / reference (9x here): it reads deeper, stays exact.
         req = SearchRequest(query=query, tenant="t1", k=10)
-        pruned, full = await _both(conn, cfg, req, retrieval.MAX_DEPTH)
+        pruned, full = await _both(conn, cfg, req, cfg.bm25_max_depth)
         _same(pruned, full)
 
 
