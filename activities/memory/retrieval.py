@@ -258,6 +258,7 @@ async def bm25_pruned(
     if req.since is not None or req.until is not None:
         return None
     max_depth = max_depth or cfg.bm25_max_depth
+    depth = min(depth, max_depth)
     scope = _filters(req, 3)
     args = scope.scope_args
     corpus = await conn.fetchrow(_CORPUS.format(scope=scope.scope), cfg.bm25_k1, cfg.bm25_b, *args)

@@ -161,6 +161,24 @@ async def test_other_k1_or_b_than_the_postings_scores_every_chunk(
     assert leg == full
 
 
+async def test_the_configured_depth_caps_the_read_and_long_queries_start_there(
+    db_url: str, conn: asyncpg.Connection, cfg: MemoryConfig
+) -> None:
+    await _load(conn, cfg, _texts(900, 1, (8, 30)))
+    capped = memory_config(bm25_max_depth=64)
+    common = SearchRequest(query=COMMON, tenant="t1", k=10)
+    # More than LONG_TERMS words each longer than the first round (64): one round, at the
+    # cap, instead of 64 first; the answer is the one reading 64 first and then 256 gives.
+    many = SearchRequest(query="w000 w001 w002 w003 w004 w005 w120", tenant="t1", k=10)
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        cut = await retrieval.bm25_pruned(conn, capped, common, 10)
+        one = await retrieval.bm25_pruned(conn, cfg, many, 10, depth=64, max_depth=256)
+        full = await retrieval.bm25_full(conn, cfg, many, 10)
+    assert cut is not None and cut.depth == 64 and not cut.exact  # memory.bm25_max_depth
+    assert one is not None and one.depth == 256
+    assert one.exact or len({c for c, _ in one.hits} & {c for c, _ in full}) >= 8
+
+
 async def test_another_tenants_postings_are_never_read(
     db_url: str, conn: asyncpg.Connection, cfg: MemoryConfig
 ) -> None:
