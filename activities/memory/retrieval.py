@@ -76,7 +76,7 @@ FROM bm25_corpus WHERE {scope}
 """
 
 # One round over the postings alone (an index-only walk, chunks are not read): the first
-# $4 postings of each term id, best impact first, each worth
+# postings of each term id ($4: how many, one a term id), best impact first, each worth
 # idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len / avgdl)) with today's statistics. A
 # chunk's upper bound is the sum over the postings read plus, for each term not read for
 # it, that term's unread bound ($3: idf * best unread impact * drift; $9: their sum, the
@@ -125,7 +125,8 @@ GROUP BY c.id
 """
 )
 
-# The best impact each term id has beyond its first $2 postings (none: all were read).
+# The best impact each term id has beyond the postings read ($2: how many, one a term id;
+# none: all were read).
 _UNREAD = """
 SELECT t.id, f.impact::float8 AS impact
 FROM unnest($1::bigint[], $2::int[]) AS t(id, depth) CROSS JOIN LATERAL (
