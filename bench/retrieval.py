@@ -99,7 +99,9 @@ async def _build_index(pool: asyncpg.Pool, cfg: MemoryConfig) -> tuple[str, floa
         return kind, time.perf_counter() - start
 
 
-async def quality(pool: asyncpg.Pool, cfg: MemoryConfig, args: argparse.Namespace) -> dict:
+async def quality(
+    pool: asyncpg.Pool, cfg: MemoryConfig, args: argparse.Namespace, kept: asyncpg.Record | None
+) -> dict:
     docs, queries, rel = load_beir(Path(args.corpus), Path(args.queries), Path(args.qrels))
     ids = list(docs)
     texts = [f"{docs[d].get('title', '')} {docs[d]['text']}".strip() for d in ids]
@@ -107,7 +109,7 @@ async def quality(pool: asyncpg.Pool, cfg: MemoryConfig, args: argparse.Namespac
     dvecs = embed_cached(texts)
     new = [NewDocument("beir", "corpus", d, texts[i], [Chunk(docs[d].get("title", ""),
                        docs[d]["text"])]) for i, d in enumerate(ids)]  # fmt: skip
-    if not await _kept(pool):
+    if kept is None:
         await _bulk_load(pool, new, dvecs, cfg)
         await _build_index(pool, cfg)
     qids = list(queries)
@@ -166,16 +168,24 @@ def pct(values: list[float], p: float) -> float:
     return float(np.percentile(np.array(values), p))
 
 
-async def _kept(pool: asyncpg.Pool) -> asyncpg.Record | None:
+async def _kept(url: str) -> asyncpg.Record | None:
     """The figures of a load kept from an earlier run (--keep), if this database has one."""
-    async with pool.acquire() as conn:
+    conn = await asyncpg.connect(url)
+    try:
         if await conn.fetchval("SELECT to_regclass('bench_load')") is None:
             return None
         return await conn.fetchrow("SELECT load_s, build_s, kind FROM bench_load")
+    finally:
+        await conn.close()
 
 
-async def speed(pool: asyncpg.Pool, cfg: MemoryConfig, args: argparse.Namespace, q: dict) -> dict:
-    kept = await _kept(pool)
+async def speed(
+    pool: asyncpg.Pool,
+    cfg: MemoryConfig,
+    args: argparse.Namespace,
+    q: dict,
+    kept: asyncpg.Record | None,
+) -> dict:
     if kept is not None:
         load_s, build_s, kind = kept["load_s"], kept["build_s"], kept["kind"]
         print(
@@ -288,19 +298,17 @@ async def main(args: argparse.Namespace) -> None:
     name = f"bench_keep_{args.chunks}" if args.keep else f"bench_{uuid.uuid4().hex[:8]}"
     bench_url = re.sub(r"/[^/?]*(\?|$)", rf"/{name}\1", url.split("://", 1)[1], count=1)
     bench_url = url.split("://", 1)[0] + "://" + bench_url
-    if await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-        kept = await asyncpg.connect(bench_url)
-        loaded = await kept.fetchval("SELECT to_regclass('bench_load')")
-        await kept.close()
-        if loaded is None:  # a load cut short: start it again
-            await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
-    if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+    there = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+    kept = await _kept(bench_url) if there else None
+    if there and kept is None:  # a load cut short: start it again
+        await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    if kept is None:
         await admin.execute(f"CREATE DATABASE {name}")
     try:
         await db.migrate(bench_url, cfg)
         pool = await db.create_pool(bench_url, 6)
-        q = await quality(pool, cfg, args)
-        s = await speed(pool, cfg, args, q) if args.chunks else None
+        q = await quality(pool, cfg, args, kept)
+        s = await speed(pool, cfg, args, q, kept) if args.chunks else None
         await pool.close()
     finally:
         if not args.keep:
