@@ -45,6 +45,7 @@ def initial(
         SearchAttributePair(PRIORITY, priority),
         SearchAttributePair(STATUS, "running"),
         SearchAttributePair(PHASE, "pii"),
+        SearchAttributePair(COST, 0.0),  # the workflow upserts it when a call costs
     ]
     if policy is not None:
         pairs.append(SearchAttributePair(POLICY, policy))

@@ -1,6 +1,6 @@
-"""A Replayer configured exactly like the orchestrator worker, the replay gate that applies
-the generation rule (workflows/versions.py) to recorded histories, and what a recorded
-history went through (the paths the gate covers)."""
+"""A Replayer configured like the orchestrator worker (its sandbox strict), the replay gate
+that applies the generation rule (workflows/versions.py) to recorded histories, and what a
+recorded history went through (the paths the gate covers)."""
 
 from __future__ import annotations
 
@@ -30,16 +30,20 @@ _GENERATION = re.compile(r"^v(\d+)_")
 # error: ... HistoryEvent(id: 5, UpsertWorkflowSearchAttributes)".
 _EVENT_ID = re.compile(r"HistoryEvent\(id: (\d+)")
 _CORE_MESSAGE = re.compile(r'\[TMPRL\d+\][^"]*')
+# ... and a patch's marker met where today's code calls no `patched`, with no event id.
+_PATCH_MET = re.compile(r"patch marker encountered for change (\S+?),")
 
 
 def replayer(
     data_converter: DataConverter = pydantic_data_converter,
     workflows: Sequence[type] = WORKFLOWS,
 ) -> Replayer:
-    """``data_converter``: the codec-bearing one for histories fetched from the server."""
+    """``data_converter``: the codec-bearing one for histories fetched from the server. The
+    strict sandbox: workflow code re-imported per run, its restricted calls caught (workers
+    pass it through, workers/runner.py)."""
     return Replayer(
         workflows=workflows,
-        workflow_runner=workflow_runner(),
+        workflow_runner=workflow_runner(strict=True),
         data_converter=data_converter,
         workflow_failure_exception_types=FAILURE_TYPES,
     )
@@ -79,6 +83,13 @@ class Recorded:
 
     def history(self) -> WorkflowHistory:
         return WorkflowHistory.from_json(self.workflow_id, {"events": self.events})
+
+    def marker_of(self, patch: str) -> int:
+        """The id of the event that recorded ``patch``'s marker (0: none did)."""
+        for event in self.events:
+            if f"patch:{patch}" in _marks_of(event):
+                return int(event["eventId"])
+        return 0
 
     def event(self, event_id: int) -> str:
         """``event 11 (ACTIVITY_TASK_SCHEDULED)``."""
@@ -120,11 +131,13 @@ def divergence(recorded: Recorded, failure: Exception) -> str:
     message = str(failure)
     event_id = _EVENT_ID.search(message)
     core = _CORE_MESSAGE.search(message)
-    where = recorded.event(int(event_id.group(1))) if event_id else "an unnamed event"
+    patch = _PATCH_MET.search(message)
+    at = int(event_id.group(1)) if event_id else recorded.marker_of(patch.group(1)) if patch else 0
+    where = recorded.event(at) if at else "an unnamed event"
     return (
         f"{recorded.path.name}: {recorded.workflow_type} (workflow id {recorded.workflow_id},"
         f" generation {recorded.generation}) diverges from today's code at {where}:"
-        f" {core.group(0) if core and event_id else message}"
+        f" {core.group(0) if core and at else message}"
     )
 
 

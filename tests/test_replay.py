@@ -97,6 +97,12 @@ COVERS = {
         *["call:implementer/implement"] * 2,
         "status:succeeded",
     ],
+    "task_free_calls": [
+        *REPORTED,
+        "patch:naestro.fewer-upserts",
+        *["call:planner/plan", "call:implementer/implement", "call:judge/review"],
+        "status:succeeded",
+    ],
     "task_wait_for_provider": [
         *REPORTED,
         "patch:naestro.wait-for-provider",

@@ -105,7 +105,7 @@ class Deps:
         return cls(
             settings=settings,
             registry=registry,
-            models=ModelActivities(registry),
+            models=ModelActivities(registry, settings.queues.live_token_batches_per_s),
             routing=RoutingActivities(settings, governor),
             governor=governor,
             pii=PiiActivities(settings.pii),

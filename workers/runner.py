@@ -53,7 +53,21 @@ PASSTHROUGH = (
 )
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
+# Our workflow code itself: the workflow definitions and the steps they share. The sandbox
+# imports a workflow's module (and what it imports that is not passed through) afresh for
+# every workflow run, ~25 ms of CPU a TaskWorkflow here (its dataclasses, its prompts): a
+# quarter of a worker's CPU at throughput (bench/throughput.py under py-spy). These modules
+# keep no module state (constants only) and call only workflow.* for time, randomness and
+# I/O, so workers pass them through; what passing through gives up, the sandbox's
+# restrictions on calls made from these modules, the replay gate keeps: it replays every
+# recorded history with ``strict=True`` (tests/replay.py).
+WORKFLOW_CODE = ("workflows",)
+
+
+def workflow_runner(*, strict: bool = False) -> SandboxedWorkflowRunner:
+    """The workers' runner; ``strict``: our workflow code re-imported for every run, under
+    the sandbox's restrictions (the replay gate)."""
+    modules = PASSTHROUGH if strict else (*PASSTHROUGH, *WORKFLOW_CODE)
     return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules)
     )

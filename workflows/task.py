@@ -91,6 +91,10 @@ OUTCOME_ATTRIBUTES = "naestro.outcome-attributes"
 SUBTASKS = "naestro.subtasks"
 # Tasks started before it checked no answer against an expected answer or a JSON schema.
 CHECKERS = "naestro.checkers"
+# Tasks started before it upserted again the attributes they were started with, their cost
+# after every model call, changed or not (a local or scripted model's calls cost nothing),
+# and their last phase apart from their outcome: each upsert is a visibility write.
+FEWER_UPSERTS = "naestro.fewer-upserts"
 STRUCTURED_OUTPUT_ERROR = "StructuredOutputError"
 WORKSPACE_INSTALL_SECONDS = 300  # a workspace's first install from the wheel cache
 _WEIGHTS = ConfidenceWeights()
@@ -137,6 +141,7 @@ class TaskWorkflow:
         self._phase_started = workflow.now()
         self._implement: list[ChatMessage] = []  # the implementer's prompt, for resampling
         self._shadow = False  # set from the start attributes (run)
+        self._cost_shown: float | None = None  # NaestroCostUsd as last upserted
         self._subtasks: list[SubtaskOutcome] = []  # a plan that fanned out: every subtask
 
     # ------------------------------------------------------------ handlers
@@ -178,21 +183,25 @@ class TaskWorkflow:
         self._started = self._phase_started = workflow.now()
         # A rollout's mirror of a user's task on the candidate version: it answers the same
         # prompt, and nothing it does reaches anyone (no approval asked, no memory kept).
-        self._shadow = bool(workflow.info().typed_search_attributes.get(search.SHADOW))
+        started = workflow.info().typed_search_attributes
+        self._shadow = bool(started.get(search.SHADOW))
+        self._cost_shown = started.get(search.COST)  # what NaestroCostUsd says now
         flow.count(catalogue.TASKS_STARTED, kind=request.kind, policy=request.policy)
         self._book = LedgerBook(
             max_tokens=request.budget.max_tokens,
             max_usd=request.budget.max_usd,
             max_gpu_seconds=request.budget.max_gpu_seconds,
         )
-        workflow.upsert_search_attributes(
-            [
-                search.KIND.value_set(request.kind),
-                search.TENANT.value_set(request.tenant),
-                search.PRIORITY.value_set(request.priority),
-                search.STATUS.value_set("running"),
-            ]
-        )
+        starting: list[SearchAttributeUpdate[Any]] = [
+            search.KIND.value_set(request.kind),
+            search.TENANT.value_set(request.tenant),
+            search.PRIORITY.value_set(request.priority),
+            search.STATUS.value_set("running"),
+        ]
+        # A task started by naestro.client carries them already (search.initial).
+        given = all(started.get(u.key) == u.value for u in starting)
+        if not given or not workflow.patched(FEWER_UPSERTS):
+            workflow.upsert_search_attributes(starting)
         try:
             result = await self._execute(request)
         except _Stop as stop:
@@ -212,9 +221,12 @@ class TaskWorkflow:
         if self._one_path and self._caller is not None:
             await self._caller.report()  # the last calls' outcomes, to the governor
         self._status = result.status
-        self._set_phase("done")
+        if workflow.patched(FEWER_UPSERTS):  # the last phase and the outcome in one upsert
+            self._set_phase("done", self._outcome_attributes(result))
+        else:
+            self._set_phase("done")
+            workflow.upsert_search_attributes(self._outcome_attributes(result))
         self._count_result(request, result)
-        workflow.upsert_search_attributes(self._outcome_attributes(result))
         self._log.emit("status", status=result.status, reason=result.reason)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return result
@@ -394,7 +406,7 @@ class TaskWorkflow:
         except FanOutCancelled as cancelled:
             self._subtasks = cancelled.outcomes
             raise _Stop("cancelled", cancelled.reason) from None
-        workflow.upsert_search_attributes([search.COST.value_set(self._book.spent_usd)])
+        self._show_cost()
         parts = [
             f"### {o.id}: {o.title} ({o.status})\n"
             + fence(o.answer or o.reason or "(nothing)", f"subtask {o.id} result")
@@ -556,7 +568,7 @@ class TaskWorkflow:
             )
             raise _Stop(status, stop.reason) from None
         self._book.absorb(result.calls)
-        workflow.upsert_search_attributes([search.COST.value_set(self._book.spent_usd)])
+        self._show_cost()
         self._consensus = result.summary
         self._deliberated = (result.answer, result.verdict)
         self._draft = result.answer
@@ -638,20 +650,30 @@ class TaskWorkflow:
 
     def _on_call(self, call: ModelCall) -> None:
         self._log.emit("model_call", **call.model_dump(mode="json"))  # trims the stream too
-        workflow.upsert_search_attributes([search.COST.value_set(self._book.spent_usd)])
+        if self._book.spent_usd != self._cost_shown or not workflow.patched(FEWER_UPSERTS):
+            self._show_cost()
 
-    def _set_phase(self, phase: str) -> None:
-        if phase != self._phase:
-            kind = self._request.kind
-            flow.observe(
-                catalogue.PHASE_SECONDS,
-                flow.since(self._phase_started),
-                kind=kind,
-                phase=self._phase,
-            )
-            self._phase, self._phase_started = phase, workflow.now()
-            workflow.upsert_search_attributes([search.PHASE.value_set(phase)])
-            self._log.emit("phase", phase=phase, round=self._round)
+    def _show_cost(self) -> None:
+        """NaestroCostUsd: what the task has spent so far."""
+        self._cost_shown = self._book.spent_usd
+        workflow.upsert_search_attributes([search.COST.value_set(self._cost_shown)])
+
+    def _set_phase(self, phase: str, also: list[SearchAttributeUpdate[Any]] | None = None) -> None:
+        """A new phase: its attribute (upserted with ``also``), its event, the last one's
+        seconds."""
+        if phase == self._phase:
+            if also:
+                workflow.upsert_search_attributes(also)
+            return
+        flow.observe(
+            catalogue.PHASE_SECONDS,
+            flow.since(self._phase_started),
+            kind=self._request.kind,
+            phase=self._phase,
+        )
+        self._phase, self._phase_started = phase, workflow.now()
+        workflow.upsert_search_attributes([search.PHASE.value_set(phase), *(also or [])])
+        self._log.emit("phase", phase=phase, round=self._round)
 
     def _outcome_attributes(self, result: TaskResult) -> list[SearchAttributeUpdate[Any]]:
         """The final status, and the judge's score and the confidence a rollout gate

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from temporalio import activity
 
 from activities.models.observe import watch
-from activities.models.tokens import TokenPublisher
+from activities.models.tokens import LivePace, TokenPublisher
 from naestro.contracts import ModelRequest, ModelResponse
 from naestro.errors import NaestroError, to_application_error
 
@@ -28,8 +28,9 @@ MIN_HEARTBEAT_SECONDS = 0.05
 
 
 class ModelActivities:
-    def __init__(self, registry: ProviderRegistry) -> None:
+    def __init__(self, registry: ProviderRegistry, live_batches_per_s: float = 20.0) -> None:
         self.registry = registry
+        self.pace = LivePace(live_batches_per_s)  # this process's streamed calls share it
 
     @activity.defn(name="naestro.model.complete")
     async def complete(self, request: ModelRequest) -> ModelResponse:
@@ -45,12 +46,15 @@ class ModelActivities:
             async with self._slot(request.provider_id):
                 with watch(self.registry.config(request.provider_id), request) as call:
                     if request.stream:
-                        async with TokenPublisher(request) as tokens:
+                        async with TokenPublisher(request, self.pace) as tokens:
                             response = await provider.complete(
                                 request, on_progress=_on_chunk(tokens)
                             )
                         if tokens.held_call:
-                            held = {"unpublished_call": tokens.held_call}
+                            held = {
+                                "unpublished_call": tokens.held_call,
+                                "unpublished_tail": tokens.held_tail,
+                            }
                             response = response.model_copy(update=held)
                     else:
                         async with _heartbeating():

@@ -5,12 +5,21 @@ returns the whole reply, which is what the workflow (and its replay) uses.
 Pieces are coalesced: the first goes out at once (time to first token), later ones every
 ``interval`` (stretching as a call grows old, see BACKOFF) as one
 :class:`~naestro.contracts.stream.TokenDelta` per signal, so the workflow's history grows by
-one signal per batch, not one per token. One sender task
-sends them in order and is never cancelled mid-signal. Publishing is best effort: a stream
-that cannot be reached never fails the call, and the last flush waits ``FINAL_FLUSH_S``
-at most. A call that succeeds before its first piece went out (a short or cached reply)
-sends nothing: ``held_call`` names it, and the reply's text reaches the stream from the
-workflow (ModelResponse.unpublished_call), which saves the call a signal and a workflow task.
+one signal per batch, not one per token. One sender task sends them in order and is never
+cancelled mid-signal. Publishing is best effort: a stream that cannot be reached never fails
+the call, and the last flush waits ``FINAL_FLUSH_S`` at most.
+
+Each batch is a signal, a workflow task and history events, so a worker's streamed calls
+share a pace (:class:`LivePace`, ``queues.live_token_batches_per_s``): with n calls
+publishing at once, each sends a batch at most every n / rate seconds, and when that is
+longer than the call's interval even its first piece waits that long. Few calls stream as
+above; a worker at full load sends about ``rate`` batches a second in all, however many
+calls it runs, and its short calls send none.
+
+A call that succeeds sends no last batch: what it has not published yet (``held_call``
+names the call, ``held_tail`` is the text, None when no piece went out at all) goes back
+with the reply, and the workflow puts it on the stream as the call's final piece
+(ModelResponse.unpublished_call), which saves the call a signal and a workflow task.
 """
 
 from __future__ import annotations
@@ -35,13 +44,26 @@ FINAL_FLUSH_S = 5.0
 BACKOFF = 0.05
 
 
+class LivePace:
+    """The live-token batches one worker process sends a second, shared by its streamed
+    calls; ``share`` is how long each of the calls publishing now waits between batches."""
+
+    def __init__(self, batches_per_s: float) -> None:
+        self.batches_per_s = batches_per_s
+        self.publishing = 0
+
+    def share(self) -> float:
+        return self.publishing / self.batches_per_s
+
+
 class TokenPublisher:
     """``add`` each piece as it arrives; use as an async context manager around the call."""
 
-    def __init__(self, request: ModelRequest) -> None:
+    def __init__(self, request: ModelRequest, pace: LivePace) -> None:
         self._interval = request.live_tokens_ms / 1000
         self._enabled = request.stream and request.live_tokens_ms > 0
         self._request = request
+        self._pace = pace
         self._pending: list[str] = []
         self._wake = asyncio.Event()
         self._done = asyncio.Event()
@@ -66,13 +88,20 @@ class TokenPublisher:
             self._client = self._topic = None
             return self
         self._started = time.monotonic()
+        self._pace.publishing += 1
         self._sender = asyncio.create_task(self._send())
         return self
 
     @property
     def held_call(self) -> str:
-        """The call's id when its pieces were held back for the workflow to publish."""
+        """The call's id when its last pieces were held back for the workflow to publish."""
         return self._call if self._held else ""
+
+    @property
+    def held_tail(self) -> str | None:
+        """The held-back pieces' text once earlier ones went out; None when none did (the
+        whole reply is unpublished)."""
+        return "".join(self._pending) if self._held and self._published else None
 
     def add(self, text: str) -> None:
         if self._sender is not None and text:
@@ -87,7 +116,8 @@ class TokenPublisher:
     ) -> None:
         if self._sender is None:
             return
-        self._held = exc_type is None and not self._published
+        self._pace.publishing -= 1
+        self._held = exc_type is None  # a reply: its last pieces go back with it
         self._done.set()
         self._wake.set()
         try:
@@ -99,9 +129,11 @@ class TokenPublisher:
             log.warning("live tokens: the last pieces were not delivered: %s", err)
 
     async def _send(self) -> None:
-        """Wait for a piece, send what has gathered, then pause ``interval`` (so the first
-        piece goes at once and later ones in batches); the last batch is marked final."""
+        """Wait for a piece, send what has gathered, then pause (so the first piece goes at
+        once and later ones in batches); a failed call's last batch is marked final."""
         assert self._client is not None and self._topic is not None
+        if self._pace.share() > self._interval:  # a busy worker: the first piece waits too
+            await self._pause(self._pace.share())
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -118,8 +150,12 @@ class TokenPublisher:
             if final:
                 return
             age = time.monotonic() - self._started
-            with suppress(TimeoutError):  # the call's end cuts the pause short
-                await asyncio.wait_for(self._done.wait(), max(self._interval, BACKOFF * age))
+            await self._pause(max(self._interval, BACKOFF * age, self._pace.share()))
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds``, cut short by the call's end."""
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._done.wait(), seconds)
 
     def _delta(self, final: bool) -> TokenDelta:
         r = self._request

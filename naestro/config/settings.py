@@ -214,6 +214,14 @@ class QueueConfig(Strict):
     memory_concurrency: int = Field(default=16, ge=1)
     tools: str = "naestro.tools"  # MCP tool calls and discovery (polled when tools.servers)
     tools_concurrency: int = Field(default=16, ge=1)
+    live_token_batches_per_s: float = Field(
+        default=20.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="live-token batches a model worker process sends a second in all, shared "
+        "by its streamed calls: each batch is a signal and a workflow task, so a busy worker "
+        "sends fewer, larger ones (its short calls' replies arrive whole)",
+    )
 
 
 class SandboxConfig(Strict):

@@ -98,7 +98,9 @@ class ModelResponse(Frozen):
     finish_reason: str = ""
     scripted: bool = False
     tool_calls: list[ToolCall] = []  # the calls the model asked for (ModelRequest.tools)
-    # A streamed call whose reply was complete before any of its live tokens went out: the
-    # activity held them back (one signal, one workflow task less a call) and names the call
-    # (TokenDelta.call) here; the workflow hosting the stream publishes the text itself.
+    # A streamed call's live tokens its activity held back (one signal, one workflow task
+    # less a call): it names the call (TokenDelta.call) here, and the workflow hosting the
+    # stream publishes them as the call's final piece: ``unpublished_tail`` when earlier
+    # pieces went out, the whole text when none did (None; and in replies from before).
     unpublished_call: str = ""
+    unpublished_tail: str | None = None

@@ -3,8 +3,8 @@ policy's code task that refines, the budget-exhausted one, plan and answer appro
 `approval` update, a judge whose verdict needs its one repair, the PII review of an answer
 under a tenant policy that redacts, a code task its prompt's examples verify, a task
 that waits for a restarting engine (a loopback server speaking OpenAI's wire format),
-a maths task whose answer is checked against the expected one, and a task whose
-implementer calls an MCP tool (and one it may not).
+a maths task whose answer is checked against the expected one, a task whose
+implementer calls an MCP tool (and one it may not), and a task whose calls cost nothing.
 
 Re-record only on purpose (a workflow change that is meant to be incompatible, guarded by
 workflow.patched or a new worker deployment version); the old files must keep replaying
@@ -272,6 +272,11 @@ TOOLS = Group(
     {"tools": {"servers": {"echo": {"command": MCP_SERVER}}}},
     policy={"tools": ["echo.shout"]},
 )
+# A task whose model calls cost nothing (a local or a scripted model): its cost, zero from
+# the start, is not upserted again after each call.
+FREE_CALLS = Group(
+    GENERAL_RULES, [Case("task_free_calls", TaskRequest(prompt=QUESTION), "succeeded")]
+)
 GROUPS = [
     CODE,
     APPROVAL,
@@ -282,6 +287,7 @@ GROUPS = [
     SUBTASKS,
     CHECKS,
     TOOLS,
+    FREE_CALLS,
 ]
 
 

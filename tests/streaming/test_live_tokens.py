@@ -15,6 +15,7 @@ from temporalio.contrib.workflow_streams import WorkflowStreamClient
 
 from naestro import names
 from naestro.client import start_task
+from naestro.config.settings import Settings
 from naestro.contracts import ApprovalDecision, TaskRequest, TaskStatusView
 from naestro.contracts.stream import TOKENS_TOPIC
 from tests.support import make_settings, replay_provider, running_workers, write_script
@@ -161,3 +162,61 @@ async def test_a_reply_done_before_its_first_piece_comes_from_the_workflow(
         if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
     ]
     assert signals == []
+
+
+async def _watched_run(client: Client, settings: Settings) -> tuple[list[dict[str, Any]], int, str]:
+    """One task, watched to its end: its token pieces in order, the signals in its history,
+    its answer."""
+    from temporalio.api.enums.v1 import EventType
+
+    tokens: list[dict[str, Any]] = []
+    async with running_workers(client, settings):
+        handle = await start_task(
+            client, TaskRequest(prompt="Say something."), task_queue=settings.queues.orchestrator
+        )
+        stream = WorkflowStreamClient.create(client, handle.id)
+        async for item in stream.subscribe(poll_cooldown=timedelta(milliseconds=20)):
+            if item.topic == TOKENS_TOPIC:
+                tokens.append(item.data)
+            if item.topic == "events" and item.data["type"] == "status":
+                break
+        result = await handle.result()
+    assert result.status == "succeeded", result.reason
+    history = await handle.fetch_history()
+    signaled = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    return tokens, sum(e.event_type == signaled for e in history.events), result.answer
+
+
+async def test_a_replys_last_pieces_come_with_it(client: Client, tmp_path: Path) -> None:
+    """A streamed reply's earlier pieces go out as batches (signals) while it is written; its
+    last ones, whatever had gathered when it ended, come back with the reply and the
+    workflow puts them on the stream as the final piece: a signal and a workflow task less
+    a call."""
+    script = write_script(tmp_path / "s.jsonl", live_rules())
+    provider = replay_provider(script, simulated_latency_ms=1200)
+    settings = make_settings(tmp_path, [provider], policy={"stream": True, "live_tokens_ms": 100})
+    tokens, signals, answer = await _watched_run(client, settings)
+
+    implement = [d for d in tokens if d["phase"] == "implement"]
+    assert "".join(d["text"] for d in implement) == ANSWER == answer
+    assert len(implement) >= 3 and [d["final"] for d in implement][-2:] == [False, True]
+    finals = [d for d in tokens if d["final"]]
+    assert {d["phase"] for d in finals} == {"plan", "implement", "review"} and len(finals) == 3
+    assert signals == len(tokens) - len(finals)  # each batch a signal but the finals
+
+
+async def test_a_busy_workers_pace_holds_batches_back(client: Client, tmp_path: Path) -> None:
+    """A worker whose streamed calls share half a batch a second waits two seconds before a
+    call's first batch: a 1.2 s reply sends none, and reaches the watcher whole, from the
+    workflow, as the call's one final piece."""
+    script = write_script(tmp_path / "s.jsonl", live_rules())
+    provider = replay_provider(script, simulated_latency_ms=1200)
+    settings = make_settings(tmp_path, [provider], policy={"stream": True, "live_tokens_ms": 100})
+    paced = settings.queues.model_copy(update={"live_token_batches_per_s": 0.5})
+    tokens, signals, answer = await _watched_run(
+        client, settings.model_copy(update={"queues": paced})
+    )
+
+    assert signals == 0
+    implement = [(d["text"], d["final"]) for d in tokens if d["phase"] == "implement"]
+    assert implement == [(ANSWER, True)] and answer == ANSWER

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
@@ -52,6 +53,53 @@ async def test_failing_draft_is_refined_until_verified(client: Client, tmp_path:
     assert attrs.get(search.PHASE) == "done"
     assert attrs.get(search.KIND) == "code"
     assert attrs.get(search.STATUS) == "succeeded"
+
+
+async def _cost_upserts(
+    client: Client, tmp_path: Path, name: str, **provider: object
+) -> tuple[float, Any]:
+    """A three-call task: its NaestroCostUsd at the end, the values its history upserted."""
+    from temporalio.api.enums.v1 import EventType
+
+    rules = [
+        {"role": "planner", "text": "plan"},
+        {"phase": "implement", "text": "answer"},
+        {"role": "judge", "text": verdict(0.9)},
+    ]
+    script = write_script(tmp_path / f"{name}.jsonl", rules)
+    settings = make_settings(tmp_path, [replay_provider(script, **provider)])
+    async with running_workers(client, settings):
+        handle = await start_task(
+            client, TaskRequest(prompt="Explain X."), task_queue=settings.queues.orchestrator
+        )
+        result = await handle.result()
+    assert result.status == "succeeded" and result.spend.model_calls == 3
+    upserted = EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+    costs = [
+        e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields[
+            search.COST.name
+        ].data
+        for e in (await handle.fetch_history()).events
+        if e.event_type == upserted
+        and search.COST.name
+        in e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+    ]
+    shown = (await handle.describe()).typed_search_attributes.get(search.COST)
+    assert shown == pytest.approx(result.spend.usd)
+    return shown, [float(c) for c in costs]
+
+
+async def test_the_cost_attribute_follows_spend_written_only_when_it_changes(
+    client: Client, tmp_path: Path
+) -> None:
+    """NaestroCostUsd says what a task spent: a priced model's every call changes it (an
+    upsert each); a free one's (a local engine, a script) leaves it at the zero the task
+    started with, and no call writes it again."""
+    price = {"price": {"input_per_mtok": 1000.0, "output_per_mtok": 1000.0}}
+    shown, costs = await _cost_upserts(client, tmp_path, "priced", **price)
+    assert shown > 0 and len(costs) == 3 and costs == sorted(costs) and costs[-1] == shown
+    shown, costs = await _cost_upserts(client, tmp_path, "free")
+    assert shown == 0.0 and costs == []
 
 
 async def test_budget_exhaustion_keeps_best_result(client: Client, tmp_path: Path) -> None:

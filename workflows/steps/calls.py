@@ -351,7 +351,7 @@ class ModelCaller:
             self.book.release(held)
             raise
         if response.unpublished_call:
-            self.on_tokens(_whole(request, response))
+            self.on_tokens(_held(request, response))
         text = exposure.from_provider(response.text, s.pii, redacted)
         calls = exposure.calls_from_provider(response.tool_calls, s.pii, redacted)
         response = response.model_copy(update={"text": text, "tool_calls": calls})
@@ -446,13 +446,15 @@ def _budget(message: str) -> ApplicationError:
     return ApplicationError(message, type=BUDGET_ERROR, non_retryable=True)
 
 
-def _whole(request: ModelRequest, response: ModelResponse) -> TokenDelta:
-    """The reply as the live tokens its activity held back (as the provider wrote it)."""
+def _held(request: ModelRequest, response: ModelResponse) -> TokenDelta:
+    """The call's last piece: the live tokens its activity held back (as the provider wrote
+    them), the whole reply when none went out."""
+    tail = response.unpublished_tail
     return TokenDelta(
         call=response.unpublished_call,
         phase=request.phase,
         role=request.role,
         provider=request.provider_id,
-        text=response.text,
+        text=response.text if tail is None else tail,
         final=True,
     )
