@@ -7,6 +7,7 @@ SDK: the registry (and with it every adapter) is a type-only import here.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -86,8 +87,18 @@ class ModelActivities:
 
 
 def _on_chunk(tokens: TokenPublisher) -> Callable[[str], None]:
+    """Each chunk goes to the publisher; a heartbeat at most every heartbeat interval (the
+    SDK makes a task and encodes details for every call, and a token is a chunk): chunks
+    still flowing keep the call alive, a stalled stream still trips the timeout."""
+    every = _heartbeat_interval()
+    last = -every
+
     def on_chunk(text: str) -> None:
-        activity.heartbeat()
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= every:
+            last = now
+            activity.heartbeat()
         tokens.add(text)
 
     return on_chunk

@@ -76,9 +76,11 @@ def replay_request(content: str = "hi", *, stream: bool = False) -> ModelRequest
     )
 
 
-async def test_streaming_call_heartbeats_per_chunk(
+async def test_streaming_call_heartbeats_as_chunks_come_once_an_interval(
     wire: WireServer, registry: ProviderRegistry, activity_env: Env
 ) -> None:
+    """Chunks heartbeat, at most once per heartbeat interval (here 5 s, no timeout set):
+    four chunks in a burst, one heartbeat, not one per token."""
     environment, beats = activity_env
     pieces = ["a", "b", "c", "d"]
     wire.script(PATH, openai_stream(pieces, model="gpt-test", usage=openai_usage(5, 4)))
@@ -89,7 +91,22 @@ async def test_streaming_call_heartbeats_per_chunk(
 
     assert response.text == "abcd"
     assert response.usage.output_tokens == 4
-    assert len(beats) >= len(pieces)
+    assert len(beats) == 1
+
+
+async def test_a_slow_stream_heartbeats_while_its_chunks_flow(
+    registry: ProviderRegistry, activity_env: Env
+) -> None:
+    """A 60 ms heartbeat timeout: a heartbeat every 30 ms while the chunks of a 150 ms
+    streamed reply flow, so the call is not timed out while it writes."""
+    environment, beats = activity_env
+    environment.info = dataclasses.replace(
+        environment.info, heartbeat_timeout=timedelta(milliseconds=60)
+    )
+    request = replay_request(stream=True)
+    response = await environment.run(ModelActivities(registry).complete, request)
+    assert response.text == "scripted"
+    assert len(beats) >= 2
 
 
 async def test_non_streaming_call_heartbeats_on_a_timer(
