@@ -1,8 +1,8 @@
 """Throughput: tasks and model calls per second through TaskWorkflow against the slot limit.
 
 A Temporal dev server for each mode, configured as `naestro dev` runs it (cli/devstack.py:
-its dynamic config, its SQLite file in WAL mode). Model calls are the replay provider with a simulated
-latency of 0.5 s (``simulated_latency_ms``), and the model queue has 64 slots in all (the
+its dynamic config, its SQLite file in WAL mode). Model calls are the replay provider with a
+simulated latency of 0.5 s (``simulated_latency_ms``), and the model queue has 64 slots in all (the
 provider's ``max_concurrency``, which sets both the worker's activity slots and the
 registry's semaphore), so no set-up can exceed 64 / 0.5 = 128 model calls a second. Each
 task runs plan -> implement -> review (3 model calls; the judge accepts at once), under the
