@@ -30,6 +30,7 @@ from naestro.connect import connect, workflow_url
 from naestro.contracts.research import (
     ResearchRequest,
     SteerCommand,
+    SteerRequest,
     StoredReport,
 )
 from naestro.errors import NaestroError
@@ -176,7 +177,7 @@ def _steer_command(given: dict[str, Any], reason: str) -> SteerCommand:
             "(--max-usd/--max-tokens/--max-iterations), --pause, --resume or --stop"
         )
     try:
-        return SteerCommand.model_validate({**actions[0], "reason": reason, "by": "cli"})
+        return SteerRequest.model_validate({**actions[0], "reason": reason, "by": "cli"})
     except ValidationError as exc:
         raise _invalid(exc, "steering command") from None
 

@@ -18,8 +18,8 @@ from naestro.contracts.research import (
     ResearchRequest,
     ResearchResult,
     ResearchView,
-    SteerCommand,
     SteerOutcome,
+    SteerRequest,
 )
 
 router = APIRouter(
@@ -83,9 +83,10 @@ async def get_job(job_id: JobId, who: Reader, gw: GatewayDep) -> ResearchView:
     response_model=SteerOutcome,
     responses={**NOT_FOUND, **CONFLICT, **NO_WORKER},
 )
-async def steer_job(job_id: JobId, body: SteerCommand, who: Writer, gw: GatewayDep) -> SteerOutcome:
+async def steer_job(job_id: JobId, body: SteerRequest, who: Writer, gw: GatewayDep) -> SteerOutcome:
     """Add or drop a question, redirect, change the budget, pause, resume or stop. A
-    command the job's validator refuses, or a job that has ended, is 409 with the reason."""
+    question or goal no prompt may be (NUL, a lone surrogate, control characters) is 422;
+    a command the job's validator refuses, or a job that has ended, is 409 with the reason."""
     return await jobs.steer(gw, who, job_id, body)
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from naestro.contracts.base import Frozen, FrozenInput, TaskKind
 from naestro.contracts.text import PromptText, prompt_problem
@@ -116,6 +117,20 @@ class SteerCommand(FrozenInput):
     max_iterations: int | None = None  # budget
     reason: str = Field(default="", max_length=500)
     by: str = Field(default="", max_length=200)
+
+
+class SteerRequest(SteerCommand):
+    """A steering command as a caller sends it (the API's body, the CLI's flags): its
+    question and goal under the prompt rule, refused with the field named. The workflow's
+    own type stays lenient: the commands it accepted are durable state that must still
+    load, and its update validator applies the same rule to new ones (an SDK client's)."""
+
+    @field_validator("question", "goal")
+    @classmethod
+    def _prompt_rule(cls, text: str) -> str:
+        if text.strip() and (problem := prompt_problem(text)):
+            raise PydanticCustomError("prompt_text", problem)
+        return text
 
 
 class SteerOutcome(Frozen):

@@ -24,6 +24,7 @@ from naestro.contracts.research import (
     SteerOutcome,
     SteerRecord,
 )
+from naestro.contracts.text import prompt_problem
 from naestro.research.state import asking, open_questions, question_id
 
 MAX_PENDING = 20  # queued commands: more wait for the next iteration (bounds the history)
@@ -56,7 +57,20 @@ def check(
         raise ValueError(
             f"{MAX_PENDING} commands already wait for the next iteration; send this one then"
         )
+    if problem := text_problem(command):
+        raise ValueError(problem)
     _CHECKS[command.action](preview(state), command, gathering)
+
+
+def text_problem(command: SteerCommand) -> str | None:
+    """Why the command's question or goal cannot become a prompt (the prompt rule,
+    naestro/contracts/text.py: NUL, lone surrogates, control characters), naming the field;
+    None when it can. An empty one is each action's own check."""
+    for name in ("question", "goal"):
+        text: str = getattr(command, name)
+        if text.strip() and (problem := prompt_problem(text)):
+            return f"{name} {problem}"
+    return None
 
 
 def _check_add(state: ResearchState, c: SteerCommand, gathering: Collection[str]) -> None:

@@ -214,8 +214,19 @@ async def test_unknown_and_other_tenants_jobs_are_404_and_bad_input_4xx(rgw: Gw)
     async with rgw.http(reader) as http:
         forbidden = await http.post(f"/v1/research/{job_id}/steer", json={"action": "stop"})
     async with rgw.http(acme) as http:
-        stop = await http.post(f"/v1/research/{job_id}/steer", json={"action": "stop"})
+        steer = f"/v1/research/{job_id}/steer"
+        nul = await http.post(steer, json={"action": "add_question", "question": "a\x00b"})
+        raw = '{"action": "redirect", "goal": "go \\ud800 on"}'  # a lone surrogate, escaped
+        surrogate = await http.post(
+            steer, content=raw, headers={"Content-Type": "application/json"}
+        )
+        view = await view_of(http, job_id)
+        stop = await http.post(steer, json={"action": "stop"})
     assert started.status_code == 202 and again.json()["job_id"] == job_id
+    assert nul.status_code == 422 and "must not hold a NUL" in nul.text
+    assert "question" in nul.text
+    assert surrogate.status_code == 422 and "goal" in surrogate.text, surrogate.text
+    assert view["steers"] == []  # neither reached the job
     assert [r.status_code for r in missing] == [404] * 4
     assert missing[0].json()["detail"] == "no research job with id 'research-nope'"
     assert tenant.status_code == 422 and "set by your credential" in tenant.text

@@ -64,13 +64,14 @@ async def test_start_status_steer_and_report(client: Client, tmp_path: Path, url
         handle = research_handle(client, job_id)
         await wait_view(handle, lambda v: v.status == "waiting" and v.iteration == 1)
         await digested(client, job_id)
-        status, as_json, digest, refused, two, none = await asyncio.gather(  # none steers
+        status, as_json, digest, refused, two, none, bell = await asyncio.gather(  # none steers
             cli(client, settings, "status", job_id),
             cli(client, settings, "status", job_id, "--json"),
             cli(client, settings, "report", job_id),
             cli(client, settings, "steer", job_id, "--drop-question", "q9"),
             cli(client, settings, "steer", job_id, "--pause", "--stop"),
             cli(client, settings, "steer", job_id),
+            cli(client, settings, "steer", job_id, "--add-question", "Tides?\x07"),
         )
         added = await cli(client, settings, "steer", job_id, "--add-question", "How high?")
         await wait_view(handle, lambda v: v.iteration == 2 and v.status == "waiting")
@@ -94,6 +95,7 @@ async def test_start_status_steer_and_report(client: Client, tmp_path: Path, url
     assert one_error_line(refused).startswith("steering refused: no question q9 in this job")
     assert one_error_line(two).startswith("give exactly one action")
     assert one_error_line(none).startswith("give exactly one action")
+    assert "question" in one_error_line(bell) and "control characters" in one_error_line(bell)
     assert added.returncode == 0 and "q4 is asked from iteration 2" in added.stdout
     assert stopped.returncode == 0 and "stops before iteration 3" in stopped.stdout
     assert report.returncode == 0, report.stderr

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from pydantic import ValidationError
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
 
@@ -22,6 +23,7 @@ from naestro.contracts.research import (
     ResearchBudget,
     ResearchRequest,
     SteerCommand,
+    SteerRequest,
 )
 from naestro.research import prompts, steering
 from naestro.research import state as job
@@ -93,6 +95,9 @@ def test_questions_get_ids_once_and_repeats_are_left_out() -> None:
         ({"action": "budget", "max_iterations": 0}, "max_iterations 0 is below the 1 done"),
         ({"action": "budget", "max_iterations": 10**6}, "budget: max_iterations:"),
         ({"action": "resume"}, "the job is not paused"),
+        # An SDK client's command under the prompt rule (a question or goal becomes a prompt)
+        ({"action": "add_question", "question": "tides\x00?"}, "question must not hold a NUL"),
+        ({"action": "redirect", "goal": "go\x1b[2J"}, "goal must not hold control characters"),
     ],
 )
 def test_validator_names_what_is_wrong(command: dict[str, object], message: str) -> None:
@@ -102,6 +107,22 @@ def test_validator_names_what_is_wrong(command: dict[str, object], message: str)
     )
     with pytest.raises(ValueError, match=message):
         steering.check(state, SteerCommand.model_validate(command), "running", {"q2"})
+
+
+def test_a_callers_command_is_refused_at_once_naming_the_field_an_accepted_one_still_loads() -> (
+    None
+):
+    """The API's and the CLI's SteerRequest refuses what no prompt may hold; SteerCommand,
+    the workflow's type (and its durable state's), still loads a command accepted before the
+    rule, so no running job's state fails to load."""
+    with pytest.raises(ValidationError, match="question\n  must not hold a NUL"):
+        SteerRequest.model_validate({"action": "add_question", "question": "a\x00b"})
+    with pytest.raises(ValidationError, match="goal\n  must not hold control characters"):
+        SteerRequest.model_validate({"action": "redirect", "goal": "go\x07"})
+    assert SteerRequest.model_validate({"action": "add_question", "question": "Why?\tHow?"})
+    assert SteerRequest(action="pause").question == ""  # the empty ones are each action's
+    kept = SteerCommand.model_validate({"action": "add_question", "question": "old\x1b"})
+    assert kept.question == "old\x1b"
 
 
 def test_validator_checks_against_the_queued_commands_and_the_job_status() -> None:
