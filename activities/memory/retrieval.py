@@ -280,7 +280,7 @@ async def bm25_pruned(
     if not ids:
         return Pruned([], True, 0)
     if sum(r["df"] > depth for r in terms) > LONG_TERMS:
-        depth = max(depth, max_depth)  # the first round could not prove it: one round
+        depth = max_depth  # the first round could not prove it: one round
     hits: list[tuple[int, float]] = []
     top_idf = max(idf_of)  # of the terms with postings
     while True:

@@ -16,6 +16,7 @@ from temporalio import activity
 
 from activities.models.observe import watch
 from activities.models.tokens import LivePace, TokenPublisher
+from naestro.config.settings import LIVE_TOKEN_BATCHES_PER_S
 from naestro.contracts import ModelRequest, ModelResponse
 from naestro.errors import NaestroError, to_application_error
 
@@ -29,7 +30,9 @@ MIN_HEARTBEAT_SECONDS = 0.05
 
 
 class ModelActivities:
-    def __init__(self, registry: ProviderRegistry, live_batches_per_s: float = 20.0) -> None:
+    def __init__(
+        self, registry: ProviderRegistry, live_batches_per_s: float = LIVE_TOKEN_BATCHES_PER_S
+    ) -> None:
         self.registry = registry
         self.pace = LivePace(live_batches_per_s)  # this process's streamed calls share it
 

@@ -204,6 +204,11 @@ class GovernorConfig(Strict):
     min_latency_samples: int = Field(default=5, ge=1)
 
 
+# A model worker's live-token batches a second, all its streamed calls together
+# (activities/models/tokens.py LivePace).
+LIVE_TOKEN_BATCHES_PER_S = 20.0
+
+
 class QueueConfig(Strict):
     orchestrator: str = "naestro.orchestrator"
     models_cloud: str = "naestro.models.cloud"
@@ -215,7 +220,7 @@ class QueueConfig(Strict):
     tools: str = "naestro.tools"  # MCP tool calls and discovery (polled when tools.servers)
     tools_concurrency: int = Field(default=16, ge=1)
     live_token_batches_per_s: float = Field(
-        default=20.0,
+        default=LIVE_TOKEN_BATCHES_PER_S,
         gt=0,
         allow_inf_nan=False,
         description="live-token batches a model worker process sends a second in all, shared "

@@ -11,7 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from naestro.contracts.base import Frozen, FrozenInput, TaskKind
-from naestro.contracts.text import PromptText, prompt_problem
+from naestro.contracts.text import PromptText, given_prompt_problem, prompt_problem
 
 QuestionStatus = Literal["open", "answered", "dropped"]
 ResearchStatusName = Literal[
@@ -128,7 +128,7 @@ class SteerRequest(SteerCommand):
     @field_validator("question", "goal")
     @classmethod
     def _prompt_rule(cls, text: str) -> str:
-        if text.strip() and (problem := prompt_problem(text)):
+        if problem := given_prompt_problem(text):
             raise PydanticCustomError("prompt_text", problem)
         return text
 

@@ -41,6 +41,12 @@ def prompt_problem(text: str) -> str | None:
     return None
 
 
+def given_prompt_problem(text: str) -> str | None:
+    """prompt_problem for text a caller may leave empty (a steering command's question or
+    goal): None for empty or blank text, which is the caller's own check."""
+    return prompt_problem(text) if text.strip() else None
+
+
 def _checked(text: str) -> str:
     if problem := prompt_problem(text):
         raise PydanticCustomError("prompt_text", problem)

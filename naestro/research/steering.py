@@ -24,7 +24,7 @@ from naestro.contracts.research import (
     SteerOutcome,
     SteerRecord,
 )
-from naestro.contracts.text import prompt_problem
+from naestro.contracts.text import given_prompt_problem
 from naestro.research.state import asking, open_questions, question_id
 
 MAX_PENDING = 20  # queued commands: more wait for the next iteration (bounds the history)
@@ -67,8 +67,7 @@ def text_problem(command: SteerCommand) -> str | None:
     naestro/contracts/text.py: NUL, lone surrogates, control characters), naming the field;
     None when it can. An empty one is each action's own check."""
     for name in ("question", "goal"):
-        text: str = getattr(command, name)
-        if text.strip() and (problem := prompt_problem(text)):
+        if problem := given_prompt_problem(getattr(command, name)):
             return f"{name} {problem}"
     return None
 
