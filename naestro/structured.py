@@ -7,6 +7,7 @@ with pydantic, repaired once with the validation error, then the call fails for 
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, TypeVar
 
@@ -20,7 +21,17 @@ REPAIR_MARKER = "did not match the required schema"
 
 
 def schema_for(model: type[BaseModel]) -> dict[str, Any]:
-    return model.model_json_schema()
+    """The model's JSON schema, a fresh copy each call (callers may change theirs)."""
+    schema: dict[str, Any] = json.loads(_schema_text(model))
+    return schema
+
+
+@functools.cache
+def _schema_text(model: type[BaseModel]) -> str:
+    # Generating a schema costs 0.2 ms of CPU or more, and a workflow task paid it on every
+    # structured call (3% of a worker's CPU in bench/overhead.py under py-spy); a model
+    # class's schema never changes.
+    return json.dumps(model.model_json_schema())
 
 
 def _candidates(text: str) -> list[str]:
