@@ -68,7 +68,7 @@ class PiiActivities:
         actions = {"cloud_action": policy.cloud, "local_action": policy.local}
         if not self._config.enabled:
             return PiiScanResult(redacted=request.text, **actions)
-        result = pii.redact(request.text, self._findings(request.text))
+        result = pii.redact(request.text, self._findings(request.text), request.mapping)
         return result.model_copy(update=actions)
 
     @activity.defn(name="naestro.pii.scan")
@@ -78,7 +78,7 @@ class PiiActivities:
         result = _fail_closed(lambda: self._scan(request))
         counts = Counter(f.entity_type for f in result.findings)
         for entity, found in counts.items():
-            metrics.count(catalogue.PII_FINDINGS, found, type=entity, stage="prompt")
+            metrics.count(catalogue.PII_FINDINGS, found, type=entity, stage=request.stage)
         activity.logger.info(
             "PII scan of %d chars: %d findings %s",
             len(request.text),

@@ -97,6 +97,16 @@ COVERS = {
         *["call:implementer/implement"] * 2,
         "status:succeeded",
     ],
+    # the tool's result holds an email: scanned, so the (cloud) model reads a placeholder
+    "task_tool_result_pii": [
+        *REPORTED,
+        "patch:naestro.tools",
+        "patch:naestro.tools.result-pii",
+        "activity:naestro.tools.call",
+        *["local:naestro.pii.scan"] * 3,  # the prompt, the call's arguments, its result
+        *["call:implementer/implement"] * 2,
+        "status:succeeded",
+    ],
     "task_free_calls": [
         *REPORTED,
         "patch:naestro.fewer-upserts",

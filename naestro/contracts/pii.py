@@ -20,10 +20,17 @@ class PiiFinding(Frozen):
 PiiAction = Literal["redact", "block", "allow"]
 
 
+PiiStage = Literal["prompt", "tool_arguments", "tool_result"]
+
+
 class PiiScanRequest(Frozen):
     text: str
     task_id: str = ""
     tenant: str = "default"
+    # The task's placeholders so far (a tool's result joins a conversation that has some):
+    # a value already known keeps its placeholder and new ones continue the numbering.
+    mapping: dict[str, str] = {}
+    stage: PiiStage = "prompt"  # what the text is, for the findings metric
 
 
 class PiiScanResult(Frozen):

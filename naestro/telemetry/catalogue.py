@@ -146,7 +146,8 @@ PII_FINDINGS = Metric(
     "naestro_pii_findings_total",
     "counter",
     ("type", "stage"),
-    "PII found, by detector type and stage (prompt, output); counts only, never values",
+    "PII found, by detector type and stage (prompt, tool_arguments, tool_result, output); "
+    "counts only, never values",
 )
 MEMORY_RECALLS = Metric(
     "naestro_memory_recalls_total",

@@ -134,6 +134,7 @@ class Group:
     sections: dict[str, Any] = field(default_factory=dict)
     policy: dict[str, Any] | None = None
     wire: list[Reply] = field(default_factory=list)
+    provider: dict[str, Any] = field(default_factory=dict)  # the replay provider's settings
 
     @contextmanager
     def settings(self, tmp: Path) -> Iterator[Settings]:
@@ -142,7 +143,8 @@ class Group:
                 yield make_settings(tmp, [provider], self.policy, **self.sections)
             return
         script = write_script(tmp / "script.jsonl", self.rules)
-        yield make_settings(tmp, [replay_provider(script)], self.policy, **self.sections)
+        provider = replay_provider(script, **self.provider)
+        yield make_settings(tmp, [provider], self.policy, **self.sections)
 
 
 CODE = Group(
@@ -272,6 +274,26 @@ TOOLS = Group(
     {"tools": {"servers": {"echo": {"command": MCP_SERVER}}}},
     policy={"tools": ["echo.shout"]},
 )
+# The tool's result holds an email address the prompt did not: it is scanned before the
+# model reads it, and the model (a cloud one: the default policy redacts PII for those)
+# reads a placeholder for it. The local tool server gets the model's arguments as they are.
+TOOL_RESULT_PII = Group(
+    [
+        {"role": "planner", "text": PLAN},
+        {"phase": "implement", "contains": "WRITE TO <EMAIL_1>", "text": ANSWER},
+        {
+            "phase": "implement",
+            "tool_calls": [
+                {"name": "echo__shout", "arguments": {"text": "write to ann@example.com"}}
+            ],
+        },
+        {"role": "judge", "text": verdict(0.9)},
+    ],
+    [Case("task_tool_result_pii", TaskRequest(prompt=QUESTION), "succeeded")],
+    {"tools": {"servers": {"echo": {"command": MCP_SERVER}}}},
+    policy={"tools": ["echo.shout"]},
+    provider={"location": "cloud"},
+)
 # A task whose model calls cost nothing (a local or a scripted model): its cost, zero from
 # the start, is not upserted again after each call.
 FREE_CALLS = Group(
@@ -287,6 +309,7 @@ GROUPS = [
     SUBTASKS,
     CHECKS,
     TOOLS,
+    TOOL_RESULT_PII,
     FREE_CALLS,
 ]
 

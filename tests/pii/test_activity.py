@@ -28,6 +28,22 @@ def test_scan_and_restore_activities() -> None:
     assert restored == TEXT
 
 
+def test_a_later_scan_numbers_on_from_the_tasks_placeholders() -> None:
+    """A tool's result scanned with the task's mapping: a known value keeps its placeholder,
+    a new one gets the next number, and the mapping returned holds both."""
+    env = ActivityEnvironment()
+    acts = PiiActivities(PiiConfig())
+    first = env.run(acts.scan, PiiScanRequest(text=TEXT))
+    later = PiiScanRequest(
+        text="jane.doe@example.com wrote to ann@example.com",
+        mapping=first.mapping,
+        stage="tool_result",
+    )
+    result = env.run(acts.scan, later)
+    assert result.redacted == "<EMAIL_1> wrote to <EMAIL_2>"
+    assert result.mapping == {**first.mapping, "<EMAIL_2>": "ann@example.com"}
+
+
 def test_scan_logs_counts_never_values(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     ActivityEnvironment().run(PiiActivities(PiiConfig()).scan, PiiScanRequest(text=TEXT))

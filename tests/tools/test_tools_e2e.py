@@ -243,3 +243,31 @@ async def test_the_sandbox_built_in_runs_the_models_script(
     assert "exit code 0" in result and "\n42\n" in result
     [event] = done.tools
     assert (event["name"], event["outcome"]) == ("sandbox.run_python", "ok")
+
+
+async def test_pii_in_a_tools_result_reaches_later_calls_as_the_tenants_policy_says(
+    client: Client, wire: WireServer, tmp_path: Path
+) -> None:
+    # The script puts the address together, so the call's arguments hold none: only the
+    # result does, and the model (local, the tenant redacting PII for local providers too)
+    # must read a placeholder for it; its reply's placeholder is restored in the answer.
+    script = f"print({EMAIL.split('@')[0]!r} + '@' + {EMAIL.split('@')[1]!r})"
+    wire.script(
+        PATH,
+        calls(("py", "sandbox__run_python", {"code": script})),
+        says("Write to <EMAIL_1>."),
+        says(verdict(0.9)),
+    )
+    pii = {"tenants": {"acme": {"cloud": "block", "local": "redact"}}}
+    settings = settings_for(tmp_path, wire, {}, ["sandbox.run_python"], pii=pii)
+    request = TaskRequest(prompt="Whom should I write to?", tenant="acme")
+    done = await run(client, settings, request)
+
+    assert done.result.status == "succeeded", done.result.reason
+    _, second, judged = sent(wire)
+    result = tool_messages(second)["py"]
+    assert "\n<EMAIL_1>\n" in result and EMAIL not in json.dumps(second)
+    assert EMAIL not in json.dumps(judged)  # the judge reads the answer with the placeholder
+    assert done.result.answer == f"Write to {EMAIL}."
+    [event] = done.tools
+    assert (event["outcome"], event["pii"], event["result_pii"]) == ("ok", [], ["EMAIL"])

@@ -15,7 +15,7 @@ may call tools: each model turn of that conversation is one call through this pa
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
@@ -25,6 +25,7 @@ from temporalio.common import Priority
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from activities.models.activity import ModelActivities
+from activities.pii import PiiActivities
 from activities.routing.activity import RoutingActivities
 from naestro.contracts import (
     CallOutcome,
@@ -34,11 +35,13 @@ from naestro.contracts import (
     ModelCall,
     ModelRequest,
     ModelResponse,
+    PiiScanRequest,
     PiiScanResult,
     RoutedProvider,
     ToolChoice,
     ToolSpec,
 )
+from naestro.contracts.pii import PiiStage
 from naestro.contracts.stream import TokenDelta
 from naestro.errors import BudgetExhausted, NaestroError, NoProviderReady, to_application_error
 from naestro.ledger import BudgetExceeded, LedgerBook, Reservation
@@ -123,8 +126,38 @@ class ModelCaller:
                     role, phase, history, prefer, temperature, None, offer=offer, choice=choice
                 )
 
-            return await self.tools.converse(phase, messages, ask)
+            return await self.tools.converse(phase, messages, ask, self.scan_joining)
         return await self._call(role, phase, messages, prefer, temperature, None)
+
+    async def scan_joining(self, text: str, stage: PiiStage) -> list[str]:
+        """Scan text that joins the conversation from elsewhere than the prompt (a tool's
+        result; a local activity): what PII it holds gets placeholders in the task's
+        mapping, numbered on from the prompt's, so every later call sends it to each
+        provider as the tenant's policy says, as it does the prompt's (and routing knows
+        the task holds PII). The entity types found, sorted.
+
+        The scope's findings then come from several texts: what they tell is their types."""
+        pii = self.scope.pii
+        scan: PiiScanResult = await workflow.execute_local_activity_method(
+            PiiActivities.scan,
+            PiiScanRequest(
+                text=text,
+                task_id=self.scope.task_id,
+                tenant=self.scope.tenant,
+                mapping=pii.mapping,
+                stage=stage,
+            ),
+            start_to_close_timeout=LOCAL_FAST.start_to_close,
+            retry_policy=LOCAL_FAST.retry,
+            summary=f"PII scan of a {stage.replace('_', ' ')}",
+        )
+        if scan.findings:
+            update = {
+                "findings": [*pii.findings, *scan.findings],
+                "mapping": {**pii.mapping, **scan.mapping},
+            }
+            self.scope = replace(self.scope, pii=pii.model_copy(update=update))
+        return sorted({f.entity_type for f in scan.findings})
 
     async def structured(
         self,

@@ -46,6 +46,7 @@ from naestro.contracts import (
     ToolsPolicy,
 )
 from naestro.contracts.memory import SearchResult
+from naestro.contracts.pii import PiiStage
 from naestro.errors import PiiPolicyBlocked
 from naestro.pii import exposure
 from naestro.presets import LOCAL_FAST, TOOL_CALL, TOOL_LIST
@@ -55,11 +56,15 @@ from workflows.steps.calls import CallCancelled
 
 # Tasks started before it offered their models no tools.
 TOOLS = "naestro.tools"
+# Tasks started before it passed a tool's result to the next model call unscanned.
+RESULT_PII = "naestro.tools.result-pii"
 TOOL_PHASES = ("implement", "refine")  # the steps whose calls may use tools
 PREVIEW_CHARS = 300
 QUEUE_WAIT = timedelta(minutes=2)  # for a worker to pick a call up, beyond its own timeout
 
 Ask = Callable[[list[ChatMessage], list[ToolSpec], ToolChoice], Awaitable[ModelResponse]]
+# Scans text joining the conversation; adds its PII to the task's (ModelCaller.scan_joining).
+Learn = Callable[[str, PiiStage], Awaitable[list[str]]]
 
 
 @dataclass
@@ -71,6 +76,7 @@ class _Outcome:
     chars: int = 0
     pii: list[str] = field(default_factory=list)
     shown: str = ""  # the arguments as the event may show them
+    result_pii: list[str] = field(default_factory=list)  # the types found in the result
 
 
 @dataclass
@@ -90,8 +96,11 @@ class ToolBelt:
     def __post_init__(self) -> None:
         self.budget = ToolBudget(self.policy.max_calls_per_task, self.policy.max_calls_per_phase)
 
-    async def converse(self, phase: str, messages: list[ChatMessage], ask: Ask) -> ModelResponse:
-        """The model's answer after the tool calls it made on the way (each a turn)."""
+    async def converse(
+        self, phase: str, messages: list[ChatMessage], ask: Ask, learn: Learn
+    ) -> ModelResponse:
+        """The model's answer after the tool calls it made on the way (each a turn); each
+        result that ran is scanned by ``learn`` before the model reads it."""
         tools = await self._offer()
         if not tools or self.budget.why_not() == TASK_SPENT:  # earlier steps spent them
             return await ask(messages, [], "auto")
@@ -106,19 +115,22 @@ class ToolBelt:
                 ChatMessage(role="assistant", content=reply.text, tool_calls=reply.tool_calls)
             )
             for call in reply.tool_calls:
-                result = await self.call(phase, call)
+                result = await self.call(phase, call, learn)
                 history.append(
                     ChatMessage(role="tool", content=result.content, tool_call_id=call.id)
                 )
             if self.budget.why_not() is not None:
                 history.append(ChatMessage(role="user", content=results.EXHAUSTED_NOTE))
 
-    async def call(self, phase: str, call: ToolCall) -> ToolResult:
-        """One call the model asked for: refused, or run; reported as a progress event."""
+    async def call(self, phase: str, call: ToolCall, learn: Learn | None = None) -> ToolResult:
+        """One call the model asked for: refused, or run, its result scanned for PII by
+        ``learn``; reported as a progress event."""
         started = workflow.now()
         spec = (self._catalog or {}).get(call.name)
         server, tool = (spec.server, spec.tool) if spec else names.split(call.name)
         done = await self._checked(spec, server, tool, call)
+        if learn is not None and done.outcome != "refused" and workflow.patched(RESULT_PII):
+            done.result_pii = await learn(done.text, "tool_result")
         ms = (workflow.now() - started).total_seconds() * 1000
         self.emit(
             {
@@ -131,6 +143,7 @@ class ToolBelt:
                 "result_chars": done.chars,
                 "truncated": done.truncated,
                 "pii": done.pii,
+                "result_pii": done.result_pii,
                 "arguments": done.shown,
             }
         )
@@ -173,7 +186,7 @@ class ToolBelt:
             return PiiScanResult(redacted="")
         scan: PiiScanResult = await workflow.execute_local_activity_method(
             PiiActivities.scan,
-            PiiScanRequest(text=_json(arguments), tenant=self.tenant),
+            PiiScanRequest(text=_json(arguments), tenant=self.tenant, stage="tool_arguments"),
             start_to_close_timeout=LOCAL_FAST.start_to_close,
             retry_policy=LOCAL_FAST.retry,
             summary="PII scan of a tool call's arguments",
