@@ -400,6 +400,7 @@ class TaskWorkflow:
             deadline=self._started + timedelta(seconds=request.budget.max_wall_seconds),
             cancelled=lambda: self._cancel,
             replan=self._replan,
+            shadow=self._shadow,
         )
         try:
             self._subtasks = await fan.run(tree)

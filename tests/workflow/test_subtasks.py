@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.converter import decode_typed_search_attributes
 
+from naestro import names, search
 from naestro.client import cancel_task, query_status, start_task
 from naestro.config.settings import Settings
-from naestro.contracts import Budget, TaskRequest
+from naestro.contracts import Budget, TaskRequest, TaskResult
 from tests.support import make_settings, replay_provider, running_workers, write_script
 from tests.workflow.scripts import verdict
 
@@ -150,6 +153,42 @@ async def test_failing_subtask_is_replanned_once_then_reported(
     assert "2 of 3 subtasks did not succeed" in result.reason
     planner_calls = [c for c in result.trace if c.role == "planner"]
     assert len(planner_calls) == 2  # the plan, and one re-plan
+
+
+async def test_children_carry_their_parents_attributes_from_their_start(
+    client: Client, tmp_path: Path
+) -> None:
+    """Each child is listed under its tenant and policy from its first event, as a task
+    started through naestro.client is; a rollout's mirror task has mirrors for children."""
+    rules = [
+        plan_rule([subtask("a"), subtask("b")]),
+        {"phase": "implement", "text": "an answer"},
+        {"role": "judge", "text": verdict(0.9)},
+    ]
+    settings = _settings(tmp_path, rules, latency_ms=0)
+    request = TaskRequest(prompt="Build both parts.", tenant="acme", policy="default")
+    async with running_workers(client, settings):
+        handle = await client.start_workflow(
+            names.TASK_WORKFLOW,
+            request,
+            id=f"task-{uuid.uuid4().hex[:12]}.shadow",
+            task_queue=settings.queues.orchestrator,
+            search_attributes=search.initial(
+                "general", "acme", request.priority, policy="default", shadow=True
+            ),
+            result_type=TaskResult,
+        )
+        result = await asyncio.wait_for(handle.result(), 60)
+    assert result.status == "succeeded", result.reason
+    assert len(result.subtasks) == 2
+    for outcome in result.subtasks:
+        history = await client.get_workflow_handle(outcome.task_id).fetch_history()
+        started = history.events[0].workflow_execution_started_event_attributes
+        attrs = decode_typed_search_attributes(started.search_attributes)
+        assert attrs.get(search.TENANT) == "acme"
+        assert attrs.get(search.POLICY) == "default"
+        assert attrs.get(search.SHADOW) is True
+        assert attrs.get(search.STATUS) == "running"
 
 
 async def test_a_plan_too_small_to_split_runs_as_one_task(client: Client, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from temporalio.common import Priority
 from temporalio.exceptions import ChildWorkflowError
 from temporalio.workflow import ParentClosePolicy
 
-from naestro import names, plans
+from naestro import names, plans, search
 from naestro.contracts import (
     Subtask,
     SubtaskOf,
@@ -68,6 +68,7 @@ class FanOut:
     deadline: datetime
     cancelled: Callable[[], str | None]
     replan: Replan
+    shadow: bool = False  # a rollout's mirror task: its children are mirrors too
     outcomes: dict[str, SubtaskOutcome] = field(default_factory=dict)
     _attempts: dict[str, int] = field(default_factory=dict)
     _replanned: set[str] = field(default_factory=set)
@@ -171,6 +172,15 @@ class FanOut:
                 parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
                 priority=Priority(priority_key=self.parent.priority),
                 execution_timeout=timedelta(seconds=max(1, wall) + 300),
+                # Listed, tenant-checked and filterable by policy from its start, as a task
+                # started through naestro.client is (it then need not upsert them itself).
+                search_attributes=search.initial(
+                    request.kind,
+                    request.tenant,
+                    request.priority,
+                    policy=request.policy,
+                    shadow=self.shadow,
+                ),
             )
         )
         self.log.emit("subtask", event="started", id=subtask.id, attempt=attempt, task_id=child_id)
