@@ -122,14 +122,14 @@ class ToolBelt:
             if self.budget.why_not() is not None:
                 history.append(ChatMessage(role="user", content=results.EXHAUSTED_NOTE))
 
-    async def call(self, phase: str, call: ToolCall, learn: Learn | None = None) -> ToolResult:
+    async def call(self, phase: str, call: ToolCall, learn: Learn) -> ToolResult:
         """One call the model asked for: refused, or run, its result scanned for PII by
         ``learn``; reported as a progress event."""
         started = workflow.now()
         spec = (self._catalog or {}).get(call.name)
         server, tool = (spec.server, spec.tool) if spec else names.split(call.name)
         done = await self._checked(spec, server, tool, call)
-        if learn is not None and done.outcome != "refused" and workflow.patched(RESULT_PII):
+        if done.outcome != "refused" and workflow.patched(RESULT_PII):
             done.result_pii = await learn(done.text, "tool_result")
         ms = (workflow.now() - started).total_seconds() * 1000
         self.emit(
