@@ -68,7 +68,7 @@ class PiiActivities:
         actions = {"cloud_action": policy.cloud, "local_action": policy.local}
         if not self._config.enabled:
             return PiiScanResult(redacted=request.text, **actions)
-        result = pii.redact(request.text, self._findings(request.text), request.mapping)
+        result = pii.redact(request.text, self._findings(request.text))
         return result.model_copy(update=actions)
 
     @activity.defn(name="naestro.pii.scan")

@@ -56,6 +56,7 @@ from naestro.contracts.research import (
 )
 from naestro.ledger import LedgerBook
 from naestro.pii import exposure
+from naestro.pii.redaction import with_placeholders
 from naestro.research import prompts, steering
 from naestro.research import state as job
 from workflows.steps import privacy as privacy_steps
@@ -436,7 +437,7 @@ class ResearchWorkflow:
         scan = await privacy_steps.scan_prompt(
             TaskRequest(prompt=text, tenant=self._request.tenant)
         )
-        self._pii = job.with_placeholders(scan, text, self._state.pii_mapping)
+        self._pii = with_placeholders(scan, text, self._state.pii_mapping)
         self._state = self._state.model_copy(update={"pii_mapping": self._pii.mapping})
         if self._caller is not None:
             self._caller.scope = replace(self._caller.scope, pii=self._pii)

@@ -27,9 +27,6 @@ class PiiScanRequest(Frozen):
     text: str
     task_id: str = ""
     tenant: str = "default"
-    # The task's placeholders so far (a tool's result joins a conversation that has some):
-    # a value already known keeps its placeholder and new ones continue the numbering.
-    mapping: dict[str, str] = {}
     stage: PiiStage = "prompt"  # what the text is, for the findings metric
 
 

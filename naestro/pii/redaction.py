@@ -293,6 +293,16 @@ def redact(
     return PiiScanResult(redacted="".join(pieces), findings=kept, mapping=merged)
 
 
+def with_placeholders(scan: PiiScanResult, text: str, carried: Mapping[str, str]) -> PiiScanResult:
+    """A scan of ``text`` numbered onto placeholders given before (a research job's earlier
+    runs, a task's prompt when a tool's result joins it): a value keeps the placeholder it
+    had, and new values get the next numbers."""
+    if not carried:
+        return scan
+    merged = redact(text, scan.findings, carried)
+    return scan.model_copy(update={"redacted": merged.redacted, "mapping": merged.mapping})
+
+
 def restore(text: str, mapping: Mapping[str, str]) -> str:
     """Put originals back, in one pass: the longest placeholder is tried first, and a
     restored value is never itself searched for placeholders."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from naestro.contracts import ModelCall, PiiScanResult
+from naestro.contracts import ModelCall
 from naestro.contracts.research import (
     MAX_QUESTION_CHARS,
     Citation,
@@ -27,7 +27,6 @@ from naestro.contracts.research import (
     StopReason,
 )
 from naestro.contracts.text import clean_prompt
-from naestro.pii.redaction import redact
 
 MAX_RECENT = 20  # findings' heads kept in the state (the planner and judge see these)
 MAX_PROGRESS = 5  # the judge's last scores
@@ -192,15 +191,6 @@ def scan_text(request: ResearchRequest, state: ResearchState) -> str:
     """The text the job scans for PII: its first goal, its goal now, the user's questions."""
     texts = [request.goal, state.goal, *(q.text for q in state.questions if q.source == "user")]
     return clean_prompt("\n".join(dict.fromkeys(texts)))  # a redirect's goal: unchecked
-
-
-def with_placeholders(scan: PiiScanResult, text: str, carried: dict[str, str]) -> PiiScanResult:
-    """A scan of ``text`` numbered onto the job's placeholders: a value keeps the
-    placeholder it had in earlier runs, and new values get the next numbers."""
-    if not carried:
-        return scan
-    merged = redact(text, scan.findings, carried)
-    return scan.model_copy(update={"redacted": merged.redacted, "mapping": merged.mapping})
 
 
 def digest(state: ResearchState) -> str:

@@ -12,6 +12,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.pii import PiiActivities
 from naestro.config.settings import PiiConfig, TenantPiiPolicy
 from naestro.contracts import PiiRestoreRequest, PiiScanRequest
+from naestro.pii.redaction import with_placeholders
 
 TEXT = "Mail jane.doe@example.com or call (415) 555-2671; token Xq7vR2pL9sK4mN8bT3wZ6yH1"
 
@@ -29,17 +30,15 @@ def test_scan_and_restore_activities() -> None:
 
 
 def test_a_later_scan_numbers_on_from_the_tasks_placeholders() -> None:
-    """A tool's result scanned with the task's mapping: a known value keeps its placeholder,
-    a new one gets the next number, and the mapping returned holds both."""
+    """A tool's result scanned, then numbered onto the task's mapping (as
+    ModelCaller.scan_joining does): a known value keeps its placeholder, a new one gets the
+    next number, and the mapping returned holds both."""
     env = ActivityEnvironment()
     acts = PiiActivities(PiiConfig())
     first = env.run(acts.scan, PiiScanRequest(text=TEXT))
-    later = PiiScanRequest(
-        text="jane.doe@example.com wrote to ann@example.com",
-        mapping=first.mapping,
-        stage="tool_result",
-    )
-    result = env.run(acts.scan, later)
+    text = "jane.doe@example.com wrote to ann@example.com"
+    scan = env.run(acts.scan, PiiScanRequest(text=text, stage="tool_result"))
+    result = with_placeholders(scan, text, first.mapping)
     assert result.redacted == "<EMAIL_1> wrote to <EMAIL_2>"
     assert result.mapping == {**first.mapping, "<EMAIL_2>": "ann@example.com"}
 

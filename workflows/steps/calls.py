@@ -47,6 +47,7 @@ from naestro.errors import BudgetExhausted, NaestroError, NoProviderReady, to_ap
 from naestro.ledger import BudgetExceeded, LedgerBook, Reservation
 from naestro.parsing import estimate_tokens
 from naestro.pii import exposure
+from naestro.pii.redaction import with_placeholders
 from naestro.presets import LLM_CALL, LOCAL_FAST, llm_retry
 from naestro.structured import repair_messages, schema_for, validate
 
@@ -141,21 +142,15 @@ class ModelCaller:
         scan: PiiScanResult = await workflow.execute_local_activity_method(
             PiiActivities.scan,
             PiiScanRequest(
-                text=text,
-                task_id=self.scope.task_id,
-                tenant=self.scope.tenant,
-                mapping=pii.mapping,
-                stage=stage,
+                text=text, task_id=self.scope.task_id, tenant=self.scope.tenant, stage=stage
             ),
             start_to_close_timeout=LOCAL_FAST.start_to_close,
             retry_policy=LOCAL_FAST.retry,
             summary=f"PII scan of a {stage.replace('_', ' ')}",
         )
         if scan.findings:
-            update = {
-                "findings": [*pii.findings, *scan.findings],
-                "mapping": {**pii.mapping, **scan.mapping},
-            }
+            numbered = with_placeholders(scan, text, pii.mapping)
+            update = {"findings": [*pii.findings, *scan.findings], "mapping": numbered.mapping}
             self.scope = replace(self.scope, pii=pii.model_copy(update=update))
         return sorted({f.entity_type for f in scan.findings})
 
