@@ -257,6 +257,8 @@ CHECKS = Group(
 # tools worker starting it) and one no policy allows (refused); the result comes back fenced
 # and the implementer answers with it.
 MCP_SERVER = [sys.executable, str(ROOT / "tests/tools/mcp_server.py"), "--record", os.devnull]
+ECHO_TOOLS = {"tools": {"servers": {"echo": {"command": MCP_SERVER}}}}  # its shout allowed
+ECHO_POLICY = {"tools": ["echo.shout"]}
 TOOLS = Group(
     [
         {"role": "planner", "text": PLAN},
@@ -271,8 +273,8 @@ TOOLS = Group(
         {"role": "judge", "text": verdict(0.9)},
     ],
     [Case("task_tools", TaskRequest(prompt=QUESTION), "succeeded")],
-    {"tools": {"servers": {"echo": {"command": MCP_SERVER}}}},
-    policy={"tools": ["echo.shout"]},
+    ECHO_TOOLS,
+    policy=ECHO_POLICY,
 )
 # The tool's result holds an email address the prompt did not: it is scanned before the
 # model reads it, and the model (a cloud one: the default policy redacts PII for those)
@@ -290,8 +292,8 @@ TOOL_RESULT_PII = Group(
         {"role": "judge", "text": verdict(0.9)},
     ],
     [Case("task_tool_result_pii", TaskRequest(prompt=QUESTION), "succeeded")],
-    {"tools": {"servers": {"echo": {"command": MCP_SERVER}}}},
-    policy={"tools": ["echo.shout"]},
+    ECHO_TOOLS,
+    policy=ECHO_POLICY,
     provider={"location": "cloud"},
 )
 # A task whose model calls cost nothing (a local or a scripted model): its cost, zero from
